@@ -1,0 +1,44 @@
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint fmt migrate export-schema clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls when pyproject.toml changes.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: PostgreSQL and the four services on this machine; Ctrl-C stops everything.
+run: install
+	$(PY) bin/devstack run
+
+## test: the whole suite (unit, API, end-to-end) against a throwaway PostgreSQL.
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## migrate: apply pending migrations to the local PostgreSQL of `make run`.
+migrate: install
+	$(PY) bin/devstack migrate
+
+## export-schema: regenerate tests/schemas/ after adding a migration.
+export-schema: install
+	$(PY) -m backend_common.migrations export-schema
+
+clean:
+	rm -rf .local

@@ -1,0 +1,1 @@
+"""Code shared by every ETP service: settings, logging, middlewares, database, migrations."""

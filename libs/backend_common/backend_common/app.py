@@ -1,0 +1,84 @@
+"""The part of every service's `create_app` that is the same everywhere."""
+
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from backend_common import health, openapi, tracing
+from backend_common.db import Database, create_pool
+from backend_common.errors import ErrorMap, error_middleware
+from backend_common.keys import DATABASE, HTTP_CLIENT, SETTINGS
+from backend_common.middlewares import (
+    access_log_middleware,
+    echo_request_id,
+    request_id_middleware,
+)
+from backend_common.migrations import migrate
+from backend_common.settings import DatabaseSettings, ServiceSettings, mask_dsn
+
+_log = structlog.get_logger(__name__)
+
+
+def create_base_app(
+    settings: ServiceSettings,
+    *,
+    error_map: ErrorMap | None = None,
+    extra_middlewares: tuple[Callable, ...] = (),
+) -> web.Application:
+    """An app with the shared middlewares, /health, /ready, /openapi.yaml, HTTP client and pool."""
+    provider = tracing.setup_tracing(settings)
+    middlewares = [
+        *([tracing.server_middleware(provider)] if provider is not None else []),
+        request_id_middleware,
+        access_log_middleware,
+        error_middleware(error_map),
+        *extra_middlewares,
+    ]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app.on_response_prepare.append(echo_request_id)
+    app.router.add_routes(health.routes)
+    app.router.add_get("/openapi.yaml", openapi.openapi_spec, name="openapi_spec")
+    app.cleanup_ctx.append(_http_client_ctx(provider))
+    if isinstance(settings, DatabaseSettings):
+        app.cleanup_ctx.append(_database_ctx)
+    return app
+
+
+def _http_client_ctx(provider: tracing.TracerProvider | None) -> Callable:
+    async def http_client(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession(
+            trace_configs=tracing.client_trace_configs(provider),
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as session:
+            app[HTTP_CLIENT] = session
+            yield
+
+    return http_client
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert isinstance(settings, DatabaseSettings)
+    dsn = settings.database_url.get_secret_value()
+    _log.info("database_connecting", dsn=mask_dsn(dsn))
+    pool = await create_pool(
+        dsn,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        command_timeout=settings.db_command_timeout,
+    )
+    if settings.apply_migrations:
+        async with pool.acquire() as conn:
+            await migrate(
+                conn,
+                settings.migrations_path(),
+                on_applied=lambda m, ms: _log.info("migration_applied", name=m.name, ms=ms),
+            )
+    app[DATABASE] = Database(pool)
+    try:
+        yield
+    finally:
+        await pool.close()

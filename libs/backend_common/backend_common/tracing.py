@@ -1,0 +1,47 @@
+"""OpenTelemetry: off by default; `tracing_exporter` picks console or OTLP/HTTP."""
+
+from typing import Any
+
+import aiohttp
+from opentelemetry import trace
+from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+from opentelemetry.instrumentation.aiohttp_server import create_aiohttp_middleware
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+)
+
+from backend_common.settings import ServiceSettings
+
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(settings: ServiceSettings) -> TracerProvider | None:
+    """The process-wide tracer provider, created on first use; None when tracing is off."""
+    global _provider
+    if settings.tracing_exporter == "off":
+        return None
+    if _provider is None:
+        provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+        if settings.tracing_exporter == "console":
+            provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint)
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        _provider = provider
+    return _provider
+
+
+def server_middleware(provider: TracerProvider) -> Any:
+    return create_aiohttp_middleware(tracer_provider=provider)
+
+
+def client_trace_configs(provider: TracerProvider | None) -> list[aiohttp.TraceConfig]:
+    """Trace configs for outgoing calls: a client span and the W3C `traceparent` header."""
+    return [] if provider is None else [create_trace_config(tracer_provider=provider)]

@@ -1,0 +1,1 @@
+"""Auth service: users, tokens, projects and members."""

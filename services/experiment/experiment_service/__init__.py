@@ -1,0 +1,1 @@
+"""Experiment service: experiments, runs, capture sessions, sensors, webhooks."""

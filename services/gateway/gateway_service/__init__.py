@@ -1,0 +1,1 @@
+"""Gateway (BFF) for the browser SPA: sessions, CSRF, CORS, rate limits, routing."""

@@ -1,0 +1,1 @@
+"""Telemetry ingest: the sensors' write path, live stream and history queries."""

@@ -1,0 +1,128 @@
+"""Each service as an in-process app (fast API tests) or as a real process (end-to-end tests)."""
+
+import contextlib
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from auth_service.app import create_app as create_auth_app
+from auth_service.settings import AuthSettings
+from experiment_service.app import create_app as create_experiment_app
+from experiment_service.settings import ExperimentSettings
+from gateway_service.app import create_app as create_gateway_app
+from gateway_service.settings import GatewaySettings
+from telemetry_ingest_service.app import create_app as create_telemetry_app
+from telemetry_ingest_service.settings import TelemetryIngestSettings
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    env_prefix: str
+    settings_class: type
+    create_app: Any
+    database: str | None
+
+
+SERVICES = {
+    "gateway": ServiceSpec(
+        "gateway", "gateway_service", "GATEWAY_", GatewaySettings, create_gateway_app, None
+    ),
+    "auth": ServiceSpec("auth", "auth_service", "AUTH_", AuthSettings, create_auth_app, "auth"),
+    "experiment": ServiceSpec(
+        "experiment",
+        "experiment_service",
+        "EXPERIMENT_",
+        ExperimentSettings,
+        create_experiment_app,
+        "experiment",
+    ),
+    "telemetry_ingest": ServiceSpec(
+        "telemetry_ingest",
+        "telemetry_ingest_service",
+        "TELEMETRY_INGEST_",
+        TelemetryIngestSettings,
+        create_telemetry_app,
+        "experiment",
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def make_settings(database_url, mockserver_info):
+    """Settings of a service for tests: its test database, upstreams on the mockserver."""
+
+    def make(name: str, **overrides: Any):
+        spec = SERVICES[name]
+        values: dict[str, Any] = {"port": 0, "log_level": "warning"}
+        if spec.database:
+            values["database_url"] = database_url(spec.database)
+        for field, upstream in _UPSTREAMS.items():
+            if field in spec.settings_class.model_fields:
+                values[field] = mockserver_info.url(upstream).rstrip("/")
+        values.update(overrides)
+        return spec.settings_class(**values)
+
+    return make
+
+
+@pytest.fixture
+def service_app_client(aiohttp_client, pgsql, make_settings):
+    """An aiohttp test client on the in-process app of a service."""
+
+    async def client(name: str, **overrides: Any):
+        settings = make_settings(name, **overrides)
+        return await aiohttp_client(SERVICES[name].create_app(settings))
+
+    return client
+
+
+_UPSTREAMS = {
+    "auth_url": "auth",
+    "experiment_url": "experiment",
+    "telemetry_url": "telemetry_ingest",
+}
+
+
+def _daemon_env(spec: ServiceSpec, ports: dict[str, int], database_url) -> dict[str, str]:
+    env = {f"{spec.env_prefix}PORT": str(ports[spec.name]), f"{spec.env_prefix}LOG_LEVEL": "info"}
+    if spec.database:
+        env[f"{spec.env_prefix}DATABASE_URL"] = database_url(spec.database)
+    for field, upstream in _UPSTREAMS.items():
+        if field in spec.settings_class.model_fields:
+            env[f"{spec.env_prefix}{field.upper()}"] = f"http://127.0.0.1:{ports[upstream]}"
+    return env
+
+
+@pytest.fixture(scope="session")
+def daemon_ports(get_free_port):
+    return {name: get_free_port() for name in SERVICES}
+
+
+@pytest.fixture(scope="session")
+async def daemon_scopes(create_daemon_scope, daemon_ports, database_url):
+    """All four services as real processes (`python -m ...`), wired to each other."""
+    async with contextlib.AsyncExitStack() as stack:
+        scopes = {}
+        for name, spec in SERVICES.items():
+            scope = create_daemon_scope(
+                args=[sys.executable, "-m", spec.module],
+                ping_url=f"http://127.0.0.1:{daemon_ports[name]}/ready",
+                name=name,
+                env=_daemon_env(spec, daemon_ports, database_url),
+            )
+            scopes[name] = await stack.enter_async_context(scope)
+        yield scopes
+
+
+@pytest.fixture
+async def daemons(pgsql, ensure_daemon_started, daemon_scopes, daemon_ports, create_service_client):
+    """Starts the real processes (once per session) and gives an HTTP client for each."""
+    clients = {}
+    for name, scope in daemon_scopes.items():
+        await ensure_daemon_started(scope)
+        clients[name] = create_service_client(f"http://127.0.0.1:{daemon_ports[name]}")
+    return clients
