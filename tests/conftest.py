@@ -20,6 +20,8 @@ os.environ.setdefault(
     subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip(),
 )
 
+pytest.register_assert_rewrite("tests.problems")
+
 pytest_plugins = [
     "testsuite.pytest_plugin",
     "testsuite.databases.pgsql.pytest_plugin",

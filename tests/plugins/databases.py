@@ -15,7 +15,7 @@ def database_url(pgsql_local):
 
 
 @pytest.fixture
-async def scratch_database(database_url):
+async def scratch_database(pgsql, database_url):
     """Creates empty databases for a test and drops them after it."""
     created: list[str] = []
 

@@ -1,6 +1,6 @@
 import logging
 import sys
-from typing import Any
+from typing import IO, Any
 
 import orjson
 import structlog
@@ -19,8 +19,11 @@ def _orjson_dumps(event: dict[str, Any], **_: Any) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
-def configure_logging(*, service: str, level: str = "info", fmt: str = "json") -> None:
-    """JSON lines on stdout for our logs and for the stdlib loggers of aiohttp and asyncpg."""
+def configure_logging(
+    *, service: str, level: str = "info", fmt: str = "json", stream: IO[str] | None = None
+) -> None:
+    """JSON lines on stdout (or `stream`) for our logs and for the stdlib loggers of libraries."""
+    stream = sys.stdout if stream is None else stream
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -30,7 +33,7 @@ def configure_logging(*, service: str, level: str = "info", fmt: str = "json") -
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     structlog.configure(
         processors=[
@@ -42,7 +45,7 @@ def configure_logging(*, service: str, level: str = "info", fmt: str = "json") -
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

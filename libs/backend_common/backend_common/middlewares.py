@@ -9,7 +9,7 @@ from aiohttp import web
 from backend_common.keys import REQUEST_ID
 
 REQUEST_ID_HEADER = "X-Request-Id"
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 _access_log = structlog.get_logger("access")
 _PROBES = frozenset({"/health", "/ready"})
@@ -17,7 +17,8 @@ _PROBES = frozenset({"/health", "/ready"})
 
 def incoming_request_id(request: web.Request) -> str:
     candidate = request.headers.get(REQUEST_ID_HEADER, "")
-    return candidate if _SANE_REQUEST_ID.match(candidate) else uuid.uuid4().hex
+    # fullmatch: with match and `$`, a trailing newline would pass and be echoed into a header.
+    return candidate if _SANE_REQUEST_ID.fullmatch(candidate) else uuid.uuid4().hex
 
 
 @web.middleware

@@ -1,7 +1,8 @@
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend_common.paths import MIGRATIONS_ROOT, OPENAPI_ROOT
@@ -14,7 +15,7 @@ class ServiceSettings(BaseSettings):
 
     service_name: str
     host: str = "127.0.0.1"
-    port: int = Field(ge=0, le=65535)
+    port: int
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -22,6 +23,15 @@ class ServiceSettings(BaseSettings):
     tracing_exporter: Literal["off", "console", "otlp"] = "off"
     otlp_endpoint: str | None = None
     openapi_file: Path | None = None
+
+    @field_validator("port")
+    @classmethod
+    def _port_in_range(cls, port: int) -> int:
+        # A validator, not Field(ge=, le=): services redeclare `port` with their own default,
+        # which would drop constraints declared on the field here.
+        if not 0 <= port <= 65535:
+            raise ValueError("port must be between 0 and 65535")
+        return port
 
     def openapi_path(self) -> Path:
         return self.openapi_file or OPENAPI_ROOT / f"{self.service_name}.yaml"
@@ -42,8 +52,13 @@ class DatabaseSettings(ServiceSettings):
         return self.migrations_dir or MIGRATIONS_ROOT / self.database_name
 
 
+# asyncpg also takes the password (and the client key's) from the query string.
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#]*")
+
+
 def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced, for logs."""
+    """The DSN with its passwords replaced, for logs."""
+    dsn = _QUERY_PASSWORD.sub(r"\1***", dsn)
     scheme, sep, rest = dsn.partition("://")
     creds, at, host = rest.rpartition("@")
     if not sep or not at or ":" not in creds:

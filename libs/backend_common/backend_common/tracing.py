@@ -3,9 +3,9 @@
 from typing import Any
 
 import aiohttp
-from opentelemetry import trace
+from aiohttp import web
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
-from opentelemetry.instrumentation.aiohttp_server import create_aiohttp_middleware
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -39,7 +39,33 @@ def setup_tracing(settings: ServiceSettings) -> TracerProvider | None:
 
 
 def server_middleware(provider: TracerProvider) -> Any:
-    return create_aiohttp_middleware(tracer_provider=provider)
+    """A SERVER span per request that continues the caller's W3C `traceparent`.
+
+    Not opentelemetry-instrumentation-aiohttp-server's create_aiohttp_middleware: it fails on
+    every request unless AioHttpServerInstrumentor().instrument() ran, which also replaces
+    web.Application process-wide.
+    """
+    tracer = provider.get_tracer(__name__)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        attributes = {"http.request.method": request.method, "url.path": request.path}
+        if route is not None:
+            attributes["http.route"] = route.canonical
+        with tracer.start_as_current_span(
+            f"{request.method} {attributes.get('http.route', '')}".rstrip(),
+            context=propagate.extract(request.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes=attributes,
+        ) as span:
+            response = await handler(request)
+            span.set_attribute("http.response.status_code", response.status)
+            if response.status >= 500:
+                span.set_status(trace.StatusCode.ERROR)
+            return response
+
+    return middleware
 
 
 def client_trace_configs(provider: TracerProvider | None) -> list[aiohttp.TraceConfig]:

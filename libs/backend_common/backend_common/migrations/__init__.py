@@ -5,6 +5,7 @@ line is `-- etp:no-transaction` (for statements such as CREATE INDEX CONCURRENTL
 holds a single statement). A session advisory lock serialises runners started at once.
 """
 
+import asyncio
 import hashlib
 import re
 import time
@@ -16,6 +17,7 @@ import asyncpg
 
 NO_TRANSACTION_MARKER = "-- etp:no-transaction"
 LOCK_KEY = 0x4554505F4D494752  # "ETP_MIGR"
+LOCK_POLL_SECONDS = 0.1
 _FILE_NAME = re.compile(r"^(?P<version>\d{4})_[a-z0-9_]+\.sql$")
 
 SCHEMA_MIGRATIONS_DDL = """\
@@ -70,12 +72,13 @@ def discover(directory: Path) -> list[Migration]:
             raise MigrationError(
                 f"{path.name}: version {version:04d} also used by {found[version].name}"
             )
-        sql = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        sql = raw.decode("utf-8")
         found[version] = Migration(
             version=version,
             name=path.name,
             sql=sql,
-            checksum=hashlib.sha256(sql.encode()).hexdigest(),
+            checksum=hashlib.sha256(raw).hexdigest(),
             transactional=not sql.lstrip().startswith(NO_TRANSACTION_MARKER),
         )
     migrations = [found[v] for v in sorted(found)]
@@ -128,7 +131,10 @@ async def migrate(
     migrations = discover(directory)
     if dry_run:
         return pending_migrations(migrations, await applied_migrations(conn))
-    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+    # Polled: a runner waiting inside pg_advisory_lock() holds a snapshot, and CREATE INDEX
+    # CONCURRENTLY in the runner holding the lock waits for every older snapshot (a deadlock).
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):  # noqa: ASYNC110
+        await asyncio.sleep(LOCK_POLL_SECONDS)
     try:
         await conn.execute(SCHEMA_MIGRATIONS_DDL)
         pending = pending_migrations(migrations, await applied_migrations(conn))
@@ -173,7 +179,11 @@ def export_schema(directory: Path) -> str:
         SCHEMA_MIGRATIONS_DDL,
     ]
     for m in discover(directory):
-        parts.append(f"\n-- {m.name}\n{m.sql.rstrip()}\n")
+        sql = m.sql.rstrip()
+        if not sql.endswith(";"):
+            # Else the INSERT below would continue a last statement written without `;`.
+            sql += "\n;"
+        parts.append(f"\n-- {m.name}\n{sql}\n")
         parts.append(
             "INSERT INTO schema_migrations (version, name, checksum) "
             f"VALUES ({m.version}, '{m.name}', '{m.checksum}');\n"

@@ -1,0 +1,60 @@
+import shutil
+
+import pytest
+
+from backend_common.paths import MIGRATIONS_ROOT
+from tests.problems import assert_problem
+
+
+@pytest.fixture
+def migrations_dir(tmp_path):
+    """A copy of the experiment migrations, which the test database has applied."""
+    directory = tmp_path / "experiment"
+    shutil.copytree(MIGRATIONS_ROOT / "experiment", directory)
+    return directory
+
+
+async def test_ready_all_migrations_applied_is_200(service_app_client, migrations_dir):
+    client = await service_app_client("experiment", migrations_dir=migrations_dir)
+
+    response = await client.get("/ready")
+
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"status": "ready"}
+
+
+async def test_ready_unapplied_migration_is_503_pending(service_app_client, migrations_dir):
+    (migrations_dir / "0002_add_widgets.sql").write_text("CREATE TABLE widgets (id int);\n")
+    client = await service_app_client("experiment", migrations_dir=migrations_dir)
+
+    response = await client.get("/ready")
+
+    body = await assert_problem(response, 503, "migrations_pending")
+    assert "0002_add_widgets.sql" in body["detail"]
+
+
+async def test_ready_edited_migration_is_503_inconsistent(service_app_client, migrations_dir):
+    baseline = next(migrations_dir.glob("0001_*.sql"))
+    baseline.write_text(baseline.read_text() + "\n-- edited after it was applied\n")
+    client = await service_app_client("experiment", migrations_dir=migrations_dir)
+
+    response = await client.get("/ready")
+
+    body = await assert_problem(response, 503, "migrations_inconsistent")
+    assert baseline.name in body["detail"]
+
+
+async def test_ready_database_unreachable_is_503(service_app_client, get_free_port):
+    closed_port = get_free_port()
+    client = await service_app_client(
+        "experiment",
+        database_url=f"postgresql://etp:s3cret@127.0.0.1:{closed_port}/experiment",
+        db_pool_min_size=0,
+    )
+
+    response = await client.get("/ready")
+    health = await client.get("/health")
+
+    body = await assert_problem(response, 503, "database_unavailable")
+    assert "s3cret" not in body["detail"]
+    assert health.status == 200
