@@ -27,6 +27,7 @@ pytest_plugins = [
     "testsuite.databases.pgsql.pytest_plugin",
     "tests.plugins.databases",
     "tests.plugins.services",
+    "tests.plugins.auth_stub",
 ]
 
 

@@ -24,13 +24,15 @@ async def test_ready_all_migrations_applied_is_200(service_app_client, migration
 
 
 async def test_ready_unapplied_migration_is_503_pending(service_app_client, migrations_dir):
-    (migrations_dir / "0002_add_widgets.sql").write_text("CREATE TABLE widgets (id int);\n")
+    next_version = len(list(migrations_dir.glob("*.sql"))) + 1
+    pending = f"{next_version:04d}_add_widgets.sql"
+    (migrations_dir / pending).write_text("CREATE TABLE widgets (id int);\n")
     client = await service_app_client("experiment", migrations_dir=migrations_dir)
 
     response = await client.get("/ready")
 
     body = await assert_problem(response, 503, "migrations_pending")
-    assert "0002_add_widgets.sql" in body["detail"]
+    assert pending in body["detail"]
 
 
 async def test_ready_edited_migration_is_503_inconsistent(service_app_client, migrations_dir):

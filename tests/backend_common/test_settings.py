@@ -8,6 +8,12 @@ from tests.plugins.services import SERVICES
 DATABASE_URL = "postgresql://etp:s3cret@db.internal:5432/auth"
 
 
+@pytest.fixture(autouse=True)
+def _auth_signing_keys_setting(monkeypatch, tmp_path):
+    # Required by the auth service's settings; these tests never load the keys.
+    monkeypatch.setenv("AUTH_JWT_KEYS_DIR", str(tmp_path))
+
+
 @pytest.mark.parametrize(
     ("dsn", "masked"),
     [

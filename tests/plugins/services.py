@@ -9,6 +9,7 @@ import pytest
 
 from auth_service.app import create_app as create_auth_app
 from auth_service.settings import AuthSettings
+from auth_service.signing import generate_key
 from experiment_service.app import create_app as create_experiment_app
 from experiment_service.settings import ExperimentSettings
 from gateway_service.app import create_app as create_gateway_app
@@ -52,14 +53,33 @@ SERVICES = {
 
 
 @pytest.fixture(scope="session")
-def make_settings(database_url, mockserver_info):
+def jwt_keys_dir(tmp_path_factory):
+    """The auth service's signing key folder, with one Ed25519 key."""
+    directory = tmp_path_factory.mktemp("jwt-keys")
+    generate_key(directory)
+    return directory
+
+
+# Settings every test instance of a service gets (bcrypt at its cheapest: tests do many logins).
+# Role answers are not cached in tests, so a test may change a role between two requests.
+_TEST_SETTINGS = {
+    "auth": {"bcrypt_rounds": 4},
+    "experiment": {"role_cache_ttl": 0},
+    "telemetry_ingest": {"role_cache_ttl": 0},
+}
+
+
+@pytest.fixture(scope="session")
+def make_settings(database_url, mockserver_info, jwt_keys_dir):
     """Settings of a service for tests: its test database, upstreams on the mockserver."""
 
     def make(name: str, **overrides: Any):
         spec = SERVICES[name]
-        values: dict[str, Any] = {"port": 0, "log_level": "warning"}
+        values: dict[str, Any] = {"port": 0, "log_level": "warning", **_TEST_SETTINGS.get(name, {})}
         if spec.database:
             values["database_url"] = database_url(spec.database)
+        if "jwt_keys_dir" in spec.settings_class.model_fields:
+            values["jwt_keys_dir"] = jwt_keys_dir
         for field, upstream in _UPSTREAMS.items():
             if field in spec.settings_class.model_fields:
                 values[field] = mockserver_info.url(upstream).rstrip("/")
@@ -87,10 +107,16 @@ _UPSTREAMS = {
 }
 
 
-def _daemon_env(spec: ServiceSpec, ports: dict[str, int], database_url) -> dict[str, str]:
+def _daemon_env(
+    spec: ServiceSpec, ports: dict[str, int], database_url, jwt_keys_dir
+) -> dict[str, str]:
     env = {f"{spec.env_prefix}PORT": str(ports[spec.name]), f"{spec.env_prefix}LOG_LEVEL": "info"}
+    for setting, value in _TEST_SETTINGS.get(spec.name, {}).items():
+        env[f"{spec.env_prefix}{setting.upper()}"] = str(value)
     if spec.database:
         env[f"{spec.env_prefix}DATABASE_URL"] = database_url(spec.database)
+    if "jwt_keys_dir" in spec.settings_class.model_fields:
+        env[f"{spec.env_prefix}JWT_KEYS_DIR"] = str(jwt_keys_dir)
     for field, upstream in _UPSTREAMS.items():
         if field in spec.settings_class.model_fields:
             env[f"{spec.env_prefix}{field.upper()}"] = f"http://127.0.0.1:{ports[upstream]}"
@@ -103,7 +129,7 @@ def daemon_ports(get_free_port):
 
 
 @pytest.fixture(scope="session")
-async def daemon_scopes(create_daemon_scope, daemon_ports, database_url):
+async def daemon_scopes(create_daemon_scope, daemon_ports, database_url, jwt_keys_dir):
     """All four services as real processes (`python -m ...`), wired to each other."""
     async with contextlib.AsyncExitStack() as stack:
         scopes = {}
@@ -112,7 +138,7 @@ async def daemon_scopes(create_daemon_scope, daemon_ports, database_url):
                 args=[sys.executable, "-m", spec.module],
                 ping_url=f"http://127.0.0.1:{daemon_ports[name]}/ready",
                 name=name,
-                env=_daemon_env(spec, daemon_ports, database_url),
+                env=_daemon_env(spec, daemon_ports, database_url, jwt_keys_dir),
             )
             scopes[name] = await stack.enter_async_context(scope)
         yield scopes

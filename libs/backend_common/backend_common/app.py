@@ -1,12 +1,13 @@
 """The part of every service's `create_app` that is the same everywhere."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import aiohttp
 import structlog
 from aiohttp import web
 
 from backend_common import health, openapi, tracing
+from backend_common.auth import TOKEN_VERIFIER, TokenVerifier, auth_middleware, jwks_from_url
 from backend_common.db import Database, create_pool
 from backend_common.errors import ErrorMap, error_middleware
 from backend_common.keys import DATABASE, HTTP_CLIENT, SETTINGS
@@ -16,7 +17,13 @@ from backend_common.middlewares import (
     request_id_middleware,
 )
 from backend_common.migrations import migrate
-from backend_common.settings import DatabaseSettings, ServiceSettings, mask_dsn
+from backend_common.rbac import ROLES, AuthServiceRoles, RoleSource
+from backend_common.settings import (
+    AuthClientSettings,
+    DatabaseSettings,
+    ServiceSettings,
+    mask_dsn,
+)
 
 _log = structlog.get_logger(__name__)
 
@@ -26,14 +33,23 @@ def create_base_app(
     *,
     error_map: ErrorMap | None = None,
     extra_middlewares: tuple[Callable, ...] = (),
+    public_routes: Iterable[str] = (),
+    roles: RoleSource | None = None,
 ) -> web.Application:
-    """An app with the shared middlewares, /health, /ready, /openapi.yaml, HTTP client and pool."""
+    """An app with the shared middlewares, /health, /ready, /openapi.yaml, HTTP client and pool.
+
+    With AuthClientSettings, every route but `public_routes` needs an access token, verified
+    against the auth service's JWKS, and `rbac.caller(request)` resolves roles through the auth
+    service (or through `roles`, where a test gives its own source).
+    """
     provider = tracing.setup_tracing(settings)
+    verifies_tokens = isinstance(settings, AuthClientSettings)
     middlewares = [
         *([tracing.server_middleware(provider)] if provider is not None else []),
         request_id_middleware,
         access_log_middleware,
         error_middleware(error_map),
+        *([auth_middleware(public_routes)] if verifies_tokens else []),
         *extra_middlewares,
     ]
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
@@ -44,7 +60,25 @@ def create_base_app(
     app.cleanup_ctx.append(_http_client_ctx(provider))
     if isinstance(settings, DatabaseSettings):
         app.cleanup_ctx.append(_database_ctx)
+    if isinstance(settings, AuthClientSettings):
+        app.cleanup_ctx.append(_auth_client_ctx(settings, roles))
     return app
+
+
+def _auth_client_ctx(settings: AuthClientSettings, roles: RoleSource | None) -> Callable:
+    async def auth_client(app: web.Application) -> AsyncIterator[None]:
+        session = app[HTTP_CLIENT]
+        app[TOKEN_VERIFIER] = TokenVerifier(
+            fetch_jwks=jwks_from_url(session, settings.jwks_location()),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        app[ROLES] = roles or AuthServiceRoles(
+            session, settings.auth_url, ttl=settings.role_cache_ttl
+        )
+        yield
+
+    return auth_client
 
 
 def _http_client_ctx(provider: tracing.TracerProvider | None) -> Callable:

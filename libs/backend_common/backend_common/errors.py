@@ -56,7 +56,12 @@ class ProblemError(Exception):
 
 
 class DomainError(Exception):
-    """A broken domain rule; each service maps its subclasses to a status and a code."""
+    """A broken domain rule; each service maps its subclasses to a status and a code.
+
+    `errors`, when set, lists the individual failures (e.g. per id of a batch).
+    """
+
+    errors: list[dict[str, Any]] | None = None
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail or self.__class__.__doc__ or self.__class__.__name__)
@@ -141,7 +146,11 @@ def error_middleware(error_map: ErrorMap | None = None) -> Any:
             if mapped is not None:
                 status, code = mapped
                 return problem_response(
-                    request, status=status, code=code, detail=getattr(exc, "detail", str(exc))
+                    request,
+                    status=status,
+                    code=code,
+                    detail=getattr(exc, "detail", str(exc)),
+                    errors=getattr(exc, "errors", None),
                 )
             _log.exception("unhandled_error", path=request.path, method=request.method)
             return problem_response(

@@ -28,8 +28,14 @@ def validation_problem(exc: ValidationError, *, location: str) -> ProblemError:
     return ProblemError(422, "validation_failed", f"Invalid {location}.", errors=errors)
 
 
-async def read_json(request: web.Request) -> Any:
-    """The body as JSON: 415 for another media type, 413 past the size limit, 400 if malformed."""
+async def read_json(request: web.Request, *, empty: Any = None) -> Any:
+    """The body as JSON: 415 for another media type, 413 past the size limit, 400 if malformed.
+
+    A request without a body gives `empty` when that is not None (for bodies whose fields are
+    all optional), else it is malformed.
+    """
+    if empty is not None and not request.body_exists:
+        return empty
     content_type = request.content_type
     if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
         raise ProblemError(415, "unsupported_media_type", "Send the body as application/json.")
@@ -40,8 +46,55 @@ async def read_json(request: web.Request) -> Any:
         raise ProblemError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
 
 
-async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
-    data = await read_json(request)
+def _nul_problem(location: str, field: str) -> ProblemError:
+    # PostgreSQL cannot store NUL in text or jsonb: refuse it here instead of failing there.
+    error = {
+        "in": location,
+        "field": field,
+        "message": "must not contain NUL (\\u0000) characters",
+        "type": "string_nul",
+    }
+    return ProblemError(422, "validation_failed", f"Invalid {location}.", errors=[error])
+
+
+# orjson, which encodes jsonb for asyncpg and every response, stops at 254 levels, and the walk
+# below recurses: refuse deeper documents here instead of failing later with a 500.
+MAX_JSON_DEPTH = 64
+
+
+def _too_deep_problem(field: str) -> ProblemError:
+    error = {
+        "in": "body",
+        "field": field,
+        "message": f"must not nest objects and arrays more than {MAX_JSON_DEPTH} levels deep",
+        "type": "json_too_deep",
+    }
+    return ProblemError(422, "validation_failed", "Invalid body.", errors=[error])
+
+
+def _check_json_values(value: Any, path: str = "", depth: int = 0) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise _nul_problem("body", path)
+        return
+    if isinstance(value, dict | list) and depth >= MAX_JSON_DEPTH:
+        raise _too_deep_problem(path)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise _nul_problem("body", path)
+            _check_json_values(item, f"{path}.{key}" if path else key, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json_values(item, f"{path}.{index}" if path else str(index), depth + 1)
+
+
+async def parse_body(
+    request: web.Request, model: type[ModelT], *, optional: bool = False
+) -> ModelT:
+    """The body validated into `model`; with `optional`, no body at all means `{}`."""
+    data = await read_json(request, empty={} if optional else None)
+    _check_json_values(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -55,6 +108,8 @@ def parse_query(
     data: dict[str, Any] = {}
     for key in request.query:
         values = request.query.getall(key)
+        if any("\x00" in value for value in values):
+            raise _nul_problem("query", key)
         data[key] = values if key in repeated else values[-1]
     try:
         return model.model_validate(data)

@@ -5,7 +5,7 @@ import binascii
 from typing import Any, Generic, TypeVar
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend_common.errors import ProblemError
 
@@ -13,10 +13,13 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 ItemT = TypeVar("ItemT")
+KeyT = TypeVar("KeyT", bound=BaseModel)
 
 
 class PageQuery(BaseModel):
-    """Mixin for list query models."""
+    """Base of list query models; unknown query parameters are refused."""
+
+    model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(default=None, max_length=1024)
@@ -37,8 +40,20 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     except (binascii.Error, ValueError):
         value = None
     if not isinstance(value, dict):
-        raise ProblemError(400, "invalid_cursor", "The cursor is not one this API returned.")
+        raise _invalid_cursor()
     return value
+
+
+def _invalid_cursor() -> ProblemError:
+    return ProblemError(400, "invalid_cursor", "The cursor is not one this API returned.")
+
+
+def parse_cursor(cursor: str, model: type[KeyT]) -> KeyT:
+    """A cursor decoded into the key model of one list; anything else is 400 invalid_cursor."""
+    try:
+        return model.model_validate(decode_cursor(cursor))
+    except ValidationError:
+        raise _invalid_cursor() from None
 
 
 def page_of(rows: list[ItemT], *, limit: int, key: Any) -> tuple[list[ItemT], str | None]:

@@ -56,6 +56,19 @@ class DatabaseSettings(ServiceSettings):
 _QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#]*")
 
 
+class AuthClientSettings(ServiceSettings):
+    """Settings of a service that verifies access tokens and asks the auth service for roles."""
+
+    auth_url: str = "http://127.0.0.1:8001"
+    jwks_url: str | None = None  # default: <auth_url>/.well-known/jwks.json
+    jwt_issuer: str = "etp-auth"
+    jwt_audience: str = "etp"
+    role_cache_ttl: float = Field(default=5.0, ge=0)
+
+    def jwks_location(self) -> str:
+        return self.jwks_url or f"{self.auth_url.rstrip('/')}/.well-known/jwks.json"
+
+
 def mask_dsn(dsn: str) -> str:
     """The DSN with its passwords replaced, for logs."""
     dsn = _QUERY_PASSWORD.sub(r"\1***", dsn)

@@ -1,8 +1,66 @@
+from collections.abc import AsyncIterator, Callable
+
 from aiohttp import web
 
+from auth_service.api import accounts, projects, users
+from auth_service.appkeys import ACCOUNTS, PROJECTS, SIGNING_KEYS
+from auth_service.domain.accounts import Accounts, LogResetSender, ResetSender, TokenPolicy
+from auth_service.domain.errors import ERROR_MAP
+from auth_service.domain.passwords import PasswordHasher
+from auth_service.domain.projects import Projects
 from auth_service.settings import AuthSettings
+from auth_service.signing import SigningKeys
 from backend_common.app import create_base_app
+from backend_common.auth import TOKEN_VERIFIER, TokenVerifier, auth_middleware
+from backend_common.idempotency import purge_expired_ctx
+from backend_common.keys import DATABASE
 
 
-def create_app(settings: AuthSettings) -> web.Application:
-    return create_base_app(settings)
+def create_app(
+    settings: AuthSettings, *, reset_sender: ResetSender | None = None
+) -> web.Application:
+    app = create_base_app(
+        settings,
+        error_map=ERROR_MAP,
+        extra_middlewares=(auth_middleware(accounts.PUBLIC_ROUTES),),
+    )
+    app.cleanup_ctx.append(_domain_ctx(settings, reset_sender or LogResetSender()))
+    app.cleanup_ctx.append(purge_expired_ctx)
+    app.router.add_routes(accounts.routes)
+    app.router.add_routes(projects.routes)
+    app.router.add_routes(users.routes)
+    return app
+
+
+def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
+    async def domain(app: web.Application) -> AsyncIterator[None]:
+        keys = SigningKeys.load(settings.jwt_keys_dir, settings.jwt_active_kid)
+        hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.bcrypt_threads)
+
+        async def own_jwks() -> dict:
+            return keys.jwks()
+
+        app[SIGNING_KEYS] = keys
+        app[TOKEN_VERIFIER] = TokenVerifier(
+            fetch_jwks=own_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        app[ACCOUNTS] = Accounts(
+            app[DATABASE],
+            hasher=hasher,
+            keys=keys,
+            policy=TokenPolicy(
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                access_ttl=settings.access_token_ttl,
+                refresh_ttl=settings.refresh_token_ttl,
+                reset_ttl=settings.password_reset_ttl,
+            ),
+            reset_sender=reset_sender,
+            registration_open=settings.registration_open,
+        )
+        app[PROJECTS] = Projects(app[DATABASE])
+        yield
+        await app[ACCOUNTS].drain()
+        hasher.close()
+
+    return domain

@@ -1,0 +1,190 @@
+"""Access-token verification for every service: JWTs signed by the auth service, checked locally.
+
+The verifier holds the auth service's public keys (JWKS), fetched once and refetched when a token
+names an unknown `kid` (at most once per `min_refetch_interval`, so forged kids cannot hammer the
+auth service). Algorithms are pinned to the asymmetric ones the auth service signs with, so `none`
+and HS* tokens (including HS256 keyed with a public key) never verify.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+import orjson
+from aiohttp import web
+
+from backend_common.errors import ProblemError
+
+ALGORITHMS = ("EdDSA", "ES256")
+REQUIRED_CLAIMS = ["sub", "iss", "aud", "iat", "exp", "jti"]
+
+JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class InvalidToken(Exception):
+    """The access token is missing, malformed, forged, expired or not for us."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    token_id: str
+    session_id: str | None
+    expires_at: int
+    token: str
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        fetch_jwks: JwksFetcher,
+        issuer: str,
+        audience: str,
+        leeway: float = 30.0,
+        algorithms: Iterable[str] = ALGORITHMS,
+        min_refetch_interval: float = 10.0,
+    ) -> None:
+        self._fetch_jwks = fetch_jwks
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway
+        self._algorithms = list(algorithms)
+        self._min_refetch_interval = min_refetch_interval
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._fetch_error: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def verify(self, token: str) -> AccessClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"malformed token: {exc}") from None
+        algorithm = header.get("alg")
+        if algorithm not in self._algorithms:
+            raise InvalidToken(f"algorithm {algorithm!r} is not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("token has no key id")
+        key = await self._key(kid)
+        if key.algorithm_name != algorithm:
+            raise InvalidToken("token algorithm does not match its key")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from None
+        try:
+            user_id = uuid.UUID(claims["sub"])
+        except (ValueError, TypeError):
+            raise InvalidToken("subject is not a user id") from None
+        if claims["iat"] > time.time() + self._leeway:
+            raise InvalidToken("token issued in the future")
+        return AccessClaims(
+            user_id=user_id,
+            token_id=str(claims["jti"]),
+            session_id=claims.get("sid"),
+            expires_at=int(claims["exp"]),
+            token=token,
+        )
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        if kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            if kid not in self._keys and self._may_refetch():
+                await self._refresh()
+        if kid in self._keys:
+            return self._keys[kid]
+        if self._fetch_error is not None:
+            # The keys could not be loaded, so the token may well be valid: not a 401.
+            raise ProblemError(503, "auth_keys_unavailable", self._fetch_error)
+        raise InvalidToken(f"unknown key id {kid!r}")
+
+    def _may_refetch(self) -> bool:
+        return (
+            self._fetched_at is None
+            or time.monotonic() - self._fetched_at >= self._min_refetch_interval
+        )
+
+    async def _refresh(self) -> None:
+        self._fetched_at = time.monotonic()
+        try:
+            jwks = await self._fetch_jwks()
+            if not isinstance(jwks, dict):
+                raise ValueError("the JWKS is not a JSON object")
+            keys = jwt.PyJWKSet.from_dict(jwks).keys
+        except (OSError, aiohttp.ClientError, jwt.PyJWTError, ValueError) as exc:
+            self._fetch_error = f"Could not load the token keys: {exc}"
+            return
+        self._fetch_error = None
+        self._keys = {key.key_id: key for key in keys if key.key_id}
+
+
+def jwks_from_url(session: aiohttp.ClientSession, url: str) -> JwksFetcher:
+    async def fetch() -> dict[str, Any]:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
+            response.raise_for_status()
+            return orjson.loads(await response.read())
+
+    return fetch
+
+
+def jwks_from_file(path: Path) -> JwksFetcher:
+    async def fetch() -> dict[str, Any]:
+        return orjson.loads(await asyncio.to_thread(path.read_bytes))
+
+    return fetch
+
+
+TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+# The routes of create_base_app: probes and the spec never need a token.
+BASE_PUBLIC_ROUTES = frozenset({"health", "ready", "openapi_spec"})
+CALLER = web.RequestKey("caller", AccessClaims)
+
+
+def _unauthorized(detail: str, *, error: str | None) -> ProblemError:
+    challenge = 'Bearer realm="etp"' + (f', error="{error}"' if error else "")
+    return ProblemError(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def bearer_token(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("Send an access token as `Authorization: Bearer <token>`.", error=None)
+    return token.strip()
+
+
+async def authenticate(request: web.Request) -> AccessClaims:
+    try:
+        return await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
+    except InvalidToken as exc:
+        raise _unauthorized(f"Invalid access token: {exc}.", error="invalid_token") from None
+
+
+def auth_middleware(public_routes: Iterable[str]) -> Any:
+    """Every matched route needs a valid access token unless its name is in `public_routes`."""
+    public = BASE_PUBLIC_ROUTES | frozenset(public_routes)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        route = request.match_info.route
+        if request.match_info.http_exception is None and route.name not in public:
+            request[CALLER] = await authenticate(request)
+        return await handler(request)
+
+    return middleware

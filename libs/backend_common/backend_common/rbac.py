@@ -1,0 +1,153 @@
+"""Project roles for services other than auth: asked of the auth service, cached for a few seconds.
+
+Roles are not in the access token (DESIGN.md §3). A service asks
+`GET /api/v1/projects/{P}/membership` with the caller's own bearer token; the answer (a role, or
+"not a member") is cached per (user, project) for `ttl` seconds.
+"""
+
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from backend_common.auth import CALLER, AccessClaims
+from backend_common.errors import DomainError, ProblemError
+from backend_common.keys import REQUEST_ID
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def at_least(self, minimum: "Role") -> bool:
+        return self.rank >= minimum.rank
+
+
+_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
+
+
+class NotAMember(DomainError):
+    """Not found."""
+
+
+class RoleTooLow(DomainError):
+    """Your role in this project does not allow that."""
+
+
+RBAC_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    NotAMember: (404, "not_found"),
+    RoleTooLow: (403, "forbidden"),
+}
+
+
+class RoleSource(Protocol):
+    async def role(self, caller: AccessClaims, project_id: uuid.UUID) -> Role | None: ...
+
+
+class AuthServiceRoles:
+    """Asks the auth service; bounded LRU cache of answers, each valid for `ttl` seconds."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        auth_url: str,
+        *,
+        ttl: float = 5.0,
+        max_entries: int = 10_000,
+        timeout: float = 5.0,
+    ) -> None:
+        self._session = session
+        self._auth_url = auth_url.rstrip("/")
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._cache: OrderedDict[tuple[uuid.UUID, uuid.UUID], tuple[float, Role | None]] = (
+            OrderedDict()
+        )
+
+    async def role(self, caller: AccessClaims, project_id: uuid.UUID) -> Role | None:
+        key = (caller.user_id, project_id)
+        cached = self._cache.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        role = await self._ask(caller, project_id)
+        self._cache[key] = (now + self._ttl, role)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)
+        return role
+
+    async def _ask(self, caller: AccessClaims, project_id: uuid.UUID) -> Role | None:
+        url = f"{self._auth_url}/api/v1/projects/{project_id}/membership"
+        try:
+            async with self._session.get(
+                url, headers={"Authorization": f"Bearer {caller.token}"}, timeout=self._timeout
+            ) as response:
+                if response.status == 404:
+                    return None
+                if response.status != 200:
+                    raise ProblemError(
+                        503, "auth_unavailable", f"The auth service answered {response.status}."
+                    )
+                return Role(orjson.loads(await response.read())["role"])
+        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
+            raise ProblemError(
+                503, "auth_unavailable", f"Could not ask the auth service: {exc!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, and a way to learn their role in a project."""
+
+    claims: AccessClaims
+    roles: RoleSource
+    request_id: str | None = None
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.claims.user_id
+
+    async def role_in(self, project_id: uuid.UUID) -> Role | None:
+        return await self.roles.role(self.claims, project_id)
+
+    async def require(
+        self,
+        project_id: uuid.UUID,
+        minimum: Role,
+        *,
+        not_found: type[DomainError] = NotAMember,
+    ) -> Role:
+        """The caller's role; `not_found` (a 404) outside the project, RoleTooLow (403) below it.
+
+        Outside the project the resource does not exist for the caller, so the domain passes its
+        own not-found error (e.g. RunNotFound) and the answer is the same as for a missing id.
+        """
+        role = await self.role_in(project_id)
+        if role is None:
+            raise not_found()
+        if not role.at_least(minimum):
+            raise RoleTooLow(f"This needs the {minimum} role; you are {role}.")
+        return role
+
+
+ROLES = web.AppKey("roles", RoleSource)
+
+
+def caller(request: web.Request) -> Caller:
+    """The authenticated caller of a request (the auth middleware ran)."""
+    return Caller(
+        claims=request[CALLER], roles=request.app[ROLES], request_id=request.get(REQUEST_ID)
+    )

@@ -1,0 +1,136 @@
+from aiohttp import web
+
+from auth_service.appkeys import PROJECTS
+from auth_service.models import (
+    MemberAdd,
+    MemberOut,
+    MembershipOut,
+    MemberUpdate,
+    ProjectCreate,
+    ProjectListQuery,
+    ProjectOut,
+    ProjectUpdate,
+)
+from backend_common.auth import CALLER
+from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
+from backend_common.idempotency import idempotent
+from backend_common.pagination import PageQuery
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/v1/projects", name="create_project")
+@idempotent
+async def create_project(request: web.Request) -> web.Response:
+    body = await parse_body(request, ProjectCreate)
+    project = await request.app[PROJECTS].create(
+        caller_id=request[CALLER].user_id, name=body.name, description=body.description
+    )
+    return json_response(
+        ProjectOut.from_domain(project),
+        status=201,
+        headers={"Location": f"/api/v1/projects/{project.id}"},
+    )
+
+
+@routes.get("/api/v1/projects", name="list_projects")
+async def list_projects(request: web.Request) -> web.Response:
+    query = parse_query(request, ProjectListQuery)
+    items, next_cursor = await request.app[PROJECTS].list_mine(
+        caller_id=request[CALLER].user_id, q=query.q, cursor=query.cursor, limit=query.limit
+    )
+    return json_response(
+        {"items": [ProjectOut.from_domain(p) for p in items], "next_cursor": next_cursor}
+    )
+
+
+@routes.get("/api/v1/projects/{project_id}", name="get_project")
+async def get_project(request: web.Request) -> web.Response:
+    project = await request.app[PROJECTS].get(
+        caller_id=request[CALLER].user_id, project_id=parse_path_uuid(request, "project_id")
+    )
+    return json_response(ProjectOut.from_domain(project))
+
+
+@routes.patch("/api/v1/projects/{project_id}", name="update_project")
+async def update_project(request: web.Request) -> web.Response:
+    project_id = parse_path_uuid(request, "project_id")
+    body = await parse_body(request, ProjectUpdate)
+    project = await request.app[PROJECTS].update(
+        caller_id=request[CALLER].user_id,
+        project_id=project_id,
+        name=body.name,
+        description=body.description,
+    )
+    return json_response(ProjectOut.from_domain(project))
+
+
+@routes.delete("/api/v1/projects/{project_id}", name="delete_project")
+async def delete_project(request: web.Request) -> web.Response:
+    await request.app[PROJECTS].delete(
+        caller_id=request[CALLER].user_id, project_id=parse_path_uuid(request, "project_id")
+    )
+    return web.Response(status=204)
+
+
+@routes.get("/api/v1/projects/{project_id}/membership", name="get_membership")
+async def get_membership(request: web.Request) -> web.Response:
+    caller_id = request[CALLER].user_id
+    project_id = parse_path_uuid(request, "project_id")
+    role = await request.app[PROJECTS].membership(caller_id=caller_id, project_id=project_id)
+    return json_response(MembershipOut(project_id=project_id, user_id=caller_id, role=role))
+
+
+@routes.get("/api/v1/projects/{project_id}/members", name="list_members")
+async def list_members(request: web.Request) -> web.Response:
+    project_id = parse_path_uuid(request, "project_id")
+    query = parse_query(request, PageQuery)
+    items, next_cursor = await request.app[PROJECTS].list_members(
+        caller_id=request[CALLER].user_id,
+        project_id=project_id,
+        cursor=query.cursor,
+        limit=query.limit,
+    )
+    return json_response(
+        {"items": [MemberOut.from_domain(m) for m in items], "next_cursor": next_cursor}
+    )
+
+
+@routes.post("/api/v1/projects/{project_id}/members", name="add_member")
+@idempotent
+async def add_member(request: web.Request) -> web.Response:
+    project_id = parse_path_uuid(request, "project_id")
+    body = await parse_body(request, MemberAdd)
+    member = await request.app[PROJECTS].add_member(
+        caller_id=request[CALLER].user_id,
+        project_id=project_id,
+        user_id=body.user_id,
+        username=body.username,
+        role=body.role,
+    )
+    return json_response(
+        MemberOut.from_domain(member),
+        status=201,
+        headers={"Location": f"/api/v1/projects/{project_id}/members/{member.user_id}"},
+    )
+
+
+@routes.patch("/api/v1/projects/{project_id}/members/{user_id}", name="update_member")
+async def update_member(request: web.Request) -> web.Response:
+    project_id = parse_path_uuid(request, "project_id")
+    user_id = parse_path_uuid(request, "user_id")
+    body = await parse_body(request, MemberUpdate)
+    member = await request.app[PROJECTS].change_role(
+        caller_id=request[CALLER].user_id, project_id=project_id, user_id=user_id, role=body.role
+    )
+    return json_response(MemberOut.from_domain(member))
+
+
+@routes.delete("/api/v1/projects/{project_id}/members/{user_id}", name="remove_member")
+async def remove_member(request: web.Request) -> web.Response:
+    await request.app[PROJECTS].remove_member(
+        caller_id=request[CALLER].user_id,
+        project_id=parse_path_uuid(request, "project_id"),
+        user_id=parse_path_uuid(request, "user_id"),
+    )
+    return web.Response(status=204)

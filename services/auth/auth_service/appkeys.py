@@ -1,0 +1,9 @@
+from aiohttp import web
+
+from auth_service.domain.accounts import Accounts
+from auth_service.domain.projects import Projects
+from auth_service.signing import SigningKeys
+
+ACCOUNTS = web.AppKey("accounts", Accounts)
+PROJECTS = web.AppKey("projects", Projects)
+SIGNING_KEYS = web.AppKey("signing_keys", SigningKeys)

@@ -1,0 +1,201 @@
+"""Projects and membership: who may see and change what."""
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+from pydantic import BaseModel, Field
+
+from auth_service.domain.errors import (
+    Forbidden,
+    LastOwner,
+    MemberNotFound,
+    ProjectNotFound,
+    UserNotFound,
+)
+from auth_service.domain.models import Member, ProjectWithRole, Role
+from auth_service.repositories.projects import MemberRepository, ProjectRepository
+from auth_service.repositories.users import UserRepository
+from backend_common.db import Database
+from backend_common.pagination import page_of, parse_cursor
+
+# PostgreSQL text cannot hold NUL: a forged cursor carrying one is invalid, not a driver error.
+_TEXT = r"^[^\x00]*$"
+
+
+class _ProjectKey(BaseModel):
+    name: str = Field(pattern=_TEXT)
+    id: uuid.UUID
+
+
+class _MemberKey(BaseModel):
+    at: datetime
+    id: uuid.UUID
+
+
+class _UserKey(BaseModel):
+    u: str = Field(pattern=_TEXT)
+
+
+async def _require_role(
+    conn: asyncpg.Connection, project_id: uuid.UUID, user_id: uuid.UUID, minimum: Role
+) -> Role:
+    """The caller's role; a project they are not in does not exist for them."""
+    role = await MemberRepository(conn).role(project_id, user_id)
+    if role is None:
+        raise ProjectNotFound()
+    if not role.at_least(minimum):
+        raise Forbidden(f"This needs the {minimum} role; you are {role}.")
+    return role
+
+
+class Projects:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, *, caller_id: uuid.UUID, name: str, description: str) -> ProjectWithRole:
+        async with self._db.transaction() as conn:
+            project = await ProjectRepository(conn).insert(
+                name=name, description=description, created_by=caller_id
+            )
+            await MemberRepository(conn).insert(project.id, caller_id, Role.OWNER)
+        return ProjectWithRole(**project.model_dump(), role=Role.OWNER)
+
+    async def list_mine(
+        self, *, caller_id: uuid.UUID, q: str | None, cursor: str | None, limit: int
+    ) -> tuple[list[ProjectWithRole], str | None]:
+        after = None
+        if cursor:
+            key = parse_cursor(cursor, _ProjectKey)
+            after = (key.name, key.id)
+        async with self._db.connection() as conn:
+            rows = await ProjectRepository(conn).list_for_user(
+                caller_id, q=q, after=after, limit=limit + 1
+            )
+        return page_of(rows, limit=limit, key=lambda p: {"name": p.name, "id": str(p.id)})
+
+    async def get(self, *, caller_id: uuid.UUID, project_id: uuid.UUID) -> ProjectWithRole:
+        async with self._db.connection() as conn:
+            role = await _require_role(conn, project_id, caller_id, Role.VIEWER)
+            project = await ProjectRepository(conn).get(project_id)
+        if project is None:
+            raise ProjectNotFound()
+        return ProjectWithRole(**project.model_dump(), role=role)
+
+    async def update(
+        self,
+        *,
+        caller_id: uuid.UUID,
+        project_id: uuid.UUID,
+        name: str | None,
+        description: str | None,
+    ) -> ProjectWithRole:
+        async with self._db.transaction() as conn:
+            role = await _require_role(conn, project_id, caller_id, Role.EDITOR)
+            project = await ProjectRepository(conn).update(
+                project_id, name=name, description=description
+            )
+        if project is None:
+            # Deleted by an owner since the role check.
+            raise ProjectNotFound()
+        return ProjectWithRole(**project.model_dump(), role=role)
+
+    async def delete(self, *, caller_id: uuid.UUID, project_id: uuid.UUID) -> None:
+        async with self._db.transaction() as conn:
+            await _require_role(conn, project_id, caller_id, Role.OWNER)
+            await ProjectRepository(conn).delete(project_id)
+
+    async def membership(self, *, caller_id: uuid.UUID, project_id: uuid.UUID) -> Role:
+        async with self._db.connection() as conn:
+            return await _require_role(conn, project_id, caller_id, Role.VIEWER)
+
+    async def list_members(
+        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, cursor: str | None, limit: int
+    ) -> tuple[list[Member], str | None]:
+        after = None
+        if cursor:
+            key = parse_cursor(cursor, _MemberKey)
+            after = (key.at, key.id)
+        async with self._db.connection() as conn:
+            await _require_role(conn, project_id, caller_id, Role.VIEWER)
+            rows = await MemberRepository(conn).list(project_id, after=after, limit=limit + 1)
+        return page_of(
+            rows, limit=limit, key=lambda m: {"at": m.added_at.isoformat(), "id": str(m.user_id)}
+        )
+
+    async def add_member(
+        self,
+        *,
+        caller_id: uuid.UUID,
+        project_id: uuid.UUID,
+        user_id: uuid.UUID | None,
+        username: str | None,
+        role: Role,
+    ) -> Member:
+        async with self._db.transaction() as conn:
+            members = await self._lock_for_membership_change(conn, project_id, caller_id)
+            users = UserRepository(conn)
+            user = await (users.get(user_id) if user_id else users.get_by_username(username or ""))
+            if user is None:
+                raise UserNotFound()
+            await members.insert(project_id, user.id, role)
+            member = await members.get(project_id, user.id)
+        assert member is not None
+        return member
+
+    async def change_role(
+        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, user_id: uuid.UUID, role: Role
+    ) -> Member:
+        async with self._db.transaction() as conn:
+            members = await self._lock_for_membership_change(conn, project_id, caller_id)
+            member = await members.get(project_id, user_id)
+            if member is None:
+                raise MemberNotFound()
+            if member.role == Role.OWNER and role != Role.OWNER:
+                await self._keep_an_owner(members, project_id)
+            await members.set_role(project_id, user_id, role)
+        return member.model_copy(update={"role": role})
+
+    async def remove_member(
+        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, user_id: uuid.UUID
+    ) -> None:
+        """Owners remove anyone; any member may remove themselves (leave)."""
+        async with self._db.transaction() as conn:
+            leaving = user_id == caller_id
+            members = await self._lock_for_membership_change(
+                conn, project_id, caller_id, minimum=Role.VIEWER if leaving else Role.OWNER
+            )
+            member = await members.get(project_id, user_id)
+            if member is None:
+                raise MemberNotFound()
+            if member.role == Role.OWNER:
+                await self._keep_an_owner(members, project_id)
+            await members.delete(project_id, user_id)
+
+    async def search_users(
+        self, *, q: str, cursor: str | None, limit: int
+    ) -> tuple[list[tuple[uuid.UUID, str]], str | None]:
+        after = parse_cursor(cursor, _UserKey).u if cursor else None
+        async with self._db.connection() as conn:
+            rows = await UserRepository(conn).search(prefix=q, after=after, limit=limit + 1)
+        return page_of(rows, limit=limit, key=lambda row: {"u": row[1].lower()})
+
+    @staticmethod
+    async def _lock_for_membership_change(
+        conn: asyncpg.Connection,
+        project_id: uuid.UUID,
+        caller_id: uuid.UUID,
+        *,
+        minimum: Role = Role.OWNER,
+    ) -> MemberRepository:
+        # The project row lock serialises membership changes, so two owners demoting each other
+        # at once cannot leave the project without an owner.
+        if not await ProjectRepository(conn).lock(project_id):
+            raise ProjectNotFound()
+        await _require_role(conn, project_id, caller_id, minimum)
+        return MemberRepository(conn)
+
+    @staticmethod
+    async def _keep_an_owner(members: MemberRepository, project_id: uuid.UUID) -> None:
+        if await members.count_owners(project_id) <= 1:
+            raise LastOwner()

@@ -1,0 +1,174 @@
+"""Wire models of the auth API: requests (extra fields refused) and responses."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from auth_service.domain.models import Member, ProjectWithRole, Role, TokenPair, User
+from auth_service.domain.passwords import password_problem
+from backend_common.pagination import PageQuery
+
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Long enough for any password we accept; longer input is refused before bcrypt sees it.
+MAX_PASSWORD_INPUT = 1024
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _settable_password(password: str) -> str:
+    problem = password_problem(password)
+    if problem:
+        raise ValueError(f"password {problem}")
+    return password
+
+
+NewPassword = Annotated[
+    str, Field(max_length=MAX_PASSWORD_INPUT), AfterValidator(_settable_password)
+]
+
+
+class RegisterIn(Input):
+    username: str = Field(pattern=USERNAME_PATTERN, description="3-32 letters, digits, . _ -")
+    email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
+    password: NewPassword
+
+
+class LoginIn(Input):
+    username: str = Field(min_length=1, max_length=254, description="username or email")
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+
+
+class RefreshIn(Input):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class PasswordChangeIn(Input):
+    old_password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+    new_password: NewPassword
+
+
+class PasswordResetRequestIn(Input):
+    email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
+
+
+class PasswordResetConfirmIn(Input):
+    token: str = Field(min_length=1, max_length=256)
+    new_password: NewPassword
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+
+    @classmethod
+    def from_domain(cls, pair: TokenPair) -> "TokenOut":
+        return cls(**pair.model_dump())
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    username: str
+    email: str
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, user: User) -> "UserOut":
+        return cls(**user.model_dump())
+
+
+class MeProjectOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    role: Role
+
+
+class MeOut(UserOut):
+    projects: list[MeProjectOut]
+
+
+class ProjectCreate(Input):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=4000)
+
+
+class ProjectUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if self.name is None and self.description is None:
+            raise ValueError("give name or description")
+        return self
+
+
+class ProjectListQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ProjectOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    role: Role
+
+    @classmethod
+    def from_domain(cls, project: ProjectWithRole) -> "ProjectOut":
+        return cls(**project.model_dump())
+
+
+class MemberAdd(Input):
+    user_id: uuid.UUID | None = None
+    username: str | None = Field(default=None, min_length=1, max_length=32)
+    role: Role
+
+    @model_validator(mode="after")
+    def _one_user(self) -> Self:
+        if (self.user_id is None) == (self.username is None):
+            raise ValueError("give exactly one of user_id and username")
+        return self
+
+
+class MemberUpdate(Input):
+    role: Role
+
+
+class MemberOut(BaseModel):
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    username: str
+    role: Role
+    added_at: datetime
+
+    @classmethod
+    def from_domain(cls, member: Member) -> "MemberOut":
+        return cls(**member.model_dump())
+
+
+class MembershipOut(BaseModel):
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    role: Role
+
+
+class UserSearchQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(min_length=1, max_length=32)
+
+
+class UserSummaryOut(BaseModel):
+    id: uuid.UUID
+    username: str

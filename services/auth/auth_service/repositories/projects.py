@@ -1,0 +1,127 @@
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from auth_service.domain.errors import AlreadyMember
+from auth_service.domain.models import Member, Project, ProjectWithRole, Role
+
+_PROJECT_COLUMNS = "p.id, p.name, p.description, p.created_by, p.created_at, p.updated_at"
+
+_INSERT_PROJECT = """
+    INSERT INTO projects (name, description, created_by) VALUES ($1, $2, $3)
+    RETURNING id, name, description, created_by, created_at, updated_at
+"""
+_GET_PROJECT = f"SELECT {_PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
+_LOCK_PROJECT = "SELECT id FROM projects WHERE id = $1 FOR UPDATE"
+_UPDATE_PROJECT = """
+    UPDATE projects SET name = coalesce($2, name), description = coalesce($3, description)
+    WHERE id = $1
+    RETURNING id, name, description, created_by, created_at, updated_at
+"""
+_DELETE_PROJECT = "DELETE FROM projects WHERE id = $1"
+# Keyset over (name, id); q is a case-insensitive substring of the name.
+_LIST_FOR_USER = f"""
+    SELECT {_PROJECT_COLUMNS}, m.role
+    FROM project_members m JOIN projects p ON p.id = m.project_id
+    WHERE m.user_id = $1
+      AND ($2::text IS NULL OR strpos(lower(p.name), lower($2)) > 0)
+      AND ($3::text IS NULL OR (p.name, p.id) > ($3, $4::uuid))
+    ORDER BY p.name, p.id
+    LIMIT $5
+"""
+
+_MEMBER_COLUMNS = "m.project_id, m.user_id, u.username, m.role, m.added_at"
+_GET_ROLE = "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2"
+_INSERT_MEMBER = """
+    INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, $3)
+"""
+_GET_MEMBER = f"""
+    SELECT {_MEMBER_COLUMNS}
+    FROM project_members m JOIN users u ON u.id = m.user_id
+    WHERE m.project_id = $1 AND m.user_id = $2
+"""
+_LIST_MEMBERS = f"""
+    SELECT {_MEMBER_COLUMNS}
+    FROM project_members m JOIN users u ON u.id = m.user_id
+    WHERE m.project_id = $1
+      AND ($2::timestamptz IS NULL OR (m.added_at, m.user_id) > ($2, $3::uuid))
+    ORDER BY m.added_at, m.user_id
+    LIMIT $4
+"""
+_SET_ROLE = "UPDATE project_members SET role = $3 WHERE project_id = $1 AND user_id = $2"
+_DELETE_MEMBER = "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2"
+_COUNT_OWNERS = "SELECT count(*) FROM project_members WHERE project_id = $1 AND role = 'owner'"
+
+
+class ProjectRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def insert(self, *, name: str, description: str, created_by: uuid.UUID) -> Project:
+        row = await self._conn.fetchrow(_INSERT_PROJECT, name, description, created_by)
+        return Project.model_validate(dict(row))
+
+    async def get(self, project_id: uuid.UUID) -> Project | None:
+        row = await self._conn.fetchrow(_GET_PROJECT, project_id)
+        return Project.model_validate(dict(row)) if row else None
+
+    async def lock(self, project_id: uuid.UUID) -> bool:
+        """Serialises membership changes of one project (the last-owner rule needs it)."""
+        return await self._conn.fetchval(_LOCK_PROJECT, project_id) is not None
+
+    async def update(
+        self, project_id: uuid.UUID, *, name: str | None, description: str | None
+    ) -> Project | None:
+        row = await self._conn.fetchrow(_UPDATE_PROJECT, project_id, name, description)
+        return Project.model_validate(dict(row)) if row else None
+
+    async def delete(self, project_id: uuid.UUID) -> None:
+        await self._conn.execute(_DELETE_PROJECT, project_id)
+
+    async def list_for_user(
+        self,
+        user_id: uuid.UUID,
+        *,
+        q: str | None,
+        after: tuple[str, uuid.UUID] | None,
+        limit: int,
+    ) -> list[ProjectWithRole]:
+        after_name, after_id = after or (None, None)
+        rows = await self._conn.fetch(_LIST_FOR_USER, user_id, q, after_name, after_id, limit)
+        return [ProjectWithRole.model_validate(dict(row)) for row in rows]
+
+
+class MemberRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def role(self, project_id: uuid.UUID, user_id: uuid.UUID) -> Role | None:
+        role = await self._conn.fetchval(_GET_ROLE, project_id, user_id)
+        return Role(role) if role else None
+
+    async def insert(self, project_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> None:
+        try:
+            await self._conn.execute(_INSERT_MEMBER, project_id, user_id, role)
+        except asyncpg.UniqueViolationError:
+            raise AlreadyMember() from None
+
+    async def get(self, project_id: uuid.UUID, user_id: uuid.UUID) -> Member | None:
+        row = await self._conn.fetchrow(_GET_MEMBER, project_id, user_id)
+        return Member.model_validate(dict(row)) if row else None
+
+    async def list(
+        self, project_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[Member]:
+        after_at, after_id = after or (None, None)
+        rows = await self._conn.fetch(_LIST_MEMBERS, project_id, after_at, after_id, limit)
+        return [Member.model_validate(dict(row)) for row in rows]
+
+    async def set_role(self, project_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> None:
+        await self._conn.execute(_SET_ROLE, project_id, user_id, role)
+
+    async def delete(self, project_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        await self._conn.execute(_DELETE_MEMBER, project_id, user_id)
+
+    async def count_owners(self, project_id: uuid.UUID) -> int:
+        return await self._conn.fetchval(_COUNT_OWNERS, project_id)

@@ -1,0 +1,77 @@
+import uuid
+
+import asyncpg
+
+from auth_service.domain.errors import EmailTaken, UsernameTaken
+from auth_service.domain.models import User, UserCredentials
+
+_COLUMNS = "id, username, email, created_at"
+
+_INSERT = f"""
+    INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)
+    RETURNING {_COLUMNS}
+"""
+_GET = f"SELECT {_COLUMNS} FROM users WHERE id = $1"
+_GET_CREDENTIALS_BY_LOGIN = f"""
+    SELECT {_COLUMNS}, password_hash FROM users
+    WHERE lower(username) = lower($1) OR lower(email) = lower($1)
+"""
+_GET_CREDENTIALS = f"SELECT {_COLUMNS}, password_hash FROM users WHERE id = $1"
+_GET_BY_USERNAME = f"SELECT {_COLUMNS} FROM users WHERE lower(username) = lower($1)"
+_GET_BY_EMAIL = f"SELECT {_COLUMNS} FROM users WHERE lower(email) = lower($1)"
+_SET_PASSWORD = "UPDATE users SET password_hash = $2 WHERE id = $1"
+# Prefix match on the username index; the cursor is the last lower(username) returned.
+_SEARCH = """
+    SELECT id, username FROM users
+    WHERE lower(username) LIKE $1 AND ($2::text IS NULL OR lower(username) > $2)
+    ORDER BY lower(username)
+    LIMIT $3
+"""
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+class UserRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def insert(self, *, username: str, email: str, password_hash: str) -> User:
+        try:
+            row = await self._conn.fetchrow(_INSERT, username, email, password_hash)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "users_username_key":
+                raise UsernameTaken() from None
+            raise EmailTaken() from None
+        return User.model_validate(dict(row))
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        row = await self._conn.fetchrow(_GET, user_id)
+        return User.model_validate(dict(row)) if row else None
+
+    async def get_by_username(self, username: str) -> User | None:
+        row = await self._conn.fetchrow(_GET_BY_USERNAME, username)
+        return User.model_validate(dict(row)) if row else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = await self._conn.fetchrow(_GET_BY_EMAIL, email)
+        return User.model_validate(dict(row)) if row else None
+
+    async def get_credentials(self, user_id: uuid.UUID) -> UserCredentials | None:
+        row = await self._conn.fetchrow(_GET_CREDENTIALS, user_id)
+        return UserCredentials.model_validate(dict(row)) if row else None
+
+    async def get_credentials_by_login(self, login: str) -> UserCredentials | None:
+        row = await self._conn.fetchrow(_GET_CREDENTIALS_BY_LOGIN, login)
+        return UserCredentials.model_validate(dict(row)) if row else None
+
+    async def set_password(self, user_id: uuid.UUID, password_hash: str) -> None:
+        await self._conn.execute(_SET_PASSWORD, user_id, password_hash)
+
+    async def search(
+        self, *, prefix: str, after: str | None, limit: int
+    ) -> list[tuple[uuid.UUID, str]]:
+        rows = await self._conn.fetch(_SEARCH, _like_prefix(prefix), after, limit)
+        return [(row["id"], row["username"]) for row in rows]

@@ -1,0 +1,48 @@
+"""Audit rows for every mutation, written on the mutation's own connection (same transaction)."""
+
+import uuid
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from backend_common.rbac import Caller, Role
+from experiment_service.repositories.audit import AuditRepository
+
+
+def snapshot(entity: BaseModel) -> dict[str, Any]:
+    return entity.model_dump(mode="json")
+
+
+def diff(before: BaseModel, after: BaseModel) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the fields that changed (updated_at aside), as JSON values."""
+    old, new = snapshot(before), snapshot(after)
+    changed = [k for k in new if k != "updated_at" and old.get(k) != new[k]]
+    return {k: old.get(k) for k in changed}, {k: new[k] for k in changed}
+
+
+async def record(
+    conn: asyncpg.Connection,
+    *,
+    caller: Caller,
+    role: Role,
+    action: str,
+    entity_type: str,
+    entity: BaseModel,
+    project_id: uuid.UUID,
+    parent_id: uuid.UUID | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    await AuditRepository(conn).insert(
+        project_id=project_id,
+        actor_id=caller.user_id,
+        actor_role=role.value,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity.id,  # type: ignore[attr-defined]
+        parent_id=parent_id,
+        before=before,
+        after=after,
+        request_id=caller.request_id,
+    )

@@ -1,0 +1,167 @@
+"""Capture sessions ("start/stop capture") inside a run."""
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from backend_common.db import Database
+from backend_common.rbac import Caller, Role
+from experiment_service.domain import audit
+from experiment_service.domain.errors import (
+    CaptureAlreadyRunning,
+    CaptureNotDeletable,
+    CaptureNotRunning,
+    CaptureSessionNotFound,
+    RunNotFound,
+    RunNotRunning,
+)
+from experiment_service.domain.models import CaptureSession, CaptureStatus, Run, RunStatus
+from experiment_service.domain.transitions import CAPTURE_DELETABLE
+from experiment_service.repositories.capture_sessions import CaptureSessionRepository
+from experiment_service.repositories.runs import RunRepository
+
+ENTITY = "capture_session"
+
+
+class CaptureSessions:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def start(self, caller: Caller, run_id: uuid.UUID, *, notes: str) -> CaptureSession:
+        async with self._db.transaction() as conn:
+            # The run's row lock serialises starts: one running session, gap-free ordinals.
+            run, role = await self._run(conn, caller, run_id, Role.EDITOR, lock=True)
+            if run.status != RunStatus.RUNNING:
+                raise RunNotRunning(
+                    f"Capture starts only in a running run; this one is {run.status}."
+                )
+            sessions = CaptureSessionRepository(conn)
+            if await sessions.has_running(run_id):
+                raise CaptureAlreadyRunning()
+            session = await sessions.insert_running(
+                run_id=run_id, project_id=run.project_id, initiated_by=caller.user_id, notes=notes
+            )
+            await self._record(conn, caller, role, "capture_session.started", session, None)
+        return session
+
+    async def stop(
+        self,
+        caller: Caller,
+        run_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        status: CaptureStatus,
+        reason: str | None,
+    ) -> CaptureSession:
+        async with self._db.transaction() as conn:
+            _, role = await self._run(conn, caller, run_id, Role.EDITOR, lock=True)
+            sessions = CaptureSessionRepository(conn)
+            current = await self._session(sessions, session_id, run_id)
+            if current.status != CaptureStatus.RUNNING:
+                raise CaptureNotRunning(f"This capture session is {current.status}.")
+            stopped = await sessions.update(
+                session_id,
+                {"status": status, "stopped_at": datetime.now(UTC), "failure_reason": reason},
+            )
+            await self._record(conn, caller, role, "capture_session.stopped", stopped, current)
+        return stopped
+
+    async def get(self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID) -> CaptureSession:
+        async with self._db.connection() as conn:
+            await self._run(conn, caller, run_id, Role.VIEWER)
+            return await self._session(CaptureSessionRepository(conn), session_id, run_id)
+
+    async def list_page(
+        self, caller: Caller, run_id: uuid.UUID, *, after_ordinal: int | None, limit: int
+    ) -> list[CaptureSession]:
+        async with self._db.connection() as conn:
+            await self._run(conn, caller, run_id, Role.VIEWER)
+            return await CaptureSessionRepository(conn).find(
+                run_id, after_ordinal=after_ordinal, limit=limit
+            )
+
+    async def update_notes(
+        self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID, *, notes: str
+    ) -> CaptureSession:
+        async with self._db.transaction() as conn:
+            _, role = await self._run(conn, caller, run_id, Role.EDITOR)
+            sessions = CaptureSessionRepository(conn)
+            current = await self._session(sessions, session_id, run_id, lock=True)
+            updated = await sessions.update(session_id, {"notes": notes})
+            await self._record(conn, caller, role, "capture_session.updated", updated, current)
+        return updated
+
+    async def delete(self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        async with self._db.transaction() as conn:
+            _, role = await self._run(conn, caller, run_id, Role.OWNER, lock=True)
+            sessions = CaptureSessionRepository(conn)
+            current = await self._session(sessions, session_id, run_id, lock=True)
+            if current.status not in CAPTURE_DELETABLE:
+                raise CaptureNotDeletable(f"This capture session is {current.status}.")
+            await sessions.delete(session_id)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="capture_session.deleted",
+                entity_type=ENTITY,
+                entity=current,
+                project_id=current.project_id,
+                parent_id=run_id,
+                before=audit.snapshot(current),
+            )
+
+    @staticmethod
+    async def _run(
+        conn: asyncpg.Connection,
+        caller: Caller,
+        run_id: uuid.UUID,
+        minimum: Role,
+        *,
+        lock: bool = False,
+    ) -> tuple[Run, Role]:
+        run = await RunRepository(conn).get(run_id, for_update=lock)
+        if run is None:
+            raise RunNotFound()
+        role = await caller.require(run.project_id, minimum, not_found=RunNotFound)
+        return run, role
+
+    @staticmethod
+    async def _session(
+        sessions: CaptureSessionRepository,
+        session_id: uuid.UUID,
+        run_id: uuid.UUID,
+        *,
+        lock: bool = False,
+    ) -> CaptureSession:
+        session = await sessions.get(session_id, run_id, for_update=lock)
+        if session is None:
+            raise CaptureSessionNotFound()
+        return session
+
+    @staticmethod
+    async def _record(
+        conn: asyncpg.Connection,
+        caller: Caller,
+        role: Role,
+        action: str,
+        session: CaptureSession,
+        before_session: CaptureSession | None,
+    ) -> None:
+        if before_session is None:
+            before, after = None, audit.snapshot(session)
+        else:
+            before, after = audit.diff(before_session, session)
+        await audit.record(
+            conn,
+            caller=caller,
+            role=role,
+            action=action,
+            entity_type=ENTITY,
+            entity=session,
+            project_id=session.project_id,
+            parent_id=session.run_id,
+            before=before,
+            after=after,
+        )

@@ -1,0 +1,126 @@
+"""Experiments: who may do what, and the status machine."""
+
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from backend_common.db import Database
+from backend_common.rbac import Caller, Role
+from experiment_service.domain import audit
+from experiment_service.domain.errors import (
+    ExperimentHasRunningRuns,
+    ExperimentNotFound,
+    InvalidTransition,
+)
+from experiment_service.domain.listing import ListFilter, Page, SortOrder
+from experiment_service.domain.models import Experiment, ExperimentStatus
+from experiment_service.domain.transitions import EXPERIMENT_TRANSITIONS
+from experiment_service.repositories.experiments import ExperimentRepository
+
+ENTITY = "experiment"
+
+
+class Experiments:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, caller: Caller, data: Any) -> Experiment:
+        role = await caller.require(data.project_id, Role.EDITOR)
+        async with self._db.transaction() as conn:
+            experiment = await ExperimentRepository(conn).insert(
+                project_id=data.project_id, owner_id=caller.user_id, data=data
+            )
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="experiment.created",
+                entity_type=ENTITY,
+                entity=experiment,
+                project_id=experiment.project_id,
+                after=audit.snapshot(experiment),
+            )
+        return experiment
+
+    async def get(self, caller: Caller, experiment_id: uuid.UUID) -> Experiment:
+        async with self._db.connection() as conn:
+            experiment = await ExperimentRepository(conn).get(experiment_id)
+        if experiment is None:
+            raise ExperimentNotFound()
+        await caller.require(experiment.project_id, Role.VIEWER, not_found=ExperimentNotFound)
+        return experiment
+
+    async def list_page(self, caller: Caller, flt: ListFilter, page: Page) -> list[Experiment]:
+        assert flt.project_id is not None
+        await caller.require(flt.project_id, Role.VIEWER)
+        async with self._db.connection() as conn:
+            return await ExperimentRepository(conn).find(flt, page)
+
+    async def stream(
+        self, caller: Caller, flt: ListFilter, sort: SortOrder
+    ) -> AsyncGenerator[Experiment, None]:
+        """Every matching experiment in `sort` order, from one consistent snapshot."""
+        assert flt.project_id is not None
+        await caller.require(flt.project_id, Role.VIEWER)
+        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
+            async for experiment in ExperimentRepository(conn).stream(flt, sort):
+                yield experiment
+
+    async def update(
+        self, caller: Caller, experiment_id: uuid.UUID, changes: dict[str, Any]
+    ) -> Experiment:
+        async with self._db.transaction() as conn:
+            experiments = ExperimentRepository(conn)
+            current = await experiments.get(experiment_id, for_update=True)
+            if current is None:
+                raise ExperimentNotFound()
+            role = await caller.require(
+                current.project_id, Role.EDITOR, not_found=ExperimentNotFound
+            )
+            if "status" in changes:
+                status = changes["status"]
+                if status not in EXPERIMENT_TRANSITIONS[current.status]:
+                    raise InvalidTransition(
+                        f"An experiment cannot go from {current.status} to {status}."
+                    )
+                if status == ExperimentStatus.ARCHIVED and await experiments.has_running_runs(
+                    experiment_id
+                ):
+                    raise ExperimentHasRunningRuns()
+            updated = await experiments.update(experiment_id, changes)
+            before, after = audit.diff(current, updated)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="experiment.status_changed" if "status" in changes else "experiment.updated",
+                entity_type=ENTITY,
+                entity=updated,
+                project_id=updated.project_id,
+                before=before,
+                after=after,
+            )
+        return updated
+
+    async def delete(self, caller: Caller, experiment_id: uuid.UUID) -> None:
+        async with self._db.transaction() as conn:
+            experiments = ExperimentRepository(conn)
+            current = await experiments.get(experiment_id, for_update=True)
+            if current is None:
+                raise ExperimentNotFound()
+            role = await caller.require(
+                current.project_id, Role.OWNER, not_found=ExperimentNotFound
+            )
+            if await experiments.has_running_runs(experiment_id):
+                raise ExperimentHasRunningRuns()
+            await experiments.delete(experiment_id)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="experiment.deleted",
+                entity_type=ENTITY,
+                entity=current,
+                project_id=current.project_id,
+                before=audit.snapshot(current),
+            )

@@ -1,0 +1,251 @@
+"""Runs: the status machine, its invariants, batch changes."""
+
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from backend_common.db import Database
+from backend_common.errors import DomainError
+from backend_common.rbac import Caller, Role
+from experiment_service.domain import audit
+from experiment_service.domain.errors import (
+    BatchFailed,
+    ExperimentArchived,
+    ExperimentNotFound,
+    InvalidTransition,
+    RunHasActiveCapture,
+    RunNotFound,
+)
+from experiment_service.domain.listing import ListFilter, Page, SortOrder
+from experiment_service.domain.models import ExperimentStatus, Run, RunStatus
+from experiment_service.domain.transitions import (
+    RUN_FINISHED,
+    RUN_STATUSES_NEEDING_IDLE_CAPTURE,
+    RUN_TRANSITIONS,
+)
+from experiment_service.repositories.capture_sessions import CaptureSessionRepository
+from experiment_service.repositories.experiments import ExperimentRepository
+from experiment_service.repositories.runs import RunRepository
+
+ENTITY = "run"
+
+
+async def _status_changes(conn: asyncpg.Connection, run: Run, status: RunStatus) -> dict[str, Any]:
+    """The columns a transition sets, after checking it is allowed now."""
+    if status not in RUN_TRANSITIONS[run.status]:
+        raise InvalidTransition(f"A run cannot go from {run.status} to {status}.")
+    if status in RUN_STATUSES_NEEDING_IDLE_CAPTURE and await CaptureSessionRepository(
+        conn
+    ).has_running(run.id):
+        raise RunHasActiveCapture()
+    changes: dict[str, Any] = {"status": status}
+    now = datetime.now(UTC)
+    if status == RunStatus.RUNNING:
+        changes["started_at"] = now
+    elif status in RUN_FINISHED:
+        changes["finished_at"] = now
+        if run.started_at is not None:
+            changes["duration_seconds"] = (now - run.started_at).total_seconds()
+    return changes
+
+
+def _merged_tags(
+    tags: list[str], *, add: list[str], remove: list[str], set_: list[str] | None
+) -> list[str]:
+    if set_ is not None:
+        return list(dict.fromkeys(set_))
+    kept = [tag for tag in tags if tag not in set(remove)]
+    return list(dict.fromkeys([*kept, *add]))
+
+
+class Runs:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, caller: Caller, experiment_id: uuid.UUID, data: Any) -> Run:
+        async with self._db.transaction() as conn:
+            experiment = await ExperimentRepository(conn).get(experiment_id)
+            if experiment is None:
+                raise ExperimentNotFound()
+            role = await caller.require(
+                experiment.project_id, Role.EDITOR, not_found=ExperimentNotFound
+            )
+            if experiment.status == ExperimentStatus.ARCHIVED:
+                raise ExperimentArchived()
+            run = await RunRepository(conn).insert(
+                experiment_id=experiment_id,
+                project_id=experiment.project_id,
+                created_by=caller.user_id,
+                data=data,
+            )
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="run.created",
+                entity_type=ENTITY,
+                entity=run,
+                project_id=run.project_id,
+                parent_id=experiment_id,
+                after=audit.snapshot(run),
+            )
+        return run
+
+    async def get(self, caller: Caller, run_id: uuid.UUID) -> Run:
+        async with self._db.connection() as conn:
+            run = await RunRepository(conn).get(run_id)
+        if run is None:
+            raise RunNotFound()
+        await caller.require(run.project_id, Role.VIEWER, not_found=RunNotFound)
+        return run
+
+    async def _scope(self, caller: Caller, flt: ListFilter) -> ListFilter:
+        """Checks the caller may read the list; an experiment filter fixes the project."""
+        if flt.experiment_id is not None:
+            async with self._db.connection() as conn:
+                experiment = await ExperimentRepository(conn).get(flt.experiment_id)
+            if experiment is None or flt.project_id not in (None, experiment.project_id):
+                raise ExperimentNotFound()
+            await caller.require(experiment.project_id, Role.VIEWER, not_found=ExperimentNotFound)
+            return flt
+        assert flt.project_id is not None
+        await caller.require(flt.project_id, Role.VIEWER)
+        return flt
+
+    async def list_page(self, caller: Caller, flt: ListFilter, page: Page) -> list[Run]:
+        flt = await self._scope(caller, flt)
+        async with self._db.connection() as conn:
+            return await RunRepository(conn).find(flt, page)
+
+    async def stream(
+        self, caller: Caller, flt: ListFilter, sort: SortOrder
+    ) -> AsyncGenerator[Run, None]:
+        """Every matching run in `sort` order, from one consistent snapshot."""
+        flt = await self._scope(caller, flt)
+        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
+            async for run in RunRepository(conn).stream(flt, sort):
+                yield run
+
+    async def update(self, caller: Caller, run_id: uuid.UUID, changes: dict[str, Any]) -> Run:
+        async with self._db.transaction() as conn:
+            runs = RunRepository(conn)
+            current = await runs.get(run_id, for_update=True)
+            if current is None:
+                raise RunNotFound()
+            role = await caller.require(current.project_id, Role.EDITOR, not_found=RunNotFound)
+            if "status" in changes:
+                changes = {**changes, **await _status_changes(conn, current, changes["status"])}
+            updated = await runs.update(run_id, changes)
+            await self._record_change(conn, caller, role, current, updated, changes)
+        return updated
+
+    async def delete(self, caller: Caller, run_id: uuid.UUID) -> None:
+        async with self._db.transaction() as conn:
+            runs = RunRepository(conn)
+            current = await runs.get(run_id, for_update=True)
+            if current is None:
+                raise RunNotFound()
+            role = await caller.require(current.project_id, Role.OWNER, not_found=RunNotFound)
+            if await CaptureSessionRepository(conn).has_running(run_id):
+                raise RunHasActiveCapture()
+            await runs.delete(run_id)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="run.deleted",
+                entity_type=ENTITY,
+                entity=current,
+                project_id=current.project_id,
+                parent_id=current.experiment_id,
+                before=audit.snapshot(current),
+            )
+
+    async def batch_status(
+        self, caller: Caller, run_ids: list[uuid.UUID], status: RunStatus
+    ) -> list[Run]:
+        """All runs take `status`, or none does; the failures name each run and rule."""
+
+        async def change(conn: asyncpg.Connection, run: Run) -> dict[str, Any]:
+            return await _status_changes(conn, run, status)
+
+        return await self._batch(caller, run_ids, change)
+
+    async def bulk_tags(
+        self,
+        caller: Caller,
+        run_ids: list[uuid.UUID],
+        *,
+        add: list[str],
+        remove: list[str],
+        set_: list[str] | None,
+    ) -> list[Run]:
+        async def change(conn: asyncpg.Connection, run: Run) -> dict[str, Any]:
+            return {"tags": _merged_tags(run.tags, add=add, remove=remove, set_=set_)}
+
+        return await self._batch(caller, run_ids, change)
+
+    async def _batch(self, caller: Caller, run_ids: list[uuid.UUID], change: Any) -> list[Run]:
+        ordered_ids = list(dict.fromkeys(run_ids))
+        async with self._db.transaction() as conn:
+            runs = RunRepository(conn)
+            found = await runs.get_many_for_update(ordered_ids)
+            planned: list[tuple[Run, Role, dict[str, Any]]] = []
+            failures: list[dict[str, str]] = []
+            for run_id in ordered_ids:
+                try:
+                    run = found.get(run_id)
+                    if run is None:
+                        raise RunNotFound()
+                    role = await caller.require(run.project_id, Role.EDITOR, not_found=RunNotFound)
+                    planned.append((run, role, await change(conn, run)))
+                except DomainError as exc:
+                    failures.append(_failure(run_id, exc))
+            if failures:
+                raise BatchFailed(failures)
+            updated_runs = []
+            for run, role, changes in planned:
+                updated = await runs.update(run.id, changes)
+                await self._record_change(conn, caller, role, run, updated, changes)
+                updated_runs.append(updated)
+        return updated_runs
+
+    @staticmethod
+    async def _record_change(
+        conn: asyncpg.Connection,
+        caller: Caller,
+        role: Role,
+        before_run: Run,
+        after_run: Run,
+        requested: dict[str, Any],
+    ) -> None:
+        # The action names what was asked for, so a change that alters nothing is still named.
+        before, after = audit.diff(before_run, after_run)
+        if "status" in requested:
+            action = "run.status_changed"
+        elif set(requested) == {"tags"}:
+            action = "run.tags_updated"
+        else:
+            action = "run.updated"
+        await audit.record(
+            conn,
+            caller=caller,
+            role=role,
+            action=action,
+            entity_type=ENTITY,
+            entity=after_run,
+            project_id=after_run.project_id,
+            parent_id=after_run.experiment_id,
+            before=before,
+            after=after,
+        )
+
+
+def _failure(run_id: uuid.UUID, exc: DomainError) -> dict[str, str]:
+    from experiment_service.domain.errors import ERROR_MAP
+
+    _, code = ERROR_MAP.get(type(exc), (409, "conflict"))
+    return {"run_id": str(run_id), "code": code, "detail": str(exc.detail)}

@@ -1,0 +1,30 @@
+"""The status machines, as data: what may follow what."""
+
+from experiment_service.domain.models import CaptureStatus, ExperimentStatus, RunStatus
+
+EXPERIMENT_TRANSITIONS: dict[ExperimentStatus, frozenset[ExperimentStatus]] = {
+    ExperimentStatus.DRAFT: frozenset({ExperimentStatus.RUNNING, ExperimentStatus.ARCHIVED}),
+    ExperimentStatus.RUNNING: frozenset(
+        {ExperimentStatus.FINISHED, ExperimentStatus.FAILED, ExperimentStatus.ARCHIVED}
+    ),
+    ExperimentStatus.FINISHED: frozenset({ExperimentStatus.ARCHIVED}),
+    ExperimentStatus.FAILED: frozenset({ExperimentStatus.ARCHIVED}),
+    ExperimentStatus.ARCHIVED: frozenset(),
+}
+
+RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.DRAFT: frozenset({RunStatus.RUNNING}),
+    RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED}),
+    RunStatus.SUCCEEDED: frozenset({RunStatus.ARCHIVED}),
+    RunStatus.FAILED: frozenset({RunStatus.ARCHIVED}),
+    RunStatus.ARCHIVED: frozenset(),
+}
+
+# Statuses a run cannot take while one of its capture sessions is running.
+RUN_STATUSES_NEEDING_IDLE_CAPTURE = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ARCHIVED}
+)
+RUN_FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
+
+CAPTURE_STOP_STATUSES = frozenset({CaptureStatus.SUCCEEDED, CaptureStatus.FAILED})
+CAPTURE_DELETABLE = frozenset({CaptureStatus.DRAFT, CaptureStatus.FAILED})

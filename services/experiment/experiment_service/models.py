@@ -1,0 +1,209 @@
+"""Wire models of the experiment API: requests (extra fields refused) and list queries."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from backend_common.pagination import PageQuery
+from experiment_service.domain.listing import SortOrder, TagsMatch
+from experiment_service.domain.models import ExperimentStatus, RunStatus
+
+Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/+\-]+$")]
+Tags = Annotated[list[Tag], Field(max_length=50)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(max_length=10000)]
+GitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")]
+JsonObject = dict[str, Any]
+RunIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=500)]
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    # Instants reach PostgreSQL in UTC; near year 1 or 9999 an offset can push them out of range.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("instant out of range") from None
+
+
+# RFC 3339: an offset is required (asyncpg would read a naive time in the server's own zone).
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Patch(Input):
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent (an explicit null is a change too)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class ExperimentCreate(Input):
+    project_id: uuid.UUID
+    name: Name
+    description: LongText = ""
+    tags: Tags = []
+    experiment_type: Annotated[str, Field(max_length=100)] | None = None
+    metadata: JsonObject = {}
+
+
+class ExperimentUpdate(Patch):
+    name: Name | None = None
+    description: LongText | None = None
+    tags: Tags | None = None
+    experiment_type: Annotated[str, Field(max_length=100)] | None = None
+    metadata: JsonObject | None = None
+    status: ExperimentStatus | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        for name in ("name", "description", "tags", "metadata", "status"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class RunCreate(Input):
+    name: Name
+    params: JsonObject = {}
+    git_sha: GitSha | None = None
+    env: JsonObject = {}
+    tags: Tags = []
+    notes: LongText = ""
+    metadata: JsonObject = {}
+
+
+class RunUpdate(Patch):
+    name: Name | None = None
+    params: JsonObject | None = None
+    git_sha: GitSha | None = None
+    env: JsonObject | None = None
+    tags: Tags | None = None
+    notes: LongText | None = None
+    metadata: JsonObject | None = None
+    status: RunStatus | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        for name in ("name", "params", "env", "tags", "notes", "metadata", "status"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class BatchStatusIn(Input):
+    run_ids: RunIds
+    status: RunStatus
+
+
+class BulkTagsIn(Input):
+    run_ids: RunIds
+    add: Tags = []
+    remove: Tags = []
+    set: Tags | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_change(self) -> Self:
+        if self.set is not None and (self.add or self.remove):
+            raise ValueError("give either set, or add and/or remove")
+        if self.set is None and not self.add and not self.remove:
+            raise ValueError("give set, add or remove")
+        return self
+
+
+class CaptureStart(Input):
+    notes: LongText = ""
+
+
+class CaptureStop(Input):
+    status: Literal["succeeded", "failed"] = "succeeded"
+    reason: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def _reason_when_failed(self) -> Self:
+        if self.status == "failed" and self.reason is None:
+            raise ValueError("a failed capture needs a reason")
+        if self.status == "succeeded" and self.reason is not None:
+            raise ValueError("a reason is given only for a failed capture")
+        return self
+
+
+class CaptureUpdate(Input):
+    notes: LongText
+
+
+class _Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[Tag] = Field(default=[], max_length=50)
+    tags_match: TagsMatch = TagsMatch.ANY
+    created_after: Instant | None = None
+    created_before: Instant | None = None
+    q: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    sort: SortOrder = SortOrder.CREATED_AT_DESC
+
+
+class ExperimentFilters(_Filters):
+    project_id: uuid.UUID
+    status: list[ExperimentStatus] = Field(default=[], max_length=5)
+
+
+class RunFilters(_Filters):
+    project_id: uuid.UUID | None = None
+    experiment_id: uuid.UUID | None = None
+    status: list[RunStatus] = Field(default=[], max_length=5)
+    git_sha: Annotated[str, Field(pattern=r"^[0-9a-f]{1,40}$")] | None = None
+
+    @model_validator(mode="after")
+    def _scoped(self) -> Self:
+        if self.project_id is None and self.experiment_id is None:
+            raise ValueError("give project_id or experiment_id")
+        return self
+
+
+class ExperimentListQuery(ExperimentFilters, PageQuery):
+    pass
+
+
+class RunListQuery(RunFilters, PageQuery):
+    pass
+
+
+class ExperimentExportQuery(ExperimentFilters):
+    format: Literal["csv", "json"] = "json"
+
+
+class RunExportQuery(RunFilters):
+    format: Literal["csv", "json"] = "json"
+
+
+class EventsQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AuditQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: uuid.UUID
+    entity_type: Literal["experiment", "run", "capture_session"] | None = None
+    entity_id: uuid.UUID | None = None
+    action: Annotated[str, Field(max_length=64)] | None = None
+    actor_id: uuid.UUID | None = None
+    since: Instant | None = None
+    until: Instant | None = None
+
+
+LIST_REPEATED = ("status", "tags")
+
+
+class CaptureListKey(BaseModel):
+    ordinal: int = Field(ge=0, le=2**31 - 1)

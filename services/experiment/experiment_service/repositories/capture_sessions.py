@@ -1,0 +1,86 @@
+import uuid
+from typing import Any
+
+import asyncpg
+
+from backend_common.sql import Query
+from experiment_service.domain.errors import CaptureAlreadyRunning
+from experiment_service.domain.models import CaptureSession
+
+COLUMNS = (
+    "id, run_id, project_id, ordinal_number, status, started_at, stopped_at, initiated_by,"
+    " notes, failure_reason, created_at, updated_at"
+)
+UPDATABLE = ("status", "stopped_at", "notes", "failure_reason")
+
+# The caller holds the run's row lock, so the next ordinal number cannot be taken twice.
+_INSERT_RUNNING = f"""
+    INSERT INTO capture_sessions (run_id, project_id, ordinal_number, status, started_at,
+                                  initiated_by, notes)
+    SELECT $1, $2, coalesce(max(ordinal_number), 0) + 1, 'running', now(), $3, $4
+    FROM capture_sessions WHERE run_id = $1
+    RETURNING {COLUMNS}
+"""
+_GET = f"SELECT {COLUMNS} FROM capture_sessions WHERE id = $1 AND run_id = $2"
+_GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM capture_sessions WHERE id = $1 AND run_id = $2 FOR UPDATE"
+_LIST = f"""
+    SELECT {COLUMNS} FROM capture_sessions
+    WHERE run_id = $1 AND ($2::int IS NULL OR ordinal_number > $2)
+    ORDER BY ordinal_number LIMIT $3
+"""
+_HAS_RUNNING = (
+    "SELECT EXISTS (SELECT 1 FROM capture_sessions WHERE run_id = $1 AND status = 'running')"
+)
+_ARCHIVE_ALL = f"""
+    UPDATE capture_sessions SET status = 'archived' WHERE run_id = $1 AND status <> 'archived'
+    RETURNING {COLUMNS}
+"""
+_DELETE = "DELETE FROM capture_sessions WHERE id = $1"
+
+
+class CaptureSessionRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def insert_running(
+        self, *, run_id: uuid.UUID, project_id: uuid.UUID, initiated_by: uuid.UUID, notes: str
+    ) -> CaptureSession:
+        try:
+            row = await self._conn.fetchrow(
+                _INSERT_RUNNING, run_id, project_id, initiated_by, notes
+            )
+        except asyncpg.UniqueViolationError:
+            raise CaptureAlreadyRunning() from None
+        return CaptureSession.model_validate(dict(row))
+
+    async def get(
+        self, session_id: uuid.UUID, run_id: uuid.UUID, *, for_update: bool = False
+    ) -> CaptureSession | None:
+        row = await self._conn.fetchrow(_GET_FOR_UPDATE if for_update else _GET, session_id, run_id)
+        return CaptureSession.model_validate(dict(row)) if row else None
+
+    async def find(
+        self, run_id: uuid.UUID, *, after_ordinal: int | None, limit: int
+    ) -> list[CaptureSession]:
+        rows = await self._conn.fetch(_LIST, run_id, after_ordinal, limit)
+        return [CaptureSession.model_validate(dict(row)) for row in rows]
+
+    async def has_running(self, run_id: uuid.UUID) -> bool:
+        return await self._conn.fetchval(_HAS_RUNNING, run_id)
+
+    async def update(self, session_id: uuid.UUID, changes: dict[str, Any]) -> CaptureSession:
+        query = Query()
+        assignments = query.assignments(changes, UPDATABLE)
+        row = await self._conn.fetchrow(
+            f"UPDATE capture_sessions SET {assignments} WHERE id = {query.param(session_id)} "
+            f"RETURNING {COLUMNS}",
+            *query.params,
+        )
+        return CaptureSession.model_validate(dict(row))
+
+    async def archive_all(self, run_id: uuid.UUID) -> list[CaptureSession]:
+        rows = await self._conn.fetch(_ARCHIVE_ALL, run_id)
+        return [CaptureSession.model_validate(dict(row)) for row in rows]
+
+    async def delete(self, session_id: uuid.UUID) -> None:
+        await self._conn.execute(_DELETE, session_id)

@@ -1,0 +1,94 @@
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+
+from backend_common.sql import Query
+from experiment_service.domain.listing import (
+    ListFilter,
+    Page,
+    SortOrder,
+    apply_filter,
+    apply_page,
+    order_sql,
+)
+from experiment_service.domain.models import Experiment
+
+COLUMNS = (
+    "id, project_id, name, description, tags, owner_id, status, experiment_type, metadata,"
+    " created_at, updated_at"
+)
+TEXT_EXPR = "name || ' ' || description"
+# Fields a PATCH may set; the keys are also the column names.
+PATCHABLE = ("name", "description", "tags", "experiment_type", "metadata", "status")
+
+_INSERT = f"""
+    INSERT INTO experiments (project_id, name, description, tags, owner_id, experiment_type,
+                             metadata)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    RETURNING {COLUMNS}
+"""
+_GET = f"SELECT {COLUMNS} FROM experiments WHERE id = $1"
+_GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM experiments WHERE id = $1 FOR UPDATE"
+_DELETE = "DELETE FROM experiments WHERE id = $1"
+_HAS_RUNNING_RUNS = (
+    "SELECT EXISTS (SELECT 1 FROM runs WHERE experiment_id = $1 AND status = 'running')"
+)
+
+
+class ExperimentRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def insert(self, *, project_id: uuid.UUID, owner_id: uuid.UUID, data: Any) -> Experiment:
+        row = await self._conn.fetchrow(
+            _INSERT,
+            project_id,
+            data.name,
+            data.description,
+            data.tags,
+            owner_id,
+            data.experiment_type,
+            data.metadata,
+        )
+        return Experiment.model_validate(dict(row))
+
+    async def get(self, experiment_id: uuid.UUID, *, for_update: bool = False) -> Experiment | None:
+        row = await self._conn.fetchrow(_GET_FOR_UPDATE if for_update else _GET, experiment_id)
+        return Experiment.model_validate(dict(row)) if row else None
+
+    async def update(self, experiment_id: uuid.UUID, changes: dict[str, Any]) -> Experiment:
+        query = Query()
+        assignments = query.assignments(changes, PATCHABLE)
+        row = await self._conn.fetchrow(
+            f"UPDATE experiments SET {assignments} "
+            f"WHERE id = {query.param(experiment_id)} RETURNING {COLUMNS}",
+            *query.params,
+        )
+        return Experiment.model_validate(dict(row))
+
+    async def delete(self, experiment_id: uuid.UUID) -> None:
+        await self._conn.execute(_DELETE, experiment_id)
+
+    async def has_running_runs(self, experiment_id: uuid.UUID) -> bool:
+        return await self._conn.fetchval(_HAS_RUNNING_RUNS, experiment_id)
+
+    async def find(self, flt: ListFilter, page: Page) -> list[Experiment]:
+        query = Query()
+        apply_filter(query, flt, text_expr=TEXT_EXPR)
+        tail = apply_page(query, page)
+        rows = await self._conn.fetch(
+            f"SELECT {COLUMNS} FROM experiments WHERE {query.where_sql} {tail}", *query.params
+        )
+        return [Experiment.model_validate(dict(row)) for row in rows]
+
+    async def stream(self, flt: ListFilter, sort: SortOrder) -> AsyncIterator[Experiment]:
+        """Every matching row, read through a server-side cursor (needs a transaction)."""
+        query = Query()
+        apply_filter(query, flt, text_expr=TEXT_EXPR)
+        sql = (
+            f"SELECT {COLUMNS} FROM experiments WHERE {query.where_sql} ORDER BY {order_sql(sort)}"
+        )
+        async for row in self._conn.cursor(sql, *query.params, prefetch=500):
+            yield Experiment.model_validate(dict(row))

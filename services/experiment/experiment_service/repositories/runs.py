@@ -1,0 +1,113 @@
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+
+from backend_common.sql import Query
+from experiment_service.domain.listing import (
+    ListFilter,
+    Page,
+    SortOrder,
+    apply_filter,
+    apply_page,
+    order_sql,
+)
+from experiment_service.domain.models import Run
+
+COLUMNS = (
+    "id, experiment_id, project_id, name, params, git_sha, env, tags, notes, metadata, status,"
+    " started_at, finished_at, duration_seconds, created_by, created_at, updated_at"
+)
+TEXT_EXPR = "name || ' ' || notes"
+# Fields an update may set; the keys are also the column names.
+UPDATABLE = (
+    "name",
+    "params",
+    "git_sha",
+    "env",
+    "tags",
+    "notes",
+    "metadata",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+)
+
+_INSERT = f"""
+    INSERT INTO runs (experiment_id, project_id, name, params, git_sha, env, tags, notes,
+                      metadata, created_by)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    RETURNING {COLUMNS}
+"""
+_GET = f"SELECT {COLUMNS} FROM runs WHERE id = $1"
+_GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR UPDATE"
+# Ordered by id so that concurrent batches lock in the same order and cannot deadlock.
+_GET_MANY_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+_DELETE = "DELETE FROM runs WHERE id = $1"
+
+
+class RunRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def insert(
+        self,
+        *,
+        experiment_id: uuid.UUID,
+        project_id: uuid.UUID,
+        created_by: uuid.UUID,
+        data: Any,
+    ) -> Run:
+        row = await self._conn.fetchrow(
+            _INSERT,
+            experiment_id,
+            project_id,
+            data.name,
+            data.params,
+            data.git_sha,
+            data.env,
+            data.tags,
+            data.notes,
+            data.metadata,
+            created_by,
+        )
+        return Run.model_validate(dict(row))
+
+    async def get(self, run_id: uuid.UUID, *, for_update: bool = False) -> Run | None:
+        row = await self._conn.fetchrow(_GET_FOR_UPDATE if for_update else _GET, run_id)
+        return Run.model_validate(dict(row)) if row else None
+
+    async def get_many_for_update(self, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, Run]:
+        rows = await self._conn.fetch(_GET_MANY_FOR_UPDATE, run_ids)
+        return {row["id"]: Run.model_validate(dict(row)) for row in rows}
+
+    async def update(self, run_id: uuid.UUID, changes: dict[str, Any]) -> Run:
+        query = Query()
+        assignments = query.assignments(changes, UPDATABLE)
+        row = await self._conn.fetchrow(
+            f"UPDATE runs SET {assignments} WHERE id = {query.param(run_id)} RETURNING {COLUMNS}",
+            *query.params,
+        )
+        return Run.model_validate(dict(row))
+
+    async def delete(self, run_id: uuid.UUID) -> None:
+        await self._conn.execute(_DELETE, run_id)
+
+    async def find(self, flt: ListFilter, page: Page) -> list[Run]:
+        query = Query()
+        apply_filter(query, flt, text_expr=TEXT_EXPR)
+        tail = apply_page(query, page)
+        rows = await self._conn.fetch(
+            f"SELECT {COLUMNS} FROM runs WHERE {query.where_sql} {tail}", *query.params
+        )
+        return [Run.model_validate(dict(row)) for row in rows]
+
+    async def stream(self, flt: ListFilter, sort: SortOrder) -> AsyncIterator[Run]:
+        """Every matching row, read through a server-side cursor (needs a transaction)."""
+        query = Query()
+        apply_filter(query, flt, text_expr=TEXT_EXPR)
+        sql = f"SELECT {COLUMNS} FROM runs WHERE {query.where_sql} ORDER BY {order_sql(sort)}"
+        async for row in self._conn.cursor(sql, *query.params, prefetch=500):
+            yield Run.model_validate(dict(row))
