@@ -40,6 +40,8 @@ CREATE TABLE runs (
     started_at       timestamptz,
     finished_at      timestamptz,
     duration_seconds double precision,
+    -- The last capture-session ordinal handed out: numbers are never reused, even after a delete.
+    last_capture_ordinal integer NOT NULL DEFAULT 0,
     created_by       uuid NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()

@@ -368,13 +368,20 @@ async def test_bulk_tags_with_run_of_viewed_project_returns_forbidden_and_change
     assert _runs(pgsql) == before
 
 
-async def test_bulk_tags_on_archived_run_is_allowed(client, editor, experiment, pgsql):
+async def test_bulk_tags_on_archived_run_is_refused(client, editor, experiment, pgsql):
     run = await create_run_in_status(client, editor, experiment["id"], "archived")
 
     response = await _post(client, editor, BULK_TAGS, {"run_ids": [run["id"]], "add": ["old"]})
 
-    assert response.status == 200, await response.text()
-    assert _runs(pgsql)[run["id"]]["tags"] == ["old"]
+    body = await assert_problem(response, 409, "batch_failed")
+    assert body["errors"] == [
+        {
+            "run_id": run["id"],
+            "code": "run_archived",
+            "detail": "The run is archived: it no longer changes.",
+        }
+    ]
+    assert _runs(pgsql)[run["id"]]["tags"] == []
 
 
 async def test_bulk_tags_with_duplicate_ids_audits_each_run_once(client, editor, experiment, pgsql):

@@ -482,3 +482,19 @@ async def test_stop_succeeded_with_a_reason_is_422(client, editor, project_id):
     )
 
     await assert_problem(response, 422, "validation_failed")
+
+
+async def test_ordinal_of_a_deleted_newest_session_is_not_reused(
+    client, editor, project_id, auth_stub
+):
+    owner = auth_stub.member(project_id, "owner")
+    experiment = await create_experiment(client, editor, project_id)
+    run = await create_run_in_status(client, editor, experiment["id"], "running")
+    first = await start_capture(client, editor, run["id"])
+    await stop_capture(client, editor, run["id"], first["id"], status="failed", reason="r")
+    deleted = await client.delete(session_url(run["id"], first["id"]), headers=owner.headers)
+    assert deleted.status == 204, await deleted.text()
+
+    second = await start_capture(client, editor, run["id"])
+
+    assert (first["ordinal_number"], second["ordinal_number"]) == (1, 2)

@@ -62,6 +62,8 @@ CREATE TABLE runs (
     started_at       timestamptz,
     finished_at      timestamptz,
     duration_seconds double precision,
+    -- The last capture-session ordinal handed out: numbers are never reused, even after a delete.
+    last_capture_ordinal integer NOT NULL DEFAULT 0,
     created_by       uuid NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
@@ -141,4 +143,4 @@ CREATE TABLE request_idempotency (
     PRIMARY KEY (user_id, key)
 );
 CREATE INDEX request_idempotency_expires_idx ON request_idempotency (expires_at);
-INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '0002_experiments_runs_captures.sql', '839932bb67d8c5e8376626e566b6cba280882355b327ea0b497338a34322a068');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '0002_experiments_runs_captures.sql', 'ac92a4ec947bfd4617736e4fc00355b307b04d8c4a62f7bf17dbad8d864fd8b7');

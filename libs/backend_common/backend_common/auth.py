@@ -9,6 +9,7 @@ and HS* tokens (including HS256 keyed with a public key) never verify.
 import asyncio
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from backend_common.errors import ProblemError
 
 ALGORITHMS = ("EdDSA", "ES256")
 REQUIRED_CLAIMS = ["sub", "iss", "aud", "iat", "exp", "jti"]
+VERIFIED_CACHE_SIZE = 10_000
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -61,8 +63,22 @@ class TokenVerifier:
         self._fetched_at: float | None = None
         self._fetch_error: str | None = None
         self._lock = asyncio.Lock()
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     async def verify(self, token: str) -> AccessClaims:
+        """The token's claims; a token verified before is answered from memory until it expires
+        (a client sends the same token with every request, and the signature check dominates)."""
+        claims = self._verified.get(token)
+        if claims is not None and claims.expires_at + self._leeway > time.time():
+            self._verified.move_to_end(token)
+            return claims
+        claims = await self._verify(token)
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    async def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

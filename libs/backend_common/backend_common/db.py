@@ -1,5 +1,6 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 import asyncpg
 import orjson
@@ -16,6 +17,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset hook. Our code leaves no session state on pooled connections (no SET, LISTEN or
+    advisory lock outlives one use), so the reset round trip asyncpg makes on every release is
+    skipped; an open transaction is still rolled back by the pool itself."""
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -29,17 +36,31 @@ async def create_pool(
         max_size=max_size,
         command_timeout=command_timeout,
         init=_init_connection,
+        reset=_keep_session,
     )
 
 
+# The transaction of the current unit of work (see Database.unit_of_work), if one is open.
+_AMBIENT: ContextVar[asyncpg.Connection | None] = ContextVar("ambient_transaction", default=None)
+
+
 class Database:
-    """The pool of one service; domain code opens transactions through it."""
+    """The pool of one service; domain code opens transactions through it.
+
+    Inside `unit_of_work()` (a request-wide transaction, e.g. for Idempotency-Key), the domain's
+    `transaction()` and `connection()` join that transaction instead of opening their own: its
+    changes commit together with whatever the unit of work writes after the domain returns.
+    """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        ambient = _AMBIENT.get()
+        if ambient is not None:
+            yield ambient
+            return
         async with self.pool.acquire() as conn:
             yield conn
 
@@ -47,11 +68,25 @@ class Database:
     async def transaction(
         self, *, isolation: str = "read_committed", readonly: bool = False
     ) -> AsyncIterator[asyncpg.Connection]:
+        ambient = _AMBIENT.get()
+        if ambient is not None:
+            yield ambient
+            return
         async with (
             self.pool.acquire() as conn,
             conn.transaction(isolation=isolation, readonly=readonly),
         ):
             yield conn
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction for everything the current task does with this database."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            token = _AMBIENT.set(conn)
+            try:
+                yield conn
+            finally:
+                _AMBIENT.reset(token)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -133,10 +133,13 @@ def _default(value: Any) -> Any:
 def json_response(
     data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
-    if isinstance(data, BaseModel):
-        data = data.model_dump(mode="json")
+    body = (
+        data.model_dump_json().encode()
+        if isinstance(data, BaseModel)
+        else orjson.dumps(data, default=_default)
+    )
     return web.Response(
-        body=orjson.dumps(data, default=_default),
+        body=body,
         status=status,
         content_type="application/json",
         headers=headers,

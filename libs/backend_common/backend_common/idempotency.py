@@ -1,10 +1,12 @@
 """`Idempotency-Key` on creating POSTs (IETF httpapi draft semantics, DESIGN.md §4).
 
-The first request with a key claims it; its 2xx response is stored and replayed to every later
-request with the same key and body from the same user for `ttl`. The same key with another body
-is 422; a retry while the first is still running is 409. A request that fails releases its key,
-so the client may retry it. Keys are scoped to the caller: another user's identical key is a
-different key. Needs the `request_idempotency` table in the service's database.
+A keyed request runs in one transaction (`Database.unit_of_work`) that claims the key first,
+then does the work, then stores the 2xx response; all of it commits together, so a stored answer
+exists exactly when the effect does. A second request with the same key waits on the claim until
+the first one ends, then gets the stored answer (`Idempotent-Replayed: true`) if the first
+succeeded, or does the work itself if the first failed. The same key with another request is
+422. Keys are scoped to the caller (another user's identical key is a different key) and kept for
+`DEFAULT_TTL`. Needs the `request_idempotency` table in the service's database.
 """
 
 import asyncio
@@ -31,7 +33,8 @@ REPLAY_HEADER = "Idempotent-Replayed"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 DEFAULT_TTL = timedelta(hours=24)
 
-# Claims a new key, or one whose stored answer has expired.
+# Claims a new key, or one whose stored answer has expired. Waits while another transaction
+# holds the same key, so concurrent duplicates run one after the other.
 _CLAIM = """
     INSERT INTO request_idempotency (user_id, key, fingerprint, expires_at)
     VALUES ($1, $2, $3, now() + $4::interval)
@@ -49,8 +52,14 @@ _COMPLETE = """
     UPDATE request_idempotency SET status = $3, body = $4, content_type = $5, location = $6
     WHERE user_id = $1 AND key = $2
 """
-_RELEASE = "DELETE FROM request_idempotency WHERE user_id = $1 AND key = $2 AND status IS NULL"
 _PURGE = "DELETE FROM request_idempotency WHERE expires_at <= now()"
+
+
+class _NotStored(Exception):
+    """Rolls the unit of work back while still answering with `response`."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        self.response = response
 
 
 def idempotent(handler: Any) -> Any:
@@ -75,27 +84,25 @@ def idempotent(handler: Any) -> Any:
                 ]
             )
         ).digest()
-        pool = request.app[DATABASE].pool
-        if not await pool.fetchval(_CLAIM, user_id, key, fingerprint, DEFAULT_TTL):
-            return await _replay(pool, user_id, key, fingerprint)
         try:
-            response = await handler(request)
-        except BaseException:
-            await pool.execute(_RELEASE, user_id, key)
-            raise
-        if isinstance(response, web.Response) and 200 <= response.status < 300:
-            await pool.execute(
-                _COMPLETE,
-                user_id,
-                key,
-                response.status,
-                response.body,
-                response.content_type,
-                response.headers.get("Location"),
-            )
-        else:
-            await pool.execute(_RELEASE, user_id, key)
-        return response
+            async with request.app[DATABASE].unit_of_work() as conn:
+                if not await conn.fetchval(_CLAIM, user_id, key, fingerprint, DEFAULT_TTL):
+                    return _replay(await conn.fetchrow(_GET, user_id, key), fingerprint)
+                response = await handler(request)
+                if not (isinstance(response, web.Response) and 200 <= response.status < 300):
+                    raise _NotStored(response)
+                await conn.execute(
+                    _COMPLETE,
+                    user_id,
+                    key,
+                    response.status,
+                    response.body,
+                    response.content_type,
+                    response.headers.get("Location"),
+                )
+                return response
+        except _NotStored as not_stored:
+            return not_stored.response
 
     return wrapper
 
@@ -108,20 +115,12 @@ def _canonical(body: bytes) -> bytes:
         return body
 
 
-async def _replay(pool: Any, user_id: Any, key: str, fingerprint: bytes) -> web.Response:
-    row = await pool.fetchrow(_GET, user_id, key)
-    if row is not None and row["fingerprint"] != fingerprint:
+def _replay(row: Any, fingerprint: bytes) -> web.Response:
+    if row["fingerprint"] != fingerprint:
         raise ProblemError(
             422,
             "idempotency_key_reused",
             f"This {HEADER} was used for a different request; use a new key.",
-        )
-    if row is None or row["status"] is None:
-        raise ProblemError(
-            409,
-            "idempotency_request_in_flight",
-            f"A request with this {HEADER} is still being processed; retry later.",
-            headers={"Retry-After": "1"},
         )
     headers = {REPLAY_HEADER: "true"}
     if row["location"]:

@@ -23,7 +23,11 @@ class ExperimentHasRunningRuns(DomainError):
 
 
 class ExperimentArchived(DomainError):
-    """The experiment is archived; it takes no new runs."""
+    """The experiment is archived: it no longer changes, takes new runs or starts runs."""
+
+
+class RunArchived(DomainError):
+    """The run is archived: it no longer changes."""
 
 
 class RunHasActiveCapture(DomainError):
@@ -62,6 +66,7 @@ ERROR_MAP: ErrorMap = {
     InvalidTransition: (409, "invalid_transition"),
     ExperimentHasRunningRuns: (409, "experiment_has_running_runs"),
     ExperimentArchived: (409, "experiment_archived"),
+    RunArchived: (409, "run_archived"),
     RunHasActiveCapture: (409, "run_has_active_capture"),
     RunNotRunning: (409, "run_not_running"),
     CaptureAlreadyRunning: (409, "capture_already_running"),

@@ -8,13 +8,17 @@ from backend_common.db import Database
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import audit
 from experiment_service.domain.errors import (
+    ExperimentArchived,
     ExperimentHasRunningRuns,
     ExperimentNotFound,
     InvalidTransition,
 )
 from experiment_service.domain.listing import ListFilter, Page, SortOrder
 from experiment_service.domain.models import Experiment, ExperimentStatus
-from experiment_service.domain.transitions import EXPERIMENT_TRANSITIONS
+from experiment_service.domain.transitions import (
+    EXPERIMENT_NEEDS_IDLE_RUNS,
+    EXPERIMENT_TRANSITIONS,
+)
 from experiment_service.repositories.experiments import ExperimentRepository
 
 ENTITY = "experiment"
@@ -71,7 +75,7 @@ class Experiments:
     ) -> Experiment:
         async with self._db.transaction() as conn:
             experiments = ExperimentRepository(conn)
-            current = await experiments.get(experiment_id, for_update=True)
+            current = await experiments.get(experiment_id, lock="update")
             if current is None:
                 raise ExperimentNotFound()
             role = await caller.require(
@@ -83,10 +87,12 @@ class Experiments:
                     raise InvalidTransition(
                         f"An experiment cannot go from {current.status} to {status}."
                     )
-                if status == ExperimentStatus.ARCHIVED and await experiments.has_running_runs(
+                if status in EXPERIMENT_NEEDS_IDLE_RUNS and await experiments.has_running_runs(
                     experiment_id
                 ):
                     raise ExperimentHasRunningRuns()
+            elif current.status == ExperimentStatus.ARCHIVED:
+                raise ExperimentArchived()
             updated = await experiments.update(experiment_id, changes)
             before, after = audit.diff(current, updated)
             await audit.record(
@@ -105,7 +111,7 @@ class Experiments:
     async def delete(self, caller: Caller, experiment_id: uuid.UUID) -> None:
         async with self._db.transaction() as conn:
             experiments = ExperimentRepository(conn)
-            current = await experiments.get(experiment_id, for_update=True)
+            current = await experiments.get(experiment_id, lock="update")
             if current is None:
                 raise ExperimentNotFound()
             role = await caller.require(

@@ -12,10 +12,12 @@ from backend_common.errors import DomainError
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import audit
 from experiment_service.domain.errors import (
+    ERROR_MAP,
     BatchFailed,
     ExperimentArchived,
     ExperimentNotFound,
     InvalidTransition,
+    RunArchived,
     RunHasActiveCapture,
     RunNotFound,
 )
@@ -44,6 +46,10 @@ async def _status_changes(conn: asyncpg.Connection, run: Run, status: RunStatus)
     changes: dict[str, Any] = {"status": status}
     now = datetime.now(UTC)
     if status == RunStatus.RUNNING:
+        # The share lock waits for (and holds off) an archiving of the experiment.
+        experiment = await ExperimentRepository(conn).get(run.experiment_id, lock="share")
+        if experiment is not None and experiment.status == ExperimentStatus.ARCHIVED:
+            raise ExperimentArchived("The experiment is archived; its runs cannot start.")
         changes["started_at"] = now
     elif status in RUN_FINISHED:
         changes["finished_at"] = now
@@ -67,20 +73,20 @@ class Runs:
 
     async def create(self, caller: Caller, experiment_id: uuid.UUID, data: Any) -> Run:
         async with self._db.transaction() as conn:
-            experiment = await ExperimentRepository(conn).get(experiment_id)
-            if experiment is None:
-                raise ExperimentNotFound()
-            role = await caller.require(
-                experiment.project_id, Role.EDITOR, not_found=ExperimentNotFound
+            # One round trip learns the project and inserts; the role is checked right after,
+            # and a refusal rolls the insert back with the transaction.
+            run = await RunRepository(conn).insert_into_open_experiment(
+                experiment_id=experiment_id, created_by=caller.user_id, data=data
             )
-            if experiment.status == ExperimentStatus.ARCHIVED:
+            if run is None:
+                experiment = await ExperimentRepository(conn).get(experiment_id)
+                if experiment is None:
+                    raise ExperimentNotFound()
+                await caller.require(
+                    experiment.project_id, Role.EDITOR, not_found=ExperimentNotFound
+                )
                 raise ExperimentArchived()
-            run = await RunRepository(conn).insert(
-                experiment_id=experiment_id,
-                project_id=experiment.project_id,
-                created_by=caller.user_id,
-                data=data,
-            )
+            role = await caller.require(run.project_id, Role.EDITOR, not_found=ExperimentNotFound)
             await audit.record(
                 conn,
                 caller=caller,
@@ -138,9 +144,18 @@ class Runs:
             role = await caller.require(current.project_id, Role.EDITOR, not_found=RunNotFound)
             if "status" in changes:
                 changes = {**changes, **await _status_changes(conn, current, changes["status"])}
-            updated = await runs.update(run_id, changes)
+            elif current.status == RunStatus.ARCHIVED:
+                raise RunArchived()
+            updated = await self._apply(conn, current, changes)
             await self._record_change(conn, caller, role, current, updated, changes)
         return updated
+
+    @staticmethod
+    async def _apply(conn: asyncpg.Connection, run: Run, changes: dict[str, Any]) -> Run:
+        """Writes the changes; an archived run's capture sessions are archived with it."""
+        if changes.get("status") == RunStatus.ARCHIVED:
+            await CaptureSessionRepository(conn).archive_all(run.id)
+        return await RunRepository(conn).update(run.id, changes)
 
     async def delete(self, caller: Caller, run_id: uuid.UUID) -> None:
         async with self._db.transaction() as conn:
@@ -184,6 +199,8 @@ class Runs:
         set_: list[str] | None,
     ) -> list[Run]:
         async def change(conn: asyncpg.Connection, run: Run) -> dict[str, Any]:
+            if run.status == RunStatus.ARCHIVED:
+                raise RunArchived()
             return {"tags": _merged_tags(run.tags, add=add, remove=remove, set_=set_)}
 
         return await self._batch(caller, run_ids, change)
@@ -208,7 +225,7 @@ class Runs:
                 raise BatchFailed(failures)
             updated_runs = []
             for run, role, changes in planned:
-                updated = await runs.update(run.id, changes)
+                updated = await self._apply(conn, run, changes)
                 await self._record_change(conn, caller, role, run, updated, changes)
                 updated_runs.append(updated)
         return updated_runs
@@ -245,7 +262,5 @@ class Runs:
 
 
 def _failure(run_id: uuid.UUID, exc: DomainError) -> dict[str, str]:
-    from experiment_service.domain.errors import ERROR_MAP
-
     _, code = ERROR_MAP.get(type(exc), (409, "conflict"))
     return {"run_id": str(run_id), "code": code, "detail": str(exc.detail)}

@@ -12,6 +12,11 @@ EXPERIMENT_TRANSITIONS: dict[ExperimentStatus, frozenset[ExperimentStatus]] = {
     ExperimentStatus.ARCHIVED: frozenset(),
 }
 
+# Statuses an experiment cannot take while one of its runs is running.
+EXPERIMENT_NEEDS_IDLE_RUNS = frozenset(
+    {ExperimentStatus.FINISHED, ExperimentStatus.FAILED, ExperimentStatus.ARCHIVED}
+)
+
 RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.DRAFT: frozenset({RunStatus.RUNNING}),
     RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED}),

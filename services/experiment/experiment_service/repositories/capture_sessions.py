@@ -13,12 +13,15 @@ COLUMNS = (
 )
 UPDATABLE = ("status", "stopped_at", "notes", "failure_reason")
 
-# The caller holds the run's row lock, so the next ordinal number cannot be taken twice.
+# Takes the run's next ordinal (the row lock also serialises concurrent starts).
 _INSERT_RUNNING = f"""
+    WITH next AS (
+        UPDATE runs SET last_capture_ordinal = last_capture_ordinal + 1 WHERE id = $1
+        RETURNING last_capture_ordinal
+    )
     INSERT INTO capture_sessions (run_id, project_id, ordinal_number, status, started_at,
                                   initiated_by, notes)
-    SELECT $1, $2, coalesce(max(ordinal_number), 0) + 1, 'running', now(), $3, $4
-    FROM capture_sessions WHERE run_id = $1
+    SELECT $1, $2, last_capture_ordinal, 'running', now(), $3, $4 FROM next
     RETURNING {COLUMNS}
 """
 _GET = f"SELECT {COLUMNS} FROM capture_sessions WHERE id = $1 AND run_id = $2"
@@ -31,9 +34,8 @@ _LIST = f"""
 _HAS_RUNNING = (
     "SELECT EXISTS (SELECT 1 FROM capture_sessions WHERE run_id = $1 AND status = 'running')"
 )
-_ARCHIVE_ALL = f"""
+_ARCHIVE_ALL = """
     UPDATE capture_sessions SET status = 'archived' WHERE run_id = $1 AND status <> 'archived'
-    RETURNING {COLUMNS}
 """
 _DELETE = "DELETE FROM capture_sessions WHERE id = $1"
 
@@ -49,8 +51,10 @@ class CaptureSessionRepository:
             row = await self._conn.fetchrow(
                 _INSERT_RUNNING, run_id, project_id, initiated_by, notes
             )
-        except asyncpg.UniqueViolationError:
-            raise CaptureAlreadyRunning() from None
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "capture_sessions_one_running_idx":
+                raise CaptureAlreadyRunning() from None
+            raise
         return CaptureSession.model_validate(dict(row))
 
     async def get(
@@ -78,9 +82,10 @@ class CaptureSessionRepository:
         )
         return CaptureSession.model_validate(dict(row))
 
-    async def archive_all(self, run_id: uuid.UUID) -> list[CaptureSession]:
-        rows = await self._conn.fetch(_ARCHIVE_ALL, run_id)
-        return [CaptureSession.model_validate(dict(row)) for row in rows]
+    async def archive_all(self, run_id: uuid.UUID) -> int:
+        """Archives every session of the run; returns how many changed."""
+        result = await self._conn.execute(_ARCHIVE_ALL, run_id)
+        return int(result.split()[-1])
 
     async def delete(self, session_id: uuid.UUID) -> None:
         await self._conn.execute(_DELETE, session_id)

@@ -1,6 +1,6 @@
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -30,7 +30,7 @@ _INSERT = f"""
     RETURNING {COLUMNS}
 """
 _GET = f"SELECT {COLUMNS} FROM experiments WHERE id = $1"
-_GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM experiments WHERE id = $1 FOR UPDATE"
+_LOCKS = {None: "", "update": " FOR UPDATE", "share": " FOR SHARE"}
 _DELETE = "DELETE FROM experiments WHERE id = $1"
 _HAS_RUNNING_RUNS = (
     "SELECT EXISTS (SELECT 1 FROM runs WHERE experiment_id = $1 AND status = 'running')"
@@ -54,8 +54,11 @@ class ExperimentRepository:
         )
         return Experiment.model_validate(dict(row))
 
-    async def get(self, experiment_id: uuid.UUID, *, for_update: bool = False) -> Experiment | None:
-        row = await self._conn.fetchrow(_GET_FOR_UPDATE if for_update else _GET, experiment_id)
+    async def get(
+        self, experiment_id: uuid.UUID, *, lock: Literal["update", "share"] | None = None
+    ) -> Experiment | None:
+        """`lock="share"` keeps the experiment's status from changing until the transaction ends."""
+        row = await self._conn.fetchrow(_GET + _LOCKS[lock], experiment_id)
         return Experiment.model_validate(dict(row)) if row else None
 
     async def update(self, experiment_id: uuid.UUID, changes: dict[str, Any]) -> Experiment:

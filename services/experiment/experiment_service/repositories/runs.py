@@ -35,10 +35,17 @@ UPDATABLE = (
     "duration_seconds",
 )
 
-_INSERT = f"""
+# Takes the project from the experiment and share-locks it, so it cannot be archived meanwhile;
+# inserts nothing when the experiment is missing or archived.
+_INSERT_INTO_OPEN_EXPERIMENT = f"""
+    WITH experiment AS (
+        SELECT id, project_id FROM experiments
+        WHERE id = $1 AND status <> 'archived'
+        FOR SHARE
+    )
     INSERT INTO runs (experiment_id, project_id, name, params, git_sha, env, tags, notes,
                       metadata, created_by)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    SELECT id, project_id, $2, $3, $4, $5, $6, $7, $8, $9 FROM experiment
     RETURNING {COLUMNS}
 """
 _GET = f"SELECT {COLUMNS} FROM runs WHERE id = $1"
@@ -52,18 +59,13 @@ class RunRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def insert(
-        self,
-        *,
-        experiment_id: uuid.UUID,
-        project_id: uuid.UUID,
-        created_by: uuid.UUID,
-        data: Any,
-    ) -> Run:
+    async def insert_into_open_experiment(
+        self, *, experiment_id: uuid.UUID, created_by: uuid.UUID, data: Any
+    ) -> Run | None:
+        """The new run, or None when the experiment is missing or archived."""
         row = await self._conn.fetchrow(
-            _INSERT,
+            _INSERT_INTO_OPEN_EXPERIMENT,
             experiment_id,
-            project_id,
             data.name,
             data.params,
             data.git_sha,
@@ -73,7 +75,7 @@ class RunRepository:
             data.metadata,
             created_by,
         )
-        return Run.model_validate(dict(row))
+        return Run.model_validate(dict(row)) if row else None
 
     async def get(self, run_id: uuid.UUID, *, for_update: bool = False) -> Run | None:
         row = await self._conn.fetchrow(_GET_FOR_UPDATE if for_update else _GET, run_id)
