@@ -1,7 +1,5 @@
 """What archiving and finishing do to experiments, runs and their capture sessions."""
 
-import uuid
-
 import pytest
 
 from tests.experiment.factories import (
@@ -13,21 +11,6 @@ from tests.experiment.factories import (
     start_capture,
 )
 from tests.problems import assert_problem
-
-
-@pytest.fixture
-async def client(service_app_client):
-    return await service_app_client("experiment")
-
-
-@pytest.fixture
-def project_id():
-    return uuid.uuid4()
-
-
-@pytest.fixture
-def editor(auth_stub, project_id):
-    return auth_stub.member(project_id, "editor")
 
 
 async def stop_capture(client, editor, run_id, session_id, **body):

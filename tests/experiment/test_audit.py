@@ -26,26 +26,6 @@ async def expect(response: Any, status: int) -> Any:
 
 
 @pytest.fixture
-async def client(service_app_client):
-    return await service_app_client("experiment")
-
-
-@pytest.fixture
-def project_id():
-    return uuid.uuid4()
-
-
-@pytest.fixture
-def owner(auth_stub, project_id):
-    return auth_stub.member(project_id, "owner")
-
-
-@pytest.fixture
-def editor(auth_stub, project_id):
-    return auth_stub.member(project_id, "editor")
-
-
-@pytest.fixture
 async def db(pgsql, make_settings):
     conn = await asyncpg.connect(make_settings("experiment").database_url.get_secret_value())
     for type_name in ("json", "jsonb"):

@@ -38,26 +38,6 @@ async def stop_capture(client, user, run_id, session_id, *, expect_status=200, *
 
 
 @pytest.fixture
-async def client(service_app_client):
-    return await service_app_client("experiment")
-
-
-@pytest.fixture
-def project_id():
-    return uuid.uuid4()
-
-
-@pytest.fixture
-def owner(auth_stub, project_id):
-    return auth_stub.member(project_id, "owner")
-
-
-@pytest.fixture
-def editor(auth_stub, project_id):
-    return auth_stub.member(project_id, "editor")
-
-
-@pytest.fixture
 async def experiment(client, owner, project_id):
     return await create_experiment(client, owner, project_id)
 

@@ -40,21 +40,6 @@ REFUSED = sorted(
 )
 
 
-@pytest.fixture
-async def client(service_app_client):
-    return await service_app_client("experiment")
-
-
-@pytest.fixture
-def project_id():
-    return uuid.uuid4()
-
-
-@pytest.fixture
-def editor(auth_stub, project_id):
-    return auth_stub.member(project_id, "editor")
-
-
 def _experiment_row(pgsql, experiment_id):
     with pgsql["experiment"].dict_cursor() as cursor:
         cursor.execute(

@@ -21,26 +21,6 @@ async def expect(response: Any, status: int) -> Any:
     return await response.json()
 
 
-@pytest.fixture
-async def client(service_app_client):
-    return await service_app_client("experiment")
-
-
-@pytest.fixture
-def project_id():
-    return uuid.uuid4()
-
-
-@pytest.fixture
-def editor(auth_stub, project_id):
-    return auth_stub.member(project_id, "editor")
-
-
-@pytest.fixture
-def viewer(auth_stub, project_id):
-    return auth_stub.member(project_id, "viewer")
-
-
 async def list_all(client, user, url: str, params: list[tuple[str, str]]) -> list[dict]:
     items: list[dict] = []
     cursor = None

@@ -17,21 +17,6 @@ from tests.experiment.factories import (
 from tests.problems import assert_problem
 
 
-@pytest.fixture
-async def client(service_app_client):
-    return await service_app_client("experiment")
-
-
-@pytest.fixture
-def project_id():
-    return uuid.uuid4()
-
-
-@pytest.fixture
-def editor(auth_stub, project_id):
-    return auth_stub.member(project_id, "editor")
-
-
 def count(pgsql, table: str, where: str = "true", params: tuple = ()) -> int:
     cursor = pgsql["experiment"].cursor()
     cursor.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)

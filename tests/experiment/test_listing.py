@@ -43,26 +43,6 @@ def encode(value: Any) -> str:
 
 
 @pytest.fixture
-async def client(service_app_client):
-    return await service_app_client("experiment")
-
-
-@pytest.fixture
-def project_id():
-    return uuid.uuid4()
-
-
-@pytest.fixture
-def editor(auth_stub, project_id):
-    return auth_stub.member(project_id, "editor")
-
-
-@pytest.fixture
-def viewer(auth_stub, project_id):
-    return auth_stub.member(project_id, "viewer")
-
-
-@pytest.fixture
 async def catalog(client, editor, project_id, pgsql):
     """Two experiments and the five RUNS, created a day apart from 2024-01-01."""
     experiments = [

@@ -32,21 +32,6 @@ REFUSED = sorted(
 
 
 @pytest.fixture
-async def client(service_app_client):
-    return await service_app_client("experiment")
-
-
-@pytest.fixture
-def project_id():
-    return uuid.uuid4()
-
-
-@pytest.fixture
-def editor(auth_stub, project_id):
-    return auth_stub.member(project_id, "editor")
-
-
-@pytest.fixture
 async def experiment(client, editor, project_id):
     return await create_experiment(client, editor, project_id)
 

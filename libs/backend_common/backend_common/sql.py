@@ -26,3 +26,8 @@ class Query:
     @property
     def where_sql(self) -> str:
         return " AND ".join(self._conditions) or "true"
+
+
+def escape_like(text: str) -> str:
+    """`text` with LIKE's wildcards and escape character taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -4,6 +4,7 @@ import asyncpg
 
 from auth_service.domain.errors import EmailTaken, UsernameTaken
 from auth_service.domain.models import User, UserCredentials
+from backend_common.sql import escape_like
 
 _COLUMNS = "id, username, email, created_at"
 
@@ -27,11 +28,6 @@ _SEARCH = """
     ORDER BY lower(username)
     LIMIT $3
 """
-
-
-def _like_prefix(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
 
 
 class UserRepository:
@@ -73,5 +69,5 @@ class UserRepository:
     async def search(
         self, *, prefix: str, after: str | None, limit: int
     ) -> list[tuple[uuid.UUID, str]]:
-        rows = await self._conn.fetch(_SEARCH, _like_prefix(prefix), after, limit)
+        rows = await self._conn.fetch(_SEARCH, escape_like(prefix.lower()) + "%", after, limit)
         return [(row["id"], row["username"]) for row in rows]

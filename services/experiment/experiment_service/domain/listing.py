@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 
 from backend_common.errors import ProblemError
 from backend_common.pagination import encode_cursor, parse_cursor
-from backend_common.sql import Query
 
 
 class SortOrder(StrEnum):
@@ -54,16 +53,22 @@ class _CursorKey(BaseModel):
 
 @dataclass(frozen=True)
 class Page:
+    """`limit` rows in `sort` order after the row `(after_value, after_id)` of an earlier page."""
+
     sort: SortOrder
     limit: int
-    after: _CursorKey | None = None
+    after_value: str | datetime | None = None
+    after_id: uuid.UUID | None = None
 
     @classmethod
     def from_request(cls, *, sort: SortOrder, limit: int, cursor: str | None) -> "Page":
-        after = parse_cursor(cursor, _CursorKey) if cursor else None
-        if after is not None and after.sort != sort:
+        if cursor is None:
+            return cls(sort=sort, limit=limit)
+        after = parse_cursor(cursor, _CursorKey)
+        if after.sort != sort:
             raise ProblemError(400, "invalid_cursor", "The cursor belongs to another sort order.")
-        return cls(sort=sort, limit=limit, after=after)
+        value = _parse_instant(after.value) if sort.column == "created_at" else after.value
+        return cls(sort=sort, limit=limit, after_value=value, after_id=after.id)
 
     def cursor_after(self, row: Any) -> str:
         value = getattr(row, self.sort.column)
@@ -86,43 +91,3 @@ def _parse_instant(value: str) -> datetime:
         raise ProblemError(
             400, "invalid_cursor", "The cursor is not one this API returned."
         ) from None
-
-
-def apply_filter(query: Query, flt: ListFilter, *, text_expr: str) -> None:
-    """WHERE conditions for `flt`; `text_expr` is what `q` searches (matches a trigram index)."""
-    if flt.project_id is not None:
-        query.where(f"project_id = {query.param(flt.project_id)}")
-    if flt.experiment_id is not None:
-        query.where(f"experiment_id = {query.param(flt.experiment_id)}")
-    if flt.statuses:
-        query.where(f"status = ANY({query.param(list(flt.statuses))}::text[])")
-    if flt.tags:
-        operator = "&&" if flt.tags_match == TagsMatch.ANY else "@>"
-        query.where(f"tags {operator} {query.param(list(flt.tags))}::text[]")
-    if flt.created_after is not None:
-        query.where(f"created_at >= {query.param(flt.created_after)}")
-    if flt.created_before is not None:
-        query.where(f"created_at < {query.param(flt.created_before)}")
-    if flt.git_sha is not None:
-        query.where(f"git_sha LIKE {query.param(flt.git_sha + '%')}")
-    if flt.q is not None:
-        pattern = "%" + flt.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query.where(f"({text_expr}) ILIKE {query.param(pattern)}")
-
-
-def order_sql(sort: SortOrder) -> str:
-    direction = "DESC" if sort.descending else "ASC"
-    return f"{sort.column} {direction}, id {direction}"
-
-
-def apply_page(query: Query, page: Page) -> str:
-    """Adds the keyset condition; returns the ORDER BY ... LIMIT tail (one extra row)."""
-    column = page.sort.column
-    if page.after is not None:
-        raw = page.after.value
-        value: str | datetime = _parse_instant(raw) if column == "created_at" else raw
-        comparison = "<" if page.sort.descending else ">"
-        query.where(
-            f"({column}, id) {comparison} ({query.param(value)}, {query.param(page.after.id)})"
-        )
-    return f"ORDER BY {order_sql(page.sort)} LIMIT {query.param(page.limit + 1)}"

@@ -5,20 +5,15 @@ from typing import Any, Literal
 import asyncpg
 
 from backend_common.sql import Query
-from experiment_service.domain.listing import (
-    ListFilter,
-    Page,
-    SortOrder,
-    apply_filter,
-    apply_page,
-    order_sql,
-)
+from experiment_service.domain.listing import ListFilter, Page, SortOrder
 from experiment_service.domain.models import Experiment
+from experiment_service.repositories.listing import all_sql, page_sql
 
 COLUMNS = (
     "id, project_id, name, description, tags, owner_id, status, experiment_type, metadata,"
     " created_at, updated_at"
 )
+_SELECT = f"SELECT {COLUMNS} FROM experiments"
 TEXT_EXPR = "name || ' ' || description"
 # Fields a PATCH may set; the keys are also the column names.
 PATCHABLE = ("name", "description", "tags", "experiment_type", "metadata", "status")
@@ -78,20 +73,13 @@ class ExperimentRepository:
         return await self._conn.fetchval(_HAS_RUNNING_RUNS, experiment_id)
 
     async def find(self, flt: ListFilter, page: Page) -> list[Experiment]:
-        query = Query()
-        apply_filter(query, flt, text_expr=TEXT_EXPR)
-        tail = apply_page(query, page)
-        rows = await self._conn.fetch(
-            f"SELECT {COLUMNS} FROM experiments WHERE {query.where_sql} {tail}", *query.params
-        )
-        return [Experiment.model_validate(dict(row)) for row in rows]
+        sql, params = page_sql(_SELECT, flt, page, text_expr=TEXT_EXPR)
+        return [
+            Experiment.model_validate(dict(row)) for row in await self._conn.fetch(sql, *params)
+        ]
 
     async def stream(self, flt: ListFilter, sort: SortOrder) -> AsyncIterator[Experiment]:
         """Every matching row, read through a server-side cursor (needs a transaction)."""
-        query = Query()
-        apply_filter(query, flt, text_expr=TEXT_EXPR)
-        sql = (
-            f"SELECT {COLUMNS} FROM experiments WHERE {query.where_sql} ORDER BY {order_sql(sort)}"
-        )
-        async for row in self._conn.cursor(sql, *query.params, prefetch=500):
+        sql, params = all_sql(_SELECT, flt, sort, text_expr=TEXT_EXPR)
+        async for row in self._conn.cursor(sql, *params, prefetch=500):
             yield Experiment.model_validate(dict(row))

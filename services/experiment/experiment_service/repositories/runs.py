@@ -5,20 +5,15 @@ from typing import Any
 import asyncpg
 
 from backend_common.sql import Query
-from experiment_service.domain.listing import (
-    ListFilter,
-    Page,
-    SortOrder,
-    apply_filter,
-    apply_page,
-    order_sql,
-)
+from experiment_service.domain.listing import ListFilter, Page, SortOrder
 from experiment_service.domain.models import Run
+from experiment_service.repositories.listing import all_sql, page_sql
 
 COLUMNS = (
     "id, experiment_id, project_id, name, params, git_sha, env, tags, notes, metadata, status,"
     " started_at, finished_at, duration_seconds, created_by, created_at, updated_at"
 )
+_SELECT = f"SELECT {COLUMNS} FROM runs"
 TEXT_EXPR = "name || ' ' || notes"
 # Fields an update may set; the keys are also the column names.
 UPDATABLE = (
@@ -98,18 +93,11 @@ class RunRepository:
         await self._conn.execute(_DELETE, run_id)
 
     async def find(self, flt: ListFilter, page: Page) -> list[Run]:
-        query = Query()
-        apply_filter(query, flt, text_expr=TEXT_EXPR)
-        tail = apply_page(query, page)
-        rows = await self._conn.fetch(
-            f"SELECT {COLUMNS} FROM runs WHERE {query.where_sql} {tail}", *query.params
-        )
-        return [Run.model_validate(dict(row)) for row in rows]
+        sql, params = page_sql(_SELECT, flt, page, text_expr=TEXT_EXPR)
+        return [Run.model_validate(dict(row)) for row in await self._conn.fetch(sql, *params)]
 
     async def stream(self, flt: ListFilter, sort: SortOrder) -> AsyncIterator[Run]:
         """Every matching row, read through a server-side cursor (needs a transaction)."""
-        query = Query()
-        apply_filter(query, flt, text_expr=TEXT_EXPR)
-        sql = f"SELECT {COLUMNS} FROM runs WHERE {query.where_sql} ORDER BY {order_sql(sort)}"
-        async for row in self._conn.cursor(sql, *query.params, prefetch=500):
+        sql, params = all_sql(_SELECT, flt, sort, text_expr=TEXT_EXPR)
+        async for row in self._conn.cursor(sql, *params, prefetch=500):
             yield Run.model_validate(dict(row))
