@@ -1,12 +1,12 @@
 """`Idempotency-Key` on creating POSTs (IETF httpapi draft semantics, DESIGN.md §4).
 
-A keyed request runs in one transaction (`Database.unit_of_work`) that claims the key first,
-then does the work, then stores the 2xx response; all of it commits together, so a stored answer
-exists exactly when the effect does. A second request with the same key waits on the claim until
-the first one ends, then gets the stored answer (`Idempotent-Replayed: true`) if the first
-succeeded, or does the work itself if the first failed. The same key with another request is
-422. Keys are scoped to the caller (another user's identical key is a different key) and kept for
-`DEFAULT_TTL`. Needs the `request_idempotency` table in the service's database.
+A keyed request does its work and stores its 2xx response under the key in one transaction
+(`Database.unit_of_work`), so a stored answer exists exactly when the effect does. When the key
+is already taken (a concurrent duplicate waits on the key's row until the first commits), the
+work is rolled back and the stored answer is replayed with `Idempotent-Replayed: true`; so is it
+when the request fails because the first one already did the work (e.g. an invalid transition).
+The same key with another request is 422. Keys are scoped to the caller (another user's identical
+key is a different key) and kept for `DEFAULT_TTL`. Needs the `request_idempotency` table.
 """
 
 import asyncio
@@ -33,33 +33,29 @@ REPLAY_HEADER = "Idempotent-Replayed"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 DEFAULT_TTL = timedelta(hours=24)
 
-# Claims a new key, or one whose stored answer has expired. Waits while another transaction
-# holds the same key, so concurrent duplicates run one after the other.
-_CLAIM = """
-    INSERT INTO request_idempotency (user_id, key, fingerprint, expires_at)
-    VALUES ($1, $2, $3, now() + $4::interval)
+# Stores the answer under a new key, or over one that has expired; returns nothing when the key
+# holds a live answer. Waits while another transaction holds the same key.
+_STORE = """
+    INSERT INTO request_idempotency
+        (user_id, key, fingerprint, expires_at, status, body, content_type, location)
+    VALUES ($1, $2, $3, now() + $4::interval, $5, $6, $7, $8)
     ON CONFLICT (user_id, key) DO UPDATE
         SET fingerprint = EXCLUDED.fingerprint, expires_at = EXCLUDED.expires_at,
-            status = NULL, body = NULL, content_type = NULL, location = NULL, created_at = now()
+            status = EXCLUDED.status, body = EXCLUDED.body,
+            content_type = EXCLUDED.content_type, location = EXCLUDED.location,
+            created_at = now()
         WHERE request_idempotency.expires_at <= now()
     RETURNING true
 """
 _GET = """
     SELECT fingerprint, status, body, content_type, location
-    FROM request_idempotency WHERE user_id = $1 AND key = $2
-"""
-_COMPLETE = """
-    UPDATE request_idempotency SET status = $3, body = $4, content_type = $5, location = $6
-    WHERE user_id = $1 AND key = $2
+    FROM request_idempotency WHERE user_id = $1 AND key = $2 AND expires_at > now()
 """
 _PURGE = "DELETE FROM request_idempotency WHERE expires_at <= now()"
 
 
-class _NotStored(Exception):
-    """Rolls the unit of work back while still answering with `response`."""
-
-    def __init__(self, response: web.StreamResponse) -> None:
-        self.response = response
+class _KeyTaken(Exception):
+    """Rolls the unit of work back: the key already holds an answer."""
 
 
 def idempotent(handler: Any) -> Any:
@@ -84,25 +80,34 @@ def idempotent(handler: Any) -> Any:
                 ]
             )
         ).digest()
+        db = request.app[DATABASE]
         try:
-            async with request.app[DATABASE].unit_of_work() as conn:
-                if not await conn.fetchval(_CLAIM, user_id, key, fingerprint, DEFAULT_TTL):
-                    return _replay(await conn.fetchrow(_GET, user_id, key), fingerprint)
+            async with db.unit_of_work() as conn:
                 response = await handler(request)
                 if not (isinstance(response, web.Response) and 200 <= response.status < 300):
-                    raise _NotStored(response)
-                await conn.execute(
-                    _COMPLETE,
+                    return response
+                stored = await conn.fetchval(
+                    _STORE,
                     user_id,
                     key,
+                    fingerprint,
+                    DEFAULT_TTL,
                     response.status,
                     response.body,
                     response.content_type,
                     response.headers.get("Location"),
                 )
+                if not stored:
+                    raise _KeyTaken()
                 return response
-        except _NotStored as not_stored:
-            return not_stored.response
+        except Exception as exc:
+            # Rolled back. An earlier request with this key may be why (it did the work first).
+            row = await db.pool.fetchrow(_GET, user_id, key)
+            if row is None:
+                if isinstance(exc, _KeyTaken):
+                    raise ProblemError(409, "conflict", "Retry the request.") from None
+                raise
+            return _replay(row, fingerprint)
 
     return wrapper
 
