@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import asyncpg
 from aiohttp import web
+from common import expect, setup
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -94,44 +95,6 @@ async def open_loop(
     return Result(name, latencies, errors, time.perf_counter() - started)
 
 
-async def expect(response: aiohttp.ClientResponse, status: int) -> dict:
-    body = await response.json(content_type=None)
-    if response.status != status:
-        raise SystemExit(f"{response.method} {response.url} -> {response.status}: {body}")
-    return body
-
-
-async def setup(session: aiohttp.ClientSession, auth: str, experiment: str) -> tuple[dict, str]:
-    name = f"bench{uuid.uuid4().hex[:8]}"
-    password = "bench password"
-    await expect(
-        await session.post(
-            f"{auth}/api/v1/auth/register",
-            json={"username": name, "email": f"{name}@bench.local", "password": password},
-        ),
-        201,
-    )
-    tokens = await expect(
-        await session.post(
-            f"{auth}/api/v1/auth/login", json={"username": name, "password": password}
-        ),
-        200,
-    )
-    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
-    project = await expect(
-        await session.post(f"{auth}/api/v1/projects", json={"name": name}, headers=headers), 201
-    )
-    created = await expect(
-        await session.post(
-            f"{experiment}/api/v1/experiments",
-            json={"project_id": project["id"], "name": "bench"},
-            headers=headers,
-        ),
-        201,
-    )
-    return headers, created["id"]
-
-
 def serve_bare(port: int, dsn: str) -> None:
     """The ceiling: one primary-key SELECT per request, nothing else."""
 
@@ -170,7 +133,7 @@ async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
 async def main(args: argparse.Namespace) -> None:
     connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
     async with aiohttp.ClientSession(connector=connector) as session:
-        headers, experiment_id = await setup(session, args.auth_url, args.experiment_url)
+        headers, _, experiment_id = await setup(session, args.auth_url, args.experiment_url)
         runs_url = f"{args.experiment_url}/api/v1/experiments/{experiment_id}/runs"
         run_ids = [
             (

@@ -1,0 +1,46 @@
+"""What the bench scripts share: a throwaway user, project and experiment on a running stack."""
+
+import uuid
+
+import aiohttp
+
+
+async def expect(response: aiohttp.ClientResponse, status: int) -> dict:
+    body = await response.json(content_type=None)
+    if response.status != status:
+        raise SystemExit(f"{response.method} {response.url} -> {response.status}: {body}")
+    return body
+
+
+async def setup(
+    session: aiohttp.ClientSession, auth: str, experiment: str
+) -> tuple[dict, str, str]:
+    """Auth headers of a new user, the id of a project they own and of an experiment in it."""
+    name = f"bench{uuid.uuid4().hex[:8]}"
+    password = "bench password"
+    await expect(
+        await session.post(
+            f"{auth}/api/v1/auth/register",
+            json={"username": name, "email": f"{name}@bench.local", "password": password},
+        ),
+        201,
+    )
+    tokens = await expect(
+        await session.post(
+            f"{auth}/api/v1/auth/login", json={"username": name, "password": password}
+        ),
+        200,
+    )
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    project = await expect(
+        await session.post(f"{auth}/api/v1/projects", json={"name": name}, headers=headers), 201
+    )
+    created = await expect(
+        await session.post(
+            f"{experiment}/api/v1/experiments",
+            json={"project_id": project["id"], "name": "bench"},
+            headers=headers,
+        ),
+        201,
+    )
+    return headers, project["id"], created["id"]
