@@ -172,11 +172,11 @@ async def test_every_mutation_writes_one_audit_row(client, owner, editor, projec
 
     current = await expect(await client.get(run_url, headers=owner.headers), 200)
     _, row = await mutate("DELETE", run_url, 204, user=owner)
-    assert (row["before"], row["after"]) == (current, None)
+    assert (row["before"], row["after"]) == ({**current, "deleted_capture_sessions": 0}, None)
 
     current = await expect(await client.get(exp_url, headers=owner.headers), 200)
     _, row = await mutate("DELETE", exp_url, 204, user=owner)
-    assert (row["before"], row["after"]) == (current, None)
+    assert (row["before"], row["after"]) == ({**current, "deleted_runs": 0}, None)
 
     assert steps == [
         "experiment.created",
@@ -489,3 +489,23 @@ async def test_audit_log_change_is_refused(client, editor, project_id, db, state
     with pytest.raises(asyncpg.PostgresError, match="append-only"):
         await db.execute(statement)
     assert await audit_rows(db) == rows
+
+
+async def test_delete_run_records_how_many_capture_sessions_went_with_it(
+    client, owner, editor, project_id, db
+):
+    experiment = await create_experiment(client, editor, project_id)
+    run = await create_run_in_status(client, editor, experiment["id"], "running")
+    for _ in range(2):
+        session = await start_capture(client, editor, run["id"])
+        stopped = await client.post(
+            f"/api/v1/runs/{run['id']}/capture-sessions/{session['id']}/stop",
+            headers=editor.headers,
+        )
+        assert stopped.status == 200
+
+    deleted = await client.delete(f"/api/v1/runs/{run['id']}", headers=owner.headers)
+
+    assert deleted.status == 204
+    [row] = await audit_rows(db, action="run.deleted")
+    assert row["before"]["deleted_capture_sessions"] == 2

@@ -119,7 +119,7 @@ class Experiments:
             )
             if await experiments.has_running_runs(experiment_id):
                 raise ExperimentHasRunningRuns()
-            await experiments.delete(experiment_id)
+            deleted_runs = await experiments.delete(experiment_id)
             await audit.record(
                 conn,
                 caller=caller,
@@ -128,5 +128,5 @@ class Experiments:
                 entity_type=ENTITY,
                 entity=current,
                 project_id=current.project_id,
-                before=audit.snapshot(current),
+                before={**audit.snapshot(current), "deleted_runs": deleted_runs},
             )

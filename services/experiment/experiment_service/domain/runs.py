@@ -166,7 +166,7 @@ class Runs:
             role = await caller.require(current.project_id, Role.OWNER, not_found=RunNotFound)
             if await CaptureSessionRepository(conn).has_running(run_id):
                 raise RunHasActiveCapture()
-            await runs.delete(run_id)
+            deleted_sessions = await runs.delete(run_id)
             await audit.record(
                 conn,
                 caller=caller,
@@ -176,7 +176,7 @@ class Runs:
                 entity=current,
                 project_id=current.project_id,
                 parent_id=current.experiment_id,
-                before=audit.snapshot(current),
+                before={**audit.snapshot(current), "deleted_capture_sessions": deleted_sessions},
             )
 
     async def batch_status(

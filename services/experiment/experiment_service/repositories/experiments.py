@@ -26,7 +26,12 @@ _INSERT = f"""
 """
 _GET = f"SELECT {COLUMNS} FROM experiments WHERE id = $1"
 _LOCKS = {None: "", "update": " FOR UPDATE", "share": " FOR SHARE"}
-_DELETE = "DELETE FROM experiments WHERE id = $1"
+# Deleting an experiment deletes its runs (and their capture sessions) with it.
+_DELETE = """
+    WITH doomed AS (SELECT count(*) AS runs FROM runs WHERE experiment_id = $1),
+         gone AS (DELETE FROM experiments WHERE id = $1)
+    SELECT runs FROM doomed
+"""
 _HAS_RUNNING_RUNS = (
     "SELECT EXISTS (SELECT 1 FROM runs WHERE experiment_id = $1 AND status = 'running')"
 )
@@ -66,8 +71,9 @@ class ExperimentRepository:
         )
         return Experiment.model_validate(dict(row))
 
-    async def delete(self, experiment_id: uuid.UUID) -> None:
-        await self._conn.execute(_DELETE, experiment_id)
+    async def delete(self, experiment_id: uuid.UUID) -> int:
+        """Deletes the experiment; returns how many runs went with it."""
+        return await self._conn.fetchval(_DELETE, experiment_id)
 
     async def has_running_runs(self, experiment_id: uuid.UUID) -> bool:
         return await self._conn.fetchval(_HAS_RUNNING_RUNS, experiment_id)

@@ -47,7 +47,12 @@ _GET = f"SELECT {COLUMNS} FROM runs WHERE id = $1"
 _GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR UPDATE"
 # Ordered by id so that concurrent batches lock in the same order and cannot deadlock.
 _GET_MANY_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE"
-_DELETE = "DELETE FROM runs WHERE id = $1"
+# Deleting a run deletes its capture sessions with it.
+_DELETE = """
+    WITH doomed AS (SELECT count(*) AS sessions FROM capture_sessions WHERE run_id = $1),
+         gone AS (DELETE FROM runs WHERE id = $1)
+    SELECT sessions FROM doomed
+"""
 
 
 class RunRepository:
@@ -89,8 +94,9 @@ class RunRepository:
         )
         return Run.model_validate(dict(row))
 
-    async def delete(self, run_id: uuid.UUID) -> None:
-        await self._conn.execute(_DELETE, run_id)
+    async def delete(self, run_id: uuid.UUID) -> int:
+        """Deletes the run; returns how many capture sessions went with it."""
+        return await self._conn.fetchval(_DELETE, run_id)
 
     async def find(self, flt: ListFilter, page: Page) -> list[Run]:
         sql, params = page_sql(_SELECT, flt, page, text_expr=TEXT_EXPR)
