@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
+from multidict import CIMultiDict
 
 from backend_common.keys import REQUEST_ID
 
@@ -52,7 +53,7 @@ class ProblemError(Exception):
         self.code = code
         self.detail = detail
         self.errors = errors
-        self.headers = dict(headers or {})
+        self.headers: CIMultiDict[str] = CIMultiDict(headers or {})
 
 
 class DomainError(Exception):

@@ -1,5 +1,6 @@
 """Running a service process: logging, graceful shutdown on SIGTERM/SIGINT."""
 
+import ssl
 from collections.abc import Callable
 
 import structlog
@@ -20,8 +21,13 @@ def run_service(settings: ServiceSettings, create_app: Callable[..., web.Applica
     )
     log = structlog.get_logger(__name__)
     log.info("starting", host=settings.host, port=settings.port)
+    ssl_context = None
+    if settings.tls_cert_file is not None:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
     web.run_app(
         create_app(settings),
+        ssl_context=ssl_context,
         host=settings.host,
         port=settings.port,
         access_log=None,

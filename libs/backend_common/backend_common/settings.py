@@ -23,6 +23,8 @@ class ServiceSettings(BaseSettings):
     tracing_exporter: Literal["off", "console", "otlp"] = "off"
     otlp_endpoint: str | None = None
     openapi_file: Path | None = None
+    tls_cert_file: Path | None = None  # serve HTTPS with this certificate chain and key
+    tls_key_file: Path | None = None
 
     @field_validator("port")
     @classmethod

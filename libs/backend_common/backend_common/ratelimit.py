@@ -1,0 +1,57 @@
+"""In-process token buckets: `rate` tokens a second up to `burst`, one bucket per key."""
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from backend_common.errors import ProblemError
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: int  # whole seconds until a token is back (0 when allowed)
+    reset: int  # whole seconds until the bucket is full again
+
+
+class TokenBuckets:
+    def __init__(self, *, rate: float, burst: int, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+
+    def take(self, key: str, *, now: float | None = None) -> Decision:
+        now = time.monotonic() if now is None else now
+        tokens, at = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+        allowed = tokens >= 1.0
+        if allowed:
+            tokens -= 1.0
+        self._buckets[key] = (tokens, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+        return Decision(
+            allowed=allowed,
+            limit=self.burst,
+            remaining=int(tokens),
+            retry_after=0 if allowed else math.ceil((1.0 - tokens) / self.rate),
+            reset=math.ceil((self.burst - tokens) / self.rate),
+        )
+
+
+def enforce(buckets: TokenBuckets, key: str) -> Decision:
+    """Takes a token for `key`, or answers 429 with Retry-After."""
+    decision = buckets.take(key)
+    if not decision.allowed:
+        raise ProblemError(
+            429,
+            "too_many_requests",
+            f"Too many requests; retry in {decision.retry_after} s.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+    return decision

@@ -1,0 +1,62 @@
+"""Everything under /api/ goes on to a service; the SPA's files are served from a folder."""
+
+from pathlib import Path
+
+from aiohttp import web
+
+from backend_common.errors import ProblemError
+from backend_common.keys import HTTP_CLIENT
+from backend_common.ratelimit import enforce
+from gateway_service.appkeys import API_LIMIT_BY_SESSION, GATEWAY_SETTINGS
+from gateway_service.proxy import forward, upstream_for
+from gateway_service.security import check_csrf
+from gateway_service.session import session_key
+from gateway_service.upstream import session_token, upstream_timeout
+
+routes = web.RouteTableDef()
+PROXIED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+async def proxy_api(request: web.Request) -> web.StreamResponse:
+    check_csrf(request)
+    settings = request.app[GATEWAY_SETTINGS]
+    session = await session_token(request)
+    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    token = session.access_token or bearer
+    if token:
+        enforce(request.app[API_LIMIT_BY_SESSION], session_key(token))
+    base = upstream_for(
+        request.path,
+        auth=settings.auth_url,
+        experiment=settings.experiment_url,
+        telemetry=settings.telemetry_url,
+    )
+    return await forward(
+        request,
+        request.app[HTTP_CLIENT],
+        base.rstrip("/") + request.path,
+        access_token=session.access_token,
+        client_timeout=upstream_timeout(request),
+        before_prepare=session.renew_cookies,
+    )
+
+
+def add_proxy_routes(app: web.Application) -> None:
+    for method in PROXIED_METHODS:
+        app.router.add_route(method, "/api/{tail:.*}", proxy_api, name=f"proxy_{method.lower()}")
+
+
+def add_static_routes(app: web.Application, folder: Path) -> None:
+    """The SPA: files of `folder`, and its index.html for any other page path."""
+    root = folder.resolve()
+    index = root / "index.html"
+
+    async def spa(request: web.Request) -> web.FileResponse:
+        wanted = (root / request.match_info["tail"]).resolve()
+        if wanted.is_relative_to(root) and wanted.is_file():
+            return web.FileResponse(wanted)
+        if not index.is_file():
+            raise ProblemError(404, "not_found", "No such page.")
+        return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get("/{tail:.*}", spa, name="spa")

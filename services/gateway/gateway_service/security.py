@@ -1,0 +1,106 @@
+"""CORS for the allow-listed origins, CSRF checks on cookie sessions, and security headers."""
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from backend_common.errors import ProblemError
+from gateway_service.appkeys import ALLOWED_ORIGINS
+from gateway_service.session import CSRF_HEADER, csrf_token_matches, has_session
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CORS_ALLOW_HEADERS = (
+    "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-CSRF-Token, X-Request-Id"
+)
+CORS_EXPOSE_HEADERS = "Idempotent-Replayed, Location, Retry-After, X-Request-Id"
+CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def own_origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _request_origin(request: web.Request) -> str | None:
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        return origin
+    referer = request.headers.get("Referer")
+    if referer:
+        parts = urlsplit(referer)
+        if parts.scheme and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def origin_allowed(request: web.Request, origin: str) -> bool:
+    return origin == own_origin(request) or origin in request.app[ALLOWED_ORIGINS]
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answers preflights itself; adds CORS headers for allow-listed origins."""
+    origin = request.headers.get("Origin", "")
+    cross_origin = bool(origin) and origin != own_origin(request)
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    if cross_origin and preflight:
+        if not origin_allowed(request, origin):
+            raise ProblemError(403, "origin_not_allowed", f"Origin {origin} is not allowed.")
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Credentials": "true",
+                "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
+                "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                "Access-Control-Max-Age": "600",
+                "Vary": "Origin",
+            },
+        )
+    response = await handler(request)
+    if cross_origin and origin_allowed(request, origin):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+        response.headers.add("Vary", "Origin")
+    return response
+
+
+def check_csrf(request: web.Request) -> None:
+    """Unsafe requests that ride on the session cookies need the double-submit token and an
+    allowed Origin (or Referer). Bearer clients send no cookies and are not subject to it."""
+    if request.method not in UNSAFE_METHODS or "Authorization" in request.headers:
+        return
+    if not has_session(request):
+        return
+    origin = _request_origin(request)
+    if origin is None or not origin_allowed(request, origin):
+        raise ProblemError(403, "csrf_origin", "The request's Origin is not allowed.")
+    if not csrf_token_matches(request):
+        raise ProblemError(
+            403, "csrf_token", f"Send the csrf_token cookie's value in the {CSRF_HEADER} header."
+        )
+
+
+def check_login_origin(request: web.Request) -> None:
+    """Login from a browser page of another site is refused (login CSRF); clients that send no
+    Origin (curl, SDKs) may log in."""
+    origin = _request_origin(request)
+    if origin is not None and not origin_allowed(request, origin):
+        raise ProblemError(403, "csrf_origin", "The request's Origin is not allowed.")
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: on every response, and a CSP on the pages the gateway serves."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Server"] = "etp-gateway"
+    if response.content_type == "text/html":
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+    if request.secure:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
