@@ -6,8 +6,12 @@ from gateway_service.app import create_app
 async def test_login_then_api_call_with_csrf(aiohttp_client, make_settings, mockserver):
     @mockserver.json_handler("/auth/api/v1/auth/login")
     def _login(request):
-        return {"access_token": "a.eyJleHAiOjQxMDI0NDQ4MDB9.s", "refresh_token": "r",
-                "token_type": "Bearer", "expires_in": 900}
+        return {
+            "access_token": "a.eyJleHAiOjQxMDI0NDQ4MDB9.s",
+            "refresh_token": "r",
+            "token_type": "Bearer",
+            "expires_in": 900,
+        }
 
     @mockserver.json_handler("/auth/api/v1/auth/me")
     def _me(request):
