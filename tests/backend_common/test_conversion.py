@@ -1,0 +1,120 @@
+"""Conversion profiles: the pure functions, checked against reference computations."""
+
+import math
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from backend_common.conversion import PAYLOAD, ConversionError, Linear, Polynomial, Table, convert
+
+values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+small = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)
+either = st.booleans()
+
+
+@st.composite
+def tables(draw, extrapolate=either):
+    xs = sorted(draw(st.sets(small, min_size=2, max_size=12)))
+    ys = draw(st.lists(small, min_size=len(xs), max_size=len(xs)))
+    return Table(
+        points=[{"x": x, "y": y} for x, y in zip(xs, ys, strict=True)],
+        extrapolate=draw(extrapolate),
+    )
+
+
+@given(a=values, b=values, x=values)
+def test_linear_equals_a_x_plus_b(a, b, x):
+    assert convert(Linear(a=a, b=b), x) == pytest.approx(a * x + b, rel=1e-12, abs=1e-9)
+
+
+@given(coefficients=st.lists(small, min_size=1, max_size=6), x=small)
+def test_polynomial_equals_exact_sum_of_terms(coefficients, x):
+    exact = sum(Fraction(c) * Fraction(x) ** i for i, c in enumerate(coefficients))
+    scale = sum(abs(c) * abs(x) ** i for i, c in enumerate(coefficients))
+
+    result = convert(Polynomial(coefficients=coefficients), x)
+
+    assert math.isclose(result, float(exact), rel_tol=1e-9, abs_tol=1e-12 * max(scale, 1.0))
+
+
+@given(table=tables(), data=st.data())
+def test_table_between_two_points_stays_between_their_values(table, data):
+    i = data.draw(st.integers(min_value=0, max_value=len(table.points) - 2))
+    p, q = table.points[i], table.points[i + 1]
+    x = data.draw(st.floats(min_value=p.x, max_value=q.x))
+
+    y = convert(table, x)
+
+    assert min(p.y, q.y) - 1e-9 <= y <= max(p.y, q.y) + 1e-9
+
+
+@given(table=tables(), data=st.data())
+def test_table_is_monotone_on_each_segment(table, data):
+    i = data.draw(st.integers(min_value=0, max_value=len(table.points) - 2))
+    p, q = table.points[i], table.points[i + 1]
+    x1, x2 = sorted(data.draw(st.lists(st.floats(p.x, q.x), min_size=2, max_size=2)))
+
+    y1, y2 = convert(table, x1), convert(table, x2)
+
+    if q.y >= p.y:
+        assert y1 <= y2 + 1e-9
+    else:
+        assert y1 >= y2 - 1e-9
+
+
+@given(table=tables())
+def test_table_maps_each_point_to_its_value(table):
+    for point in table.points:
+        assert convert(table, point.x) == pytest.approx(point.y, abs=1e-9)
+
+
+@given(table=tables(extrapolate=st.just(False)), beyond=st.floats(1e-3, 1e6))
+def test_table_clamped_outside_its_range(table, beyond):
+    first, last = table.points[0], table.points[-1]
+
+    assert convert(table, first.x - beyond) == first.y
+    assert convert(table, last.x + beyond) == last.y
+
+
+@given(table=tables(extrapolate=st.just(True)), beyond=st.floats(1e-3, 1e3))
+def test_table_extrapolated_along_its_end_segments(table, beyond):
+    p, q = table.points[-2], table.points[-1]
+    slope = (q.y - p.y) / (q.x - p.x)
+    x = q.x + beyond
+
+    assert convert(table, x) == pytest.approx(p.y + slope * (x - p.x), rel=1e-9, abs=1e-6)
+
+
+def test_polynomial_overflow_is_a_conversion_error():
+    with pytest.raises(ConversionError):
+        convert(Polynomial(coefficients=[0, 0, 0, 0, 0, 1]), 1e300)
+
+
+def test_non_finite_raw_value_is_a_conversion_error():
+    with pytest.raises(ConversionError):
+        convert(Linear(a=1), math.nan)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"kind": "linear", "a": "NaN"}, "linear.a"),
+        ({"kind": "linear", "a": 1, "b": float("inf")}, "linear.b"),
+        ({"kind": "polynomial", "coefficients": [1.0] * 10}, "polynomial.coefficients"),
+        ({"kind": "polynomial", "coefficients": []}, "polynomial.coefficients"),
+        ({"kind": "table", "points": [{"x": 2, "y": 0}, {"x": 1, "y": 1}]}, "table"),
+        ({"kind": "table", "points": [{"x": 1, "y": 0}, {"x": 1, "y": 1}]}, "table"),
+        ({"kind": "table", "points": [{"x": 1, "y": 0}]}, "table.points"),
+        ({"kind": "spline", "knots": []}, ""),
+        ({"kind": "linear", "a": 1, "c": 2}, "linear.c"),
+    ],
+)
+def test_bad_payload_is_refused_naming_the_field(payload, field):
+    with pytest.raises(ValidationError) as caught:
+        PAYLOAD.validate_python(payload)
+
+    locations = [".".join(str(part) for part in error["loc"]) for error in caught.value.errors()]
+    assert any(location.startswith(field) for location in locations), locations
