@@ -22,57 +22,15 @@ from backend_common.auth import (
     jwks_from_url,
 )
 from backend_common.errors import ProblemError
+from tests.backend_common.verifier_kit import (
+    AUDIENCE,
+    ISSUER,
+    JWKS_PATH,
+    LEEWAY,
+    USER_ID,
+    FakeJwks,
+)
 from tests.tokens import SigningKey, jwks
-
-ISSUER = "etp-auth"
-AUDIENCE = "etp"
-LEEWAY = 30
-USER_ID = uuid.UUID("6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b")
-JWKS_PATH = "/auth/.well-known/jwks.json"
-
-
-class FakeJwks:
-    """A JWKS fetcher publishing `keys` (tests change them), counting its calls."""
-
-    def __init__(self, *keys: SigningKey) -> None:
-        self.keys = list(keys)
-        self.error: Exception | None = None
-        self.calls = 0
-
-    async def __call__(self) -> dict[str, Any]:
-        self.calls += 1
-        if self.error is not None:
-            raise self.error
-        return jwks(*self.keys)
-
-
-@pytest.fixture(scope="module")
-def ed_key():
-    return SigningKey.generate("ed-1", "EdDSA")
-
-
-@pytest.fixture(scope="module")
-def es_key():
-    return SigningKey.generate("es-1", "ES256")
-
-
-@pytest.fixture
-def fetcher(ed_key, es_key):
-    return FakeJwks(ed_key, es_key)
-
-
-@pytest.fixture
-def make_verifier(fetcher):
-    def make(fetch_jwks=fetcher, **overrides: Any) -> TokenVerifier:
-        values: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, "leeway": LEEWAY}
-        return TokenVerifier(fetch_jwks=fetch_jwks, **(values | overrides))
-
-    return make
-
-
-@pytest.fixture
-def verifier(make_verifier):
-    return make_verifier()
 
 
 def b64url(data: bytes) -> str:

@@ -1,12 +1,6 @@
 """The auth middleware: which routes need a token, and the 401 answers."""
 
-import base64
-import time
-import uuid
-from typing import Any
-
 import aiohttp
-import orjson
 import pytest
 from aiohttp import web
 
@@ -14,82 +8,15 @@ from backend_common.app import create_base_app
 from backend_common.auth import (
     CALLER,
     TOKEN_VERIFIER,
-    TokenVerifier,
     auth_middleware,
 )
 from backend_common.http import json_response
 from backend_common.settings import ServiceSettings
+from tests.backend_common.verifier_kit import (
+    USER_ID,
+)
 from tests.problems import assert_problem
-from tests.tokens import SigningKey, jwks
-
-ISSUER = "etp-auth"
-AUDIENCE = "etp"
-LEEWAY = 30
-USER_ID = uuid.UUID("6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b")
-JWKS_PATH = "/auth/.well-known/jwks.json"
-
-
-class FakeJwks:
-    """A JWKS fetcher publishing `keys` (tests change them), counting its calls."""
-
-    def __init__(self, *keys: SigningKey) -> None:
-        self.keys = list(keys)
-        self.error: Exception | None = None
-        self.calls = 0
-
-    async def __call__(self) -> dict[str, Any]:
-        self.calls += 1
-        if self.error is not None:
-            raise self.error
-        return jwks(*self.keys)
-
-
-@pytest.fixture(scope="module")
-def ed_key():
-    return SigningKey.generate("ed-1", "EdDSA")
-
-
-@pytest.fixture(scope="module")
-def es_key():
-    return SigningKey.generate("es-1", "ES256")
-
-
-@pytest.fixture
-def fetcher(ed_key, es_key):
-    return FakeJwks(ed_key, es_key)
-
-
-@pytest.fixture
-def make_verifier(fetcher):
-    def make(fetch_jwks=fetcher, **overrides: Any) -> TokenVerifier:
-        values: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, "leeway": LEEWAY}
-        return TokenVerifier(fetch_jwks=fetch_jwks, **(values | overrides))
-
-    return make
-
-
-@pytest.fixture
-def verifier(make_verifier):
-    return make_verifier()
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def segments(header: dict[str, Any], payload: dict[str, Any]) -> str:
-    return f"{b64url(orjson.dumps(header))}.{b64url(orjson.dumps(payload))}"
-
-
-def valid_payload(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    claims = {"sub": str(USER_ID), "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 900}
-    return claims | {"jti": "jti-1"} | overrides
-
-
-def replace_char(text: str, index: int) -> str:
-    return text[:index] + ("A" if text[index] != "A" else "B") + text[index + 1 :]
-
+from tests.tokens import SigningKey
 
 # --- middleware ---------------------------------------------------------------------------------
 

@@ -1,0 +1,38 @@
+"""Fixtures of the token-verification tests: signing keys and a verifier on a fake JWKS."""
+
+from typing import Any
+
+import pytest
+
+from backend_common.auth import TokenVerifier
+from tests.backend_common.verifier_kit import AUDIENCE, ISSUER, LEEWAY, FakeJwks
+from tests.tokens import SigningKey
+
+
+@pytest.fixture(scope="module")
+def ed_key():
+    return SigningKey.generate("ed-1", "EdDSA")
+
+
+@pytest.fixture(scope="module")
+def es_key():
+    return SigningKey.generate("es-1", "ES256")
+
+
+@pytest.fixture
+def fetcher(ed_key, es_key):
+    return FakeJwks(ed_key, es_key)
+
+
+@pytest.fixture
+def make_verifier(fetcher):
+    def make(fetch_jwks=fetcher, **overrides: Any) -> TokenVerifier:
+        values: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, "leeway": LEEWAY}
+        return TokenVerifier(fetch_jwks=fetch_jwks, **(values | overrides))
+
+    return make
+
+
+@pytest.fixture
+def verifier(make_verifier):
+    return make_verifier()
