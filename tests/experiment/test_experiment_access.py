@@ -7,33 +7,11 @@ import pytest
 
 from tests.experiment.factories import (
     create_experiment,
-    set_experiment_status,
 )
 from tests.problems import assert_problem
 from tests.tokens import SigningKey
 
 ROLES = ("owner", "editor", "viewer", "stranger")
-
-# The shortest way from draft to each experiment status.
-EXPERIMENT_PATHS = {
-    "draft": (),
-    "running": ("running",),
-    "finished": ("running", "finished"),
-    "failed": ("running", "failed"),
-    "archived": ("archived",),
-}
-ALLOWED = {
-    ("draft", "running"),
-    ("draft", "archived"),
-    ("running", "finished"),
-    ("running", "failed"),
-    ("running", "archived"),
-    ("finished", "archived"),
-    ("failed", "archived"),
-}
-REFUSED = sorted(
-    (a, b) for a in EXPERIMENT_PATHS for b in EXPERIMENT_PATHS if (a, b) not in ALLOWED
-)
 
 
 def _experiment_row(pgsql, experiment_id):
@@ -50,13 +28,6 @@ def _audit_count(pgsql):
     with pgsql["experiment"].cursor() as cursor:
         cursor.execute("SELECT count(*) FROM audit_log")
         return cursor.fetchone()[0]
-
-
-async def _in_status(client, user, project_id, status):
-    experiment = await create_experiment(client, user, project_id)
-    for step in EXPERIMENT_PATHS[status]:
-        experiment = await set_experiment_status(client, user, experiment["id"], step)
-    return experiment
 
 
 # --- RBAC -----------------------------------------------------------------------------------

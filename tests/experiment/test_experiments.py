@@ -14,8 +14,6 @@ from tests.experiment.factories import (
 )
 from tests.problems import assert_problem
 
-ROLES = ("owner", "editor", "viewer", "stranger")
-
 # The shortest way from draft to each experiment status.
 EXPERIMENT_PATHS = {
     "draft": (),
@@ -46,12 +44,6 @@ def _experiment_row(pgsql, experiment_id):
         )
         row = cursor.fetchone()
     return dict(row) if row else None
-
-
-def _audit_count(pgsql):
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM audit_log")
-        return cursor.fetchone()[0]
 
 
 async def _in_status(client, user, project_id, status):

@@ -1,13 +1,11 @@
 """Runs over HTTP: who may do what, bad input and tokens."""
 
 import uuid
-from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
 
 from tests.experiment.factories import (
-    RUN_STATUS_PATHS,
     create_experiment,
     create_run,
 )
@@ -15,16 +13,6 @@ from tests.problems import assert_problem
 from tests.tokens import SigningKey
 
 ROLES = ("owner", "editor", "viewer", "stranger")
-ALLOWED = {
-    ("draft", "running"),
-    ("running", "succeeded"),
-    ("running", "failed"),
-    ("succeeded", "archived"),
-    ("failed", "archived"),
-}
-REFUSED = sorted(
-    (a, b) for a in RUN_STATUS_PATHS for b in RUN_STATUS_PATHS if (a, b) not in ALLOWED
-)
 
 
 @pytest.fixture
@@ -47,10 +35,6 @@ def _audit_count(pgsql):
     with pgsql["experiment"].cursor() as cursor:
         cursor.execute("SELECT count(*) FROM audit_log")
         return cursor.fetchone()[0]
-
-
-def _instant(value):
-    return None if value is None else datetime.fromisoformat(value)
 
 
 # --- RBAC -----------------------------------------------------------------------------------

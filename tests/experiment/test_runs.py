@@ -16,7 +16,6 @@ from tests.experiment.factories import (
 )
 from tests.problems import assert_problem
 
-ROLES = ("owner", "editor", "viewer", "stranger")
 ALLOWED = {
     ("draft", "running"),
     ("running", "succeeded"),
@@ -43,12 +42,6 @@ def _run_row(pgsql, run_id):
         )
         row = cursor.fetchone()
     return dict(row) if row else None
-
-
-def _audit_count(pgsql):
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM audit_log")
-        return cursor.fetchone()[0]
 
 
 def _instant(value):

@@ -13,7 +13,7 @@ from gateway_service.appkeys import (
     LOGIN_LIMIT_BY_USERNAME,
     REFRESHES,
 )
-from gateway_service.security import cors_middleware, security_headers
+from gateway_service.security import cors_headers, cors_middleware, security_headers
 from gateway_service.settings import GatewaySettings
 from gateway_service.upstream import Refreshes
 
@@ -21,6 +21,7 @@ from gateway_service.upstream import Refreshes
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_base_app(settings, extra_middlewares=(cors_middleware,))
     app.on_response_prepare.append(security_headers)
+    app.on_response_prepare.append(cors_headers)
     app[GATEWAY_SETTINGS] = settings
     app[ALLOWED_ORIGINS] = frozenset(origin.rstrip("/") for origin in settings.allowed_origins)
     app.cleanup_ctx.append(_limits_ctx)

@@ -4,7 +4,8 @@ from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from backend_common.errors import ProblemError
 from backend_common.keys import REQUEST_ID
@@ -37,11 +38,19 @@ def upstream_for(path: str, *, auth: str, experiment: str, telemetry: str) -> st
     return experiment
 
 
+def _named_in_connection(headers: CIMultiDictProxy[str]) -> frozenset[str]:
+    """The fields a Connection header declares hop-by-hop, never forwarded either."""
+    return frozenset(
+        token.strip().lower()
+        for value in headers.getall("Connection", ())
+        for token in value.split(",")
+    )
+
+
 def outgoing_headers(request: web.Request, access_token: str | None) -> CIMultiDict[str]:
+    dropped = _NOT_FORWARDED | _named_in_connection(request.headers)
     headers = CIMultiDict(
-        (name, value)
-        for name, value in request.headers.items()
-        if name.lower() not in _NOT_FORWARDED
+        (name, value) for name, value in request.headers.items() if name.lower() not in dropped
     )
     if access_token is not None:
         headers["Authorization"] = f"Bearer {access_token}"
@@ -57,7 +66,7 @@ def outgoing_headers(request: web.Request, access_token: str | None) -> CIMultiD
 async def forward(
     request: web.Request,
     session: aiohttp.ClientSession,
-    url: str,
+    url: URL,
     *,
     access_token: str | None,
     client_timeout: aiohttp.ClientTimeout,
@@ -70,7 +79,6 @@ async def forward(
         upstream = await session.request(
             request.method,
             url,
-            params=request.query,
             headers=outgoing_headers(request, access_token),
             data=body,
             timeout=client_timeout,
@@ -83,8 +91,9 @@ async def forward(
         raise ProblemError(502, "upstream_unavailable", "The service cannot be reached.") from None
     async with upstream:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        dropped = _NOT_RETURNED | _named_in_connection(upstream.headers)
         for name, value in upstream.headers.items():
-            if name.lower() not in _NOT_RETURNED:
+            if name.lower() not in dropped:
                 response.headers.add(name, value)
         if upstream.content_length is not None:
             response.content_length = upstream.content_length

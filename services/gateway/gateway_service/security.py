@@ -41,13 +41,15 @@ def origin_allowed(request: web.Request, origin: str) -> bool:
     return origin == own_origin(request) or origin in request.app[ALLOWED_ORIGINS]
 
 
+def _is_preflight(request: web.Request) -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+
+
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Answers preflights itself; adds CORS headers for allow-listed origins."""
+    """Answers preflights itself; `cors_headers` marks the other answers."""
     origin = request.headers.get("Origin", "")
-    cross_origin = bool(origin) and origin != own_origin(request)
-    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
-    if cross_origin and preflight:
+    if origin and origin != own_origin(request) and _is_preflight(request):
         if not origin_allowed(request, origin):
             raise ProblemError(403, "origin_not_allowed", f"Origin {origin} is not allowed.")
         return web.Response(
@@ -61,13 +63,20 @@ async def cors_middleware(request: web.Request, handler: Any) -> web.StreamRespo
                 "Vary": "Origin",
             },
         )
-    response = await handler(request)
-    if cross_origin and origin_allowed(request, origin):
+    return await handler(request)
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare, not after the handler: proxied answers are streamed (their headers
+    are sent before the handler returns) and error answers are made outside the middleware."""
+    origin = request.headers.get("Origin", "")
+    if not origin or origin == own_origin(request) or _is_preflight(request):
+        return
+    if origin_allowed(request, origin):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
         response.headers.add("Vary", "Origin")
-    return response
 
 
 def check_csrf(request: web.Request) -> None:

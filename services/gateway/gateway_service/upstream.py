@@ -80,7 +80,7 @@ class Refreshes:
     of one browser that all find their access token expired must not present the same refresh
     token twice, which the auth service would take for token theft and end the session."""
 
-    KEEP_SECONDS = 30.0
+    KEEP_SECONDS = 10.0
 
     def __init__(self) -> None:
         self._pending: dict[bytes, asyncio.Task[dict]] = {}
@@ -105,6 +105,10 @@ class Refreshes:
         self._done[key] = (time.monotonic() + self.KEEP_SECONDS, tokens)
         return tokens
 
+    def forget(self, refresh_token: str) -> None:
+        """After a logout the old refresh token must not be answered from memory."""
+        self._done.pop(hashlib.sha256(refresh_token.encode()).digest(), None)
+
 
 @dataclass
 class SessionToken:
@@ -127,14 +131,18 @@ async def session_token(request: web.Request) -> SessionToken:
     refresh = request.cookies.get(REFRESH_COOKIE)
     if (access and not expires_soon(access)) or not refresh:
         return SessionToken(request, access)
+    tokens = await refresh_session(request, refresh)
+    return SessionToken(request, tokens["access_token"], tokens)
+
+
+async def refresh_session(request: web.Request, refresh_token: str) -> dict:
+    """New tokens for the session; a refused refresh ends it, and its cookies go with the 401."""
     try:
-        tokens = await request.app[REFRESHES].refresh(request, refresh)
+        return await request.app[REFRESHES].refresh(request, refresh_token)
     except ProblemError as problem:
         if problem.status == 401:
-            # The refresh was refused: the session is over, and its cookies go with the 401.
             scratch = web.Response()
             clear_session(scratch, secure=request.app[GATEWAY_SETTINGS].cookie_secure)
             for value in scratch.headers.getall("Set-Cookie"):
                 problem.headers.add("Set-Cookie", value)
         raise
-    return SessionToken(request, tokens["access_token"], tokens)

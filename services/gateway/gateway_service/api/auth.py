@@ -9,11 +9,12 @@ from gateway_service.appkeys import (
     GATEWAY_SETTINGS,
     LOGIN_LIMIT_BY_ADDRESS,
     LOGIN_LIMIT_BY_USERNAME,
+    REFRESHES,
 )
 from gateway_service.models import LoginIn
-from gateway_service.security import check_login_origin
+from gateway_service.security import check_csrf, check_login_origin
 from gateway_service.session import REFRESH_COOKIE, clear_session, set_session
-from gateway_service.upstream import call_auth, session_token
+from gateway_service.upstream import call_auth, refresh_session, session_token
 
 routes = web.RouteTableDef()
 
@@ -37,22 +38,23 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/auth/refresh", name="refresh")
 async def refresh(request: web.Request) -> web.Response:
+    check_csrf(request)
     refresh_token = request.cookies.get(REFRESH_COOKIE)
     if not refresh_token:
         raise ProblemError(401, "unauthorized", "No session: log in first.")
-    tokens = await call_auth(
-        request, "POST", "/api/v1/auth/refresh", json={"refresh_token": refresh_token}
-    )
+    tokens = await refresh_session(request, refresh_token)
     return await _start_session(request, tokens, {"expires_in": tokens["expires_in"]})
 
 
 @routes.post("/auth/logout", name="logout")
 async def logout(request: web.Request) -> web.Response:
+    check_csrf(request)
     refresh_token = request.cookies.get(REFRESH_COOKIE)
     if refresh_token:
         await call_auth(
             request, "POST", "/api/v1/auth/logout", json={"refresh_token": refresh_token}
         )
+        request.app[REFRESHES].forget(refresh_token)
     response = web.Response(status=204)
     clear_session(response, secure=request.app[GATEWAY_SETTINGS].cookie_secure)
     return response

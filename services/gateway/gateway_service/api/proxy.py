@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from aiohttp import web
+from yarl import URL
 
 from backend_common.errors import ProblemError
 from backend_common.keys import HTTP_CLIENT
@@ -34,7 +35,9 @@ async def proxy_api(request: web.Request) -> web.StreamResponse:
     return await forward(
         request,
         request.app[HTTP_CLIENT],
-        base.rstrip("/") + request.path,
+        # The path and query as the client wrote them: decoding would turn %2F into a new
+        # segment and %3F into a query, and resolving `..` could leave the service's base path.
+        URL(base.rstrip("/") + request.raw_path, encoded=True),
         access_token=session.access_token,
         client_timeout=upstream_timeout(request),
         before_prepare=session.renew_cookies,
@@ -42,8 +45,13 @@ async def proxy_api(request: web.Request) -> web.StreamResponse:
 
 
 def add_proxy_routes(app: web.Application) -> None:
+    # GET brings HEAD along, so a HEAD under /api/ is not taken for a page of the SPA.
+    app.router.add_get("/api/{tail:.*}", proxy_api, name="proxy_get", allow_head=True)
     for method in PROXIED_METHODS:
-        app.router.add_route(method, "/api/{tail:.*}", proxy_api, name=f"proxy_{method.lower()}")
+        if method != "GET":
+            app.router.add_route(
+                method, "/api/{tail:.*}", proxy_api, name=f"proxy_{method.lower()}"
+            )
 
 
 def add_static_routes(app: web.Application, folder: Path) -> None:
