@@ -1,10 +1,12 @@
 """Each service as an in-process app (fast API tests) or as a real process (end-to-end tests)."""
 
 import contextlib
+import ssl
 import sys
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import pytest
 
 from auth_service.app import create_app as create_auth_app
@@ -107,9 +109,10 @@ _UPSTREAMS = {
 }
 
 
-def _daemon_env(
+def daemon_env(
     spec: ServiceSpec, ports: dict[str, int], database_url, jwt_keys_dir
 ) -> dict[str, str]:
+    """Environment of a service process; `ports` holds every service's port, upstreams included."""
     env = {f"{spec.env_prefix}PORT": str(ports[spec.name]), f"{spec.env_prefix}LOG_LEVEL": "info"}
     for setting, value in _TEST_SETTINGS.get(spec.name, {}).items():
         env[f"{spec.env_prefix}{setting.upper()}"] = str(value)
@@ -138,7 +141,7 @@ async def daemon_scopes(create_daemon_scope, daemon_ports, database_url, jwt_key
                 args=[sys.executable, "-m", spec.module],
                 ping_url=f"http://127.0.0.1:{daemon_ports[name]}/ready",
                 name=name,
-                env=_daemon_env(spec, daemon_ports, database_url, jwt_keys_dir),
+                env=daemon_env(spec, daemon_ports, database_url, jwt_keys_dir),
             )
             scopes[name] = await stack.enter_async_context(scope)
         yield scopes
@@ -152,3 +155,21 @@ async def daemons(pgsql, ensure_daemon_started, daemon_scopes, daemon_ports, cre
         await ensure_daemon_started(scope)
         clients[name] = create_service_client(f"http://127.0.0.1:{daemon_ports[name]}")
     return clients
+
+
+def https_health_check(url: str, ssl_context: ssl.SSLContext):
+    """A create_daemon_scope `health_check` for a daemon serving HTTPS (testsuite's `ping_url`
+    cannot be given a CA); a certificate error ends the wait at once instead of retrying."""
+
+    async def health_check(session: aiohttp.ClientSession, process: Any) -> bool:
+        try:
+            async with session.get(
+                url, ssl=ssl_context, timeout=aiohttp.ClientTimeout(total=1)
+            ) as response:
+                return response.status == 200
+        except aiohttp.ClientSSLError:
+            raise
+        except (aiohttp.ClientConnectorError, TimeoutError):
+            return False
+
+    return health_check

@@ -1,6 +1,6 @@
 import logging
 import sys
-from typing import IO, Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -20,7 +20,7 @@ def _orjson_dumps(event: dict[str, Any], **_: Any) -> str:
 
 
 def configure_logging(
-    *, service: str, level: str = "info", fmt: str = "json", stream: IO[str] | None = None
+    *, service: str, level: str = "info", fmt: str = "json", stream: TextIO | None = None
 ) -> None:
     """JSON lines on stdout (or `stream`) for our logs and for the stdlib loggers of libraries."""
     stream = sys.stdout if stream is None else stream
@@ -35,13 +35,16 @@ def configure_logging(
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    # Our own lines skip the stdlib logging machinery (it cost a sixth of a proxied request's
+    # CPU); the libraries' stdlib records are rendered the same way by the handler below.
     structlog.configure(
         processors=[
             *shared,
             structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.processors.format_exc_info,
+            renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )

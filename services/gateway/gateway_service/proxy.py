@@ -26,6 +26,9 @@ HOP_BY_HOP = frozenset(
 )
 _NOT_FORWARDED = HOP_BY_HOP | {"host", "cookie", "content-length"}
 _NOT_RETURNED = HOP_BY_HOP | {"set-cookie", "server", "date", "content-length"}
+# Answers of a known length up to this size are read whole and go out in one write with their
+# headers; a streamed answer's headers take a write (a system call) of their own.
+_ONE_WRITE_MAX = 64 * 1024
 
 
 def upstream_for(path: str, *, auth: str, experiment: str, telemetry: str) -> str:
@@ -63,6 +66,13 @@ def outgoing_headers(request: web.Request, access_token: str | None) -> CIMultiD
     return headers
 
 
+def _copy_answer_headers(upstream: aiohttp.ClientResponse, response: web.StreamResponse) -> None:
+    dropped = _NOT_RETURNED | _named_in_connection(upstream.headers)
+    for name, value in upstream.headers.items():
+        if name.lower() not in dropped:
+            response.headers.add(name, value)
+
+
 async def forward(
     request: web.Request,
     session: aiohttp.ClientSession,
@@ -72,8 +82,9 @@ async def forward(
     client_timeout: aiohttp.ClientTimeout,
     before_prepare: Callable[[web.StreamResponse], None],
 ) -> web.StreamResponse:
-    """Sends the request on and streams the answer back as it arrives; `before_prepare` may
-    still change the answer's headers (e.g. renewed session cookies)."""
+    """Sends the request on and streams the answer back as it arrives (small answers of known
+    length whole); `before_prepare` may still change the answer's headers (e.g. renewed session
+    cookies)."""
     body = request.content if request.body_exists else None
     try:
         upstream = await session.request(
@@ -90,13 +101,26 @@ async def forward(
     except aiohttp.ClientError:
         raise ProblemError(502, "upstream_unavailable", "The service cannot be reached.") from None
     async with upstream:
+        length = upstream.content_length
+        if length is not None and length <= _ONE_WRITE_MAX and request.method != "HEAD":
+            try:
+                content = await upstream.read()
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                raise ProblemError(
+                    504, "upstream_timeout", "The service did not answer in time."
+                ) from None
+            except aiohttp.ClientError:
+                raise ProblemError(
+                    502, "upstream_unavailable", "The service broke off its answer."
+                ) from None
+            whole = web.Response(status=upstream.status, reason=upstream.reason, body=content)
+            _copy_answer_headers(upstream, whole)
+            before_prepare(whole)
+            return whole
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        dropped = _NOT_RETURNED | _named_in_connection(upstream.headers)
-        for name, value in upstream.headers.items():
-            if name.lower() not in dropped:
-                response.headers.add(name, value)
-        if upstream.content_length is not None:
-            response.content_length = upstream.content_length
+        _copy_answer_headers(upstream, response)
+        if length is not None:
+            response.content_length = length
         before_prepare(response)
         await response.prepare(request)
         try:
