@@ -82,10 +82,24 @@ def test_table_clamped_outside_its_range(table, beyond):
 @given(table=tables(extrapolate=st.just(True)), beyond=st.floats(1e-3, 1e3))
 def test_table_extrapolated_along_its_end_segments(table, beyond):
     p, q = table.points[-2], table.points[-1]
-    slope = (q.y - p.y) / (q.x - p.x)
     x = q.x + beyond
+    exact = Fraction(p.y) + (Fraction(q.y) - Fraction(p.y)) * (Fraction(x) - Fraction(p.x)) / (
+        Fraction(q.x) - Fraction(p.x)
+    )
 
-    assert convert(table, x) == pytest.approx(p.y + slope * (x - p.x), rel=1e-9, abs=1e-6)
+    if abs(exact) > 1e300:
+        with pytest.raises(ConversionError):
+            convert(table, x)
+    else:
+        assert convert(table, x) == pytest.approx(float(exact), rel=1e-9, abs=1e-6)
+
+
+def test_table_flat_segment_between_very_close_points_stays_flat():
+    table = Table(
+        points=[{"x": 0.0, "y": 0.0}, {"x": 2.2250738585e-313, "y": 0.0}], extrapolate=True
+    )
+
+    assert convert(table, 1.0) == 0.0
 
 
 def test_polynomial_overflow_is_a_conversion_error():

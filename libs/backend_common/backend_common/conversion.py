@@ -79,7 +79,8 @@ class Table(_Payload):
         else:
             left = bisect.bisect_right(xs, x) - 1
         p, q = self.points[left], self.points[left + 1]
-        return _finite(p.y + (q.y - p.y) * ((x - p.x) / (q.x - p.x)))
+        # Multiplied before divided: a flat segment stays flat however close its two x are.
+        return _finite(p.y + (q.y - p.y) * (x - p.x) / (q.x - p.x))
 
 
 ConversionPayload = Annotated[Linear | Polynomial | Table, Field(discriminator="kind")]
