@@ -13,10 +13,15 @@ from aiohttp.test_utils import TestClient
 from tests.plugins.auth_stub import StubUser
 
 
-async def _expect(response: Any, status: int) -> dict[str, Any]:
+async def expect(response: Any, status: int) -> Any:
+    """Asserts the status; returns the JSON body (None when empty)."""
     text = await response.text()
     assert response.status == status, f"expected {status}, got {response.status}: {text}"
-    return await response.json()
+    return await response.json() if text else None
+
+
+# The factories take an `expect` status argument, which hides the function inside them.
+_expect = expect
 
 
 async def create_experiment(
@@ -117,3 +122,9 @@ def audit_rows(pgsql: Any, entity_id: uuid.UUID | str) -> list[dict[str, Any]]:
             (str(entity_id),),
         )
         return [dict(row) for row in cursor]
+
+
+def audit_count(pgsql: Any) -> int:
+    with pgsql["experiment"].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM audit_log")
+        return cursor.fetchone()[0]

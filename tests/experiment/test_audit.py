@@ -14,15 +14,10 @@ from tests.experiment.factories import (
     create_experiment,
     create_run,
     create_run_in_status,
+    expect,
     start_capture,
 )
 from tests.problems import assert_problem
-
-
-async def expect(response: Any, status: int) -> Any:
-    text = await response.text()
-    assert response.status == status, f"expected {status}, got {response.status}: {text}"
-    return await response.json() if text else None
 
 
 @pytest.fixture

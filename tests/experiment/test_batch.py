@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from tests.experiment.factories import (
+    audit_count,
     audit_rows,
     create_experiment,
     create_run,
@@ -31,12 +32,6 @@ def _runs(pgsql):
             " FROM runs ORDER BY id"
         )
         return {row["id"]: dict(row) for row in cursor}
-
-
-def _audit_count(pgsql):
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM audit_log")
-        return cursor.fetchone()[0]
 
 
 async def _post(client, user, path, body):
@@ -91,7 +86,7 @@ async def test_batch_status_with_one_unknown_id_returns_409_and_changes_nothing(
 ):
     runs = [await create_run(client, editor, experiment["id"]) for _ in range(2)]
     unknown = str(uuid.uuid4())
-    before, audited = _runs(pgsql), _audit_count(pgsql)
+    before, audited = _runs(pgsql), audit_count(pgsql)
 
     response = await _post(
         client,
@@ -105,7 +100,7 @@ async def test_batch_status_with_one_unknown_id_returns_409_and_changes_nothing(
         {"run_id": unknown, "code": "run_not_found", "detail": problem["errors"][0]["detail"]}
     ]
     assert _runs(pgsql) == before
-    assert _audit_count(pgsql) == audited
+    assert audit_count(pgsql) == audited
 
 
 async def test_batch_status_with_several_failing_runs_names_each_and_changes_nothing(
@@ -126,7 +121,7 @@ async def test_batch_status_with_several_failing_runs_names_each_and_changes_not
     hidden_experiment = await create_experiment(client, hidden_owner, hidden_project)
     hidden = await create_run(client, hidden_owner, hidden_experiment["id"])
     unknown = str(uuid.uuid4())
-    before, audited = _runs(pgsql), _audit_count(pgsql)
+    before, audited = _runs(pgsql), audit_count(pgsql)
     run_ids = [
         good["id"],
         succeeded["id"],
@@ -154,7 +149,7 @@ async def test_batch_status_with_several_failing_runs_names_each_and_changes_not
     assert details[hidden["id"]] == details[unknown]
     assert "Secret" not in str(problem)
     assert _runs(pgsql) == before
-    assert _audit_count(pgsql) == audited
+    assert audit_count(pgsql) == audited
 
 
 async def test_batch_status_finish_with_running_capture_names_the_rule(
@@ -321,7 +316,7 @@ async def test_bulk_tags_with_one_unknown_id_returns_409_and_changes_nothing(
 ):
     run = await create_run(client, editor, experiment["id"], tags=["a"])
     unknown = str(uuid.uuid4())
-    before, audited = _runs(pgsql), _audit_count(pgsql)
+    before, audited = _runs(pgsql), audit_count(pgsql)
 
     response = await _post(
         client, editor, BULK_TAGS, {"run_ids": [run["id"], unknown], "add": ["b"]}
@@ -330,7 +325,7 @@ async def test_bulk_tags_with_one_unknown_id_returns_409_and_changes_nothing(
     problem = await assert_problem(response, 409, "batch_failed")
     assert _failures(problem) == {unknown: "run_not_found"}
     assert _runs(pgsql) == before
-    assert _audit_count(pgsql) == audited
+    assert audit_count(pgsql) == audited
 
 
 async def test_bulk_tags_with_run_of_viewed_project_returns_forbidden_and_changes_nothing(

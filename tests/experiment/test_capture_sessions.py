@@ -3,23 +3,17 @@
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from tests.experiment.factories import (
     create_experiment,
     create_run_in_status,
+    expect,
     set_run_status,
     start_capture,
 )
 from tests.problems import assert_problem
-
-
-async def expect(response: Any, status: int) -> Any:
-    text = await response.text()
-    assert response.status == status, f"expected {status}, got {response.status}: {text}"
-    return await response.json() if text else None
 
 
 def sessions_url(run_id: str) -> str:

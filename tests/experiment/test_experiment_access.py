@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.experiment.factories import (
+    audit_count,
     create_experiment,
 )
 from tests.problems import assert_problem
@@ -22,12 +23,6 @@ def _experiment_row(pgsql, experiment_id):
         )
         row = cursor.fetchone()
     return dict(row) if row else None
-
-
-def _audit_count(pgsql):
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM audit_log")
-        return cursor.fetchone()[0]
 
 
 # --- RBAC -----------------------------------------------------------------------------------
@@ -99,20 +94,20 @@ async def test_call_experiment_route_as_role_answers_per_matrix(
     )
     method, path, body, params = _route_request(route, world)
     expected = STRANGER[route] if role == "stranger" else MATRIX[route][role]
-    audited = _audit_count(pgsql)
+    audited = audit_count(pgsql)
 
     response = await client.request(method, path, json=body, params=params, headers=user.headers)
 
     if isinstance(expected, int):
         assert response.status == expected, await response.text()
-        assert _audit_count(pgsql) == audited + (1 if route in WRITES else 0)
+        assert audit_count(pgsql) == audited + (1 if route in WRITES else 0)
         return
     problem = await assert_problem(response, *expected)
     text = str(problem)
     assert world.experiment["id"] not in text
     assert "Secret rig" not in text
     assert "s3cr3t" not in text
-    assert _audit_count(pgsql) == audited
+    assert audit_count(pgsql) == audited
     row = _experiment_row(pgsql, world.experiment["id"])
     assert (row["name"], row["status"]) == ("Secret rig", "draft")
 
@@ -187,7 +182,7 @@ async def test_create_experiment_invalid_field_returns_422_and_stores_nothing(
     problem = await assert_problem(response, 422, "validation_failed")
     assert field in [error["field"] for error in problem["errors"]], problem
     assert all(error["in"] == "body" for error in problem["errors"])
-    assert _audit_count(pgsql) == 0
+    assert audit_count(pgsql) == 0
 
 
 @pytest.mark.parametrize("raw", [b"[]", b'"text"', b"42", b"null"])
@@ -244,7 +239,7 @@ async def test_create_experiment_with_nul_character_returns_422(
 
     problem = await assert_problem(response, 422, "validation_failed")
     assert problem["errors"][0]["type"] == "string_nul"
-    assert _audit_count(pgsql) == 0
+    assert audit_count(pgsql) == 0
 
 
 async def test_update_experiment_with_nul_character_returns_422(client, editor, project_id):
@@ -278,7 +273,7 @@ async def test_create_experiment_with_deeply_nested_metadata_returns_422_not_500
         return
     problem = await assert_problem(response, 422, "validation_failed")
     assert problem["errors"][0]["type"] == "json_too_deep"
-    assert _audit_count(pgsql) == 0
+    assert audit_count(pgsql) == 0
 
 
 async def test_create_experiment_huge_body_returns_413(client, editor, project_id, pgsql):
@@ -291,7 +286,7 @@ async def test_create_experiment_huge_body_returns_413(client, editor, project_i
     )
 
     await assert_problem(response, 413, "payload_too_large")
-    assert _audit_count(pgsql) == 0
+    assert audit_count(pgsql) == 0
 
 
 @pytest.mark.parametrize(
@@ -361,7 +356,7 @@ async def test_call_experiment_route_without_valid_token_returns_401(
 ):
     owner = auth_stub.member(uuid.UUID(world.project), "owner")
     method, path, body, params = _route_request(route, world)
-    audited = _audit_count(pgsql)
+    audited = audit_count(pgsql)
 
     response = await client.request(
         method,
@@ -373,5 +368,5 @@ async def test_call_experiment_route_without_valid_token_returns_401(
 
     await assert_problem(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert _audit_count(pgsql) == audited
+    assert audit_count(pgsql) == audited
     assert _experiment_row(pgsql, world.experiment["id"])["name"] == "Secret rig"

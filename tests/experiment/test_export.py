@@ -9,16 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.experiment.factories import create_experiment, create_run, create_run_in_status
+from tests.experiment.factories import create_experiment, create_run, create_run_in_status, expect
 from tests.problems import assert_problem
 
 DAY0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-async def expect(response: Any, status: int) -> Any:
-    text = await response.text()
-    assert response.status == status, f"expected {status}, got {response.status}: {text}"
-    return await response.json()
 
 
 async def list_all(client, user, url: str, params: list[tuple[str, str]]) -> list[dict]:

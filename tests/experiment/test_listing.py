@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.experiment.factories import create_experiment, create_run, create_run_in_status
+from tests.experiment.factories import create_experiment, create_run, create_run_in_status, expect
 from tests.problems import assert_problem
 
 DAY0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -23,12 +23,6 @@ RUNS = [
     ("delta", "Probe moved to C:\\rig", [], None, "failed", 1, 3),
     ("epsilon 50%", "", ["aero", "wind", "night"], "abcdef0", "archived", 1, 4),
 ]
-
-
-async def expect(response: Any, status: int) -> Any:
-    text = await response.text()
-    assert response.status == status, f"expected {status}, got {response.status}: {text}"
-    return await response.json()
 
 
 def set_created_at(pgsql, table: str, created: dict[str, datetime]) -> None:

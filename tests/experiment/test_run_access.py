@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.experiment.factories import (
+    audit_count,
     create_experiment,
     create_run,
 )
@@ -29,12 +30,6 @@ def _run_row(pgsql, run_id):
         )
         row = cursor.fetchone()
     return dict(row) if row else None
-
-
-def _audit_count(pgsql):
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM audit_log")
-        return cursor.fetchone()[0]
 
 
 # --- RBAC -----------------------------------------------------------------------------------
@@ -99,13 +94,13 @@ async def test_call_run_route_as_role_answers_per_matrix(
     )
     method, path, body, params = _route_request(route, world)
     expected = STRANGER[route] if role == "stranger" else MATRIX[route][role]
-    audited = _audit_count(pgsql)
+    audited = audit_count(pgsql)
 
     response = await client.request(method, path, json=body, params=params, headers=user.headers)
 
     if isinstance(expected, int):
         assert response.status == expected, await response.text()
-        assert _audit_count(pgsql) == audited + (1 if route in WRITES else 0)
+        assert audit_count(pgsql) == audited + (1 if route in WRITES else 0)
         if route.startswith("list_runs"):
             assert [item["id"] for item in (await response.json())["items"]] == [world.run["id"]]
         return
@@ -114,7 +109,7 @@ async def test_call_run_route_as_role_answers_per_matrix(
     assert world.run["id"] not in text
     assert "Secret run" not in text
     assert "s3cr3t" not in text
-    assert _audit_count(pgsql) == audited
+    assert audit_count(pgsql) == audited
     row = _run_row(pgsql, world.run["id"])
     assert (row["notes"], row["status"]) == ("", "draft")
 
@@ -370,7 +365,7 @@ async def test_call_run_route_without_valid_token_returns_401(
 ):
     owner = auth_stub.member(uuid.UUID(world.project), "owner")
     method, path, body, params = _route_request(route, world)
-    audited = _audit_count(pgsql)
+    audited = audit_count(pgsql)
 
     response = await client.request(
         method,
@@ -382,5 +377,5 @@ async def test_call_run_route_without_valid_token_returns_401(
 
     problem = await assert_problem(response, 401, "unauthorized")
     assert "Secret run" not in str(problem)
-    assert _audit_count(pgsql) == audited
+    assert audit_count(pgsql) == audited
     assert _run_row(pgsql, world.run["id"])["status"] == "draft"

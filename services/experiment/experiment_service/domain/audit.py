@@ -46,3 +46,31 @@ async def record(
         after=after,
         request_id=caller.request_id,
     )
+
+
+async def record_change(
+    conn: asyncpg.Connection,
+    *,
+    caller: Caller,
+    role: Role,
+    action: str,
+    entity_type: str,
+    old: BaseModel,
+    new: BaseModel,
+    project_id: uuid.UUID,
+    parent_id: uuid.UUID | None = None,
+) -> None:
+    """An audit row for an update: the changed fields before and after."""
+    before, after = diff(old, new)
+    await record(
+        conn,
+        caller=caller,
+        role=role,
+        action=action,
+        entity_type=entity_type,
+        entity=new,
+        project_id=project_id,
+        parent_id=parent_id,
+        before=before,
+        after=after,
+    )

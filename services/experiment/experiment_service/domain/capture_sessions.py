@@ -42,7 +42,17 @@ class CaptureSessions:
             session = await sessions.insert_running(
                 run_id=run_id, project_id=run.project_id, initiated_by=caller.user_id, notes=notes
             )
-            await self._record(conn, caller, role, "capture_session.started", session, None)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="capture_session.started",
+                entity_type=ENTITY,
+                entity=session,
+                project_id=session.project_id,
+                parent_id=run_id,
+                after=audit.snapshot(session),
+            )
         return session
 
     async def stop(
@@ -64,7 +74,17 @@ class CaptureSessions:
                 session_id,
                 {"status": status, "stopped_at": datetime.now(UTC), "failure_reason": reason},
             )
-            await self._record(conn, caller, role, "capture_session.stopped", stopped, current)
+            await audit.record_change(
+                conn,
+                caller=caller,
+                role=role,
+                action="capture_session.stopped",
+                entity_type=ENTITY,
+                old=current,
+                new=stopped,
+                project_id=stopped.project_id,
+                parent_id=run_id,
+            )
         return stopped
 
     async def get(self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID) -> CaptureSession:
@@ -89,7 +109,17 @@ class CaptureSessions:
             sessions = CaptureSessionRepository(conn)
             current = await self._session(sessions, session_id, run_id, lock=True)
             updated = await sessions.update(session_id, {"notes": notes})
-            await self._record(conn, caller, role, "capture_session.updated", updated, current)
+            await audit.record_change(
+                conn,
+                caller=caller,
+                role=role,
+                action="capture_session.updated",
+                entity_type=ENTITY,
+                old=current,
+                new=updated,
+                project_id=updated.project_id,
+                parent_id=run_id,
+            )
         return updated
 
     async def delete(self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID) -> None:
@@ -139,29 +169,3 @@ class CaptureSessions:
         if session is None:
             raise CaptureSessionNotFound()
         return session
-
-    @staticmethod
-    async def _record(
-        conn: asyncpg.Connection,
-        caller: Caller,
-        role: Role,
-        action: str,
-        session: CaptureSession,
-        before_session: CaptureSession | None,
-    ) -> None:
-        if before_session is None:
-            before, after = None, audit.snapshot(session)
-        else:
-            before, after = audit.diff(before_session, session)
-        await audit.record(
-            conn,
-            caller=caller,
-            role=role,
-            action=action,
-            entity_type=ENTITY,
-            entity=session,
-            project_id=session.project_id,
-            parent_id=session.run_id,
-            before=before,
-            after=after,
-        )

@@ -94,17 +94,15 @@ class Experiments:
             elif current.status == ExperimentStatus.ARCHIVED:
                 raise ExperimentArchived()
             updated = await experiments.update(experiment_id, changes)
-            before, after = audit.diff(current, updated)
-            await audit.record(
+            await audit.record_change(
                 conn,
                 caller=caller,
                 role=role,
                 action="experiment.status_changed" if "status" in changes else "experiment.updated",
                 entity_type=ENTITY,
-                entity=updated,
+                old=current,
+                new=updated,
                 project_id=updated.project_id,
-                before=before,
-                after=after,
             )
         return updated
 

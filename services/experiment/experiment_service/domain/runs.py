@@ -240,24 +240,22 @@ class Runs:
         requested: dict[str, Any],
     ) -> None:
         # The action names what was asked for, so a change that alters nothing is still named.
-        before, after = audit.diff(before_run, after_run)
         if "status" in requested:
             action = "run.status_changed"
         elif set(requested) == {"tags"}:
             action = "run.tags_updated"
         else:
             action = "run.updated"
-        await audit.record(
+        await audit.record_change(
             conn,
             caller=caller,
             role=role,
             action=action,
             entity_type=ENTITY,
-            entity=after_run,
+            old=before_run,
+            new=after_run,
             project_id=after_run.project_id,
             parent_id=after_run.experiment_id,
-            before=before,
-            after=after,
         )
 
 
