@@ -1,13 +1,36 @@
-"""Fixtures shared by the experiment-service tests: a client and users with roles in a project."""
+"""Fixtures shared by the experiment-service tests: a client on a clock the test moves, and
+users with roles in a project."""
 
 import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from experiment_service.app import create_app
+
+
+@dataclass
+class FakeClock:
+    """The service's time of day: starts at the real time and moves only when told."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
 
 @pytest.fixture
-async def client(service_app_client):
-    return await service_app_client("experiment")
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+async def client(pgsql, aiohttp_client, make_settings, clock):
+    return await aiohttp_client(create_app(make_settings("experiment"), clock=clock))
 
 
 @pytest.fixture

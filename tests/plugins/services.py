@@ -3,6 +3,7 @@
 import contextlib
 import ssl
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,12 +73,15 @@ _TEST_SETTINGS = {
 
 
 @pytest.fixture(scope="session")
-def make_settings(database_url, mockserver_info, jwt_keys_dir):
-    """Settings of a service for tests: its test database, upstreams on the mockserver."""
+def make_settings(database_url, mockserver_info, jwt_keys_dir, tmp_path_factory):
+    """Settings of a service for tests: its test database, upstreams on the mockserver, a
+    spool folder of its own."""
 
     def make(name: str, **overrides: Any):
         spec = SERVICES[name]
         values: dict[str, Any] = {"port": 0, "log_level": "warning", **_TEST_SETTINGS.get(name, {})}
+        if "spool_dir" in spec.settings_class.model_fields:
+            values["spool_dir"] = tmp_path_factory.mktemp("spool")
         if spec.database:
             values["database_url"] = database_url(spec.database)
         if "jwt_keys_dir" in spec.settings_class.model_fields:
@@ -118,6 +122,8 @@ def daemon_env(
         env[f"{spec.env_prefix}{setting.upper()}"] = str(value)
     if spec.database:
         env[f"{spec.env_prefix}DATABASE_URL"] = database_url(spec.database)
+    if "spool_dir" in spec.settings_class.model_fields:
+        env[f"{spec.env_prefix}SPOOL_DIR"] = tempfile.mkdtemp(prefix="spool-")
     if "jwt_keys_dir" in spec.settings_class.model_fields:
         env[f"{spec.env_prefix}JWT_KEYS_DIR"] = str(jwt_keys_dir)
     for field, upstream in _UPSTREAMS.items():

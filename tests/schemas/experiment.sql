@@ -144,3 +144,226 @@ CREATE TABLE request_idempotency (
 );
 CREATE INDEX request_idempotency_expires_idx ON request_idempotency (expires_at);
 INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '0002_experiments_runs_captures.sql', 'ac92a4ec947bfd4617736e4fc00355b307b04d8c4a62f7bf17dbad8d864fd8b7');
+
+-- 0003_sensors.sql
+-- Sensors, their tokens and projects, conversion profiles, and the sensors bound to runs.
+
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+
+CREATE TABLE sensors (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    -- The home project: it manages the sensor and can never be unlinked from it.
+    project_id     uuid NOT NULL,
+    name           text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 200),
+    type           text NOT NULL CHECK (char_length(type) BETWEEN 1 AND 100),
+    input_unit     text NOT NULL CHECK (char_length(input_unit) BETWEEN 1 AND 50),
+    display_unit   text NOT NULL CHECK (char_length(display_unit) BETWEEN 1 AND 50),
+    description    text NOT NULL DEFAULT '' CHECK (char_length(description) <= 10000),
+    -- Written by telemetry ingest, at most about once a second per sensor.
+    last_heartbeat timestamptz,
+    created_by     uuid NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX sensors_text_idx ON sensors USING gin ((name || ' ' || description) gin_trgm_ops);
+-- Heartbeats are not edits: updated_at follows the fields people change.
+CREATE TRIGGER sensors_updated_at
+    BEFORE UPDATE OF name, type, input_unit, display_unit, description ON sensors
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+-- Every project a sensor belongs to, its home project included.
+CREATE TABLE sensor_projects (
+    sensor_id  uuid NOT NULL REFERENCES sensors (id) ON DELETE CASCADE,
+    project_id uuid NOT NULL,
+    added_by   uuid NOT NULL,
+    added_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (sensor_id, project_id)
+);
+CREATE INDEX sensor_projects_project_idx ON sensor_projects (project_id, sensor_id);
+
+-- Only SHA-256 digests of tokens are kept. The current token has no expiry; a rotation with a
+-- grace period leaves the previous one here until `expires_at`.
+CREATE TABLE sensor_tokens (
+    token_hash   bytea PRIMARY KEY CHECK (octet_length(token_hash) = 32),
+    sensor_id    uuid NOT NULL REFERENCES sensors (id) ON DELETE CASCADE,
+    preview      text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz,
+    -- Written by telemetry ingest, coalesced (not once per batch).
+    last_used_at timestamptz
+);
+CREATE INDEX sensor_tokens_sensor_idx ON sensor_tokens (sensor_id);
+CREATE UNIQUE INDEX sensor_tokens_one_current_idx ON sensor_tokens (sensor_id)
+    WHERE expires_at IS NULL;
+
+-- A profile's validity [valid_from, valid_to) is set when it is scheduled or published; valid_to
+-- is where the next profile's validity starts, or where the profile was deprecated. Intervals of
+-- one sensor never overlap, so every reading time has at most one profile.
+CREATE TABLE conversion_profiles (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    sensor_id     uuid NOT NULL REFERENCES sensors (id) ON DELETE CASCADE,
+    version       text NOT NULL CHECK (char_length(version) BETWEEN 1 AND 64),
+    kind          text NOT NULL CHECK (kind IN ('linear', 'polynomial', 'table')),
+    payload       jsonb NOT NULL,
+    description   text NOT NULL DEFAULT '' CHECK (char_length(description) <= 10000),
+    valid_from    timestamptz,
+    valid_to      timestamptz CHECK (valid_to > valid_from),
+    deprecated_at timestamptz,
+    created_by    uuid NOT NULL,
+    published_by  uuid,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (sensor_id, version),
+    CONSTRAINT conversion_profiles_no_overlap EXCLUDE USING gist
+        (sensor_id WITH =, tstzrange(valid_from, valid_to) WITH &&)
+        WHERE (valid_from IS NOT NULL) DEFERRABLE INITIALLY DEFERRED
+);
+CREATE INDEX conversion_profiles_sensor_idx ON conversion_profiles (sensor_id, valid_from);
+CREATE TRIGGER conversion_profiles_updated_at BEFORE UPDATE ON conversion_profiles
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+CREATE TABLE run_sensors (
+    run_id     uuid NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    sensor_id  uuid NOT NULL REFERENCES sensors (id) ON DELETE CASCADE,
+    project_id uuid NOT NULL,
+    bound_by   uuid NOT NULL,
+    bound_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, sensor_id),
+    -- A sensor is bound only to runs of its projects, and stays in a project while bound there.
+    FOREIGN KEY (sensor_id, project_id) REFERENCES sensor_projects (sensor_id, project_id)
+);
+CREATE INDEX run_sensors_sensor_idx ON run_sensors (sensor_id, run_id);
+INSERT INTO schema_migrations (version, name, checksum) VALUES (3, '0003_sensors.sql', '9c1e80bcfc9e9e47f55ba36f6a5cc8df6d593ba2e0b161e9c93718dc7d619975');
+
+-- 0004_telemetry.sql
+-- Telemetry (owned by telemetry ingest): batches, readings, the ingest error journal.
+--
+-- `telemetry_records` is a TimescaleDB hypertable with compression where the extension is
+-- installed and preloaded; otherwise a table partitioned by month on the reading's timestamp,
+-- with BRIN and (sensor_id, timestamp) indexes. `telemetry_storage()` says which.
+
+-- One row per stored batch: its id orders batches (live stream event ids) and the client's
+-- batch id makes a resend idempotent.
+CREATE TABLE telemetry_batches (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sensor_id          uuid NOT NULL,
+    client_batch_id    text CHECK (char_length(client_batch_id) BETWEEN 1 AND 200),
+    -- Set by the service for each acknowledged batch: a store retried after an unclear failure,
+    -- or replayed from the spool, finds it taken and is not stored twice.
+    ingest_key         uuid NOT NULL UNIQUE,
+    run_id             uuid,
+    capture_session_id uuid,
+    readings           integer NOT NULL CHECK (readings > 0),
+    first_timestamp    timestamptz NOT NULL,
+    last_timestamp     timestamptz NOT NULL,
+    received_at        timestamptz NOT NULL,
+    stored_at          timestamptz NOT NULL DEFAULT now(),
+    -- Acknowledged from the on-disk spool while PostgreSQL was away, stored on replay.
+    spooled            boolean NOT NULL DEFAULT false,
+    UNIQUE (sensor_id, client_batch_id)
+);
+CREATE INDEX telemetry_batches_sensor_idx ON telemetry_batches (sensor_id, id);
+CREATE INDEX telemetry_batches_session_idx ON telemetry_batches (capture_session_id, id)
+    WHERE capture_session_id IS NOT NULL;
+
+CREATE FUNCTION telemetry_storage() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+                THEN 'timescaledb' ELSE 'partitioned' END
+$$;
+
+-- Monthly partitions from the month of `first` on, `months` of them; existing ones are kept.
+-- Readings before the earliest partition land in the default partition, which later calls never
+-- overlap (they start at the current month).
+CREATE FUNCTION telemetry_ensure_partitions(first timestamptz, months integer) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    start timestamptz;
+BEGIN
+    IF telemetry_storage() <> 'partitioned' THEN
+        RETURN;
+    END IF;
+    FOR i IN 0 .. months - 1 LOOP
+        start := date_trunc('month', first AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                 + make_interval(months => i);
+        EXECUTE format(
+            'CREATE TABLE IF NOT EXISTS %I PARTITION OF telemetry_records '
+            'FOR VALUES FROM (%L) TO (%L)',
+            'telemetry_records_' || to_char(start AT TIME ZONE 'UTC', 'YYYY_MM'),
+            start, start + interval '1 month');
+    END LOOP;
+END;
+$$;
+
+DO $$
+DECLARE
+    columns constant text := $columns$
+        batch_id           bigint NOT NULL,
+        seq                integer NOT NULL,
+        sensor_id          uuid NOT NULL,
+        run_id             uuid,
+        capture_session_id uuid,
+        "timestamp"        timestamptz NOT NULL,
+        received_at        timestamptz NOT NULL,
+        raw_value          double precision NOT NULL,
+        physical_value     double precision,
+        conversion_status  text NOT NULL CHECK (conversion_status IN ('ok', 'no_profile', 'error')),
+        profile_id         uuid,
+        late               boolean NOT NULL DEFAULT false,
+        meta               jsonb,
+        signal             text GENERATED ALWAYS AS (coalesce(meta ->> 'signal', 'value')) STORED
+    $columns$;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+       AND current_setting('shared_preload_libraries') LIKE '%timescaledb%' THEN
+        CREATE EXTENSION IF NOT EXISTS timescaledb;
+        EXECUTE 'CREATE TABLE telemetry_records (' || columns || ')';
+        PERFORM create_hypertable('telemetry_records', 'timestamp',
+                                  chunk_time_interval => interval '1 day');
+        ALTER TABLE telemetry_records SET (
+            timescaledb.compress,
+            timescaledb.compress_segmentby = 'sensor_id',
+            timescaledb.compress_orderby = '"timestamp", batch_id, seq'
+        );
+        PERFORM add_compression_policy('telemetry_records', interval '7 days');
+    ELSE
+        EXECUTE 'CREATE TABLE telemetry_records (' || columns || ') PARTITION BY RANGE ("timestamp")';
+        CREATE TABLE telemetry_records_default PARTITION OF telemetry_records DEFAULT;
+        PERFORM telemetry_ensure_partitions(now() - interval '1 month', 4);
+        CREATE INDEX telemetry_records_time_brin_idx ON telemetry_records
+            USING brin ("timestamp") WITH (pages_per_range = 32);
+    END IF;
+END;
+$$;
+CREATE INDEX telemetry_records_sensor_time_idx ON telemetry_records (sensor_id, "timestamp");
+CREATE INDEX telemetry_records_session_time_idx ON telemetry_records
+    (capture_session_id, "timestamp") WHERE capture_session_id IS NOT NULL;
+CREATE INDEX telemetry_records_batch_idx ON telemetry_records (batch_id);
+
+-- Rejected batches, per sensor (the newest few hundred are kept; see telemetry ingest).
+CREATE TABLE ingest_errors (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sensor_id   uuid NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now(),
+    status      smallint NOT NULL,
+    code        text NOT NULL,
+    detail      text NOT NULL,
+    batch_id    text,
+    readings    integer NOT NULL,
+    rejected    integer NOT NULL,
+    errors      jsonb NOT NULL DEFAULT '[]',
+    request_id  text
+);
+CREATE INDEX ingest_errors_sensor_idx ON ingest_errors (sensor_id, id);
+
+-- Telemetry ingest caches token digests; a token that ends or changes its end tells it to forget.
+CREATE FUNCTION sensor_tokens_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('sensor_tokens', OLD.sensor_id::text);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER sensor_tokens_notify AFTER UPDATE OF expires_at OR DELETE ON sensor_tokens
+    FOR EACH ROW EXECUTE FUNCTION sensor_tokens_changed();
+INSERT INTO schema_migrations (version, name, checksum) VALUES (4, '0004_telemetry.sql', '9358e8c9a5cda3a8adcc1c0e99227ccb3fdaf7d8d6dffc60957ec0576f3f676a');

@@ -12,15 +12,17 @@ Kinds:
 """
 
 import bisect
+import itertools
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_DEGREE = 5
 MAX_TABLE_POINTS = 1000
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: a number (an integer is one), not a numeric string or a boolean.
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 
 class ConversionError(ValueError):
@@ -32,7 +34,6 @@ class _Payload(BaseModel):
 
 
 class Linear(_Payload):
-    kind: Literal["linear"] = "linear"
     a: Finite
     b: Finite = 0.0
 
@@ -41,7 +42,6 @@ class Linear(_Payload):
 
 
 class Polynomial(_Payload):
-    kind: Literal["polynomial"] = "polynomial"
     coefficients: Annotated[list[Finite], Field(min_length=1, max_length=MAX_DEGREE + 1)] = Field(
         description="c0, c1, …, cn: the value is the sum of ci·x^i; degree n ≤ 5"
     )
@@ -59,16 +59,16 @@ class TablePoint(_Payload):
 
 
 class Table(_Payload):
-    kind: Literal["table"] = "table"
     points: Annotated[list[TablePoint], Field(min_length=2, max_length=MAX_TABLE_POINTS)]
     extrapolate: bool = False
 
-    @model_validator(mode="after")
-    def _strictly_increasing(self) -> "Table":
-        for before, after in zip(self.points, self.points[1:], strict=False):
+    @field_validator("points")
+    @classmethod
+    def _strictly_increasing(cls, points: list[TablePoint]) -> list[TablePoint]:
+        for before, after in itertools.pairwise(points):
             if not after.x > before.x:
                 raise ValueError("table points must be sorted by x, with no x twice")
-        return self
+        return points
 
     def convert(self, x: float) -> float:
         xs = [point.x for point in self.points]
@@ -83,11 +83,17 @@ class Table(_Payload):
         return _finite(p.y + (q.y - p.y) * (x - p.x) / (q.x - p.x))
 
 
-ConversionPayload = Annotated[Linear | Polynomial | Table, Field(discriminator="kind")]
-PAYLOAD = TypeAdapter(ConversionPayload)
+Converter = Linear | Polynomial | Table
+Kind = Literal["linear", "polynomial", "table"]
+KINDS: dict[str, type[Converter]] = {"linear": Linear, "polynomial": Polynomial, "table": Table}
 
 
-def convert(payload: Linear | Polynomial | Table, raw: float) -> float:
+def parse(kind: str, payload: Any) -> Converter:
+    """The converter of a profile's kind and payload; pydantic's ValidationError if invalid."""
+    return KINDS[kind].model_validate(payload)
+
+
+def convert(payload: Converter, raw: float) -> float:
     """The physical value of `raw`; ConversionError when it is not a finite number."""
     if not math.isfinite(raw):
         raise ConversionError("the raw value is not a finite number")

@@ -5,16 +5,36 @@ from contextvars import ContextVar
 import asyncpg
 import orjson
 
+# What "PostgreSQL is unreachable, restarting or hung" looks like through asyncpg (with a timeout
+# around the call for "hung").
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
-def _dumps(value: object) -> str:
-    return orjson.dumps(value).decode()
+# jsonb's binary format is a version byte (1) and the JSON text; json's is the text alone.
+# Binary codecs also serve COPY (copy_records_to_table), which has no text path.
+_JSONB_VERSION = b"\x01"
+
+
+def _encode_jsonb(value: object) -> bytes:
+    return _JSONB_VERSION + orjson.dumps(value)
+
+
+def _decode_jsonb(data: bytes) -> object:
+    return orjson.loads(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for type_name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            type_name, schema="pg_catalog", encoder=_dumps, decoder=orjson.loads, format="text"
-        )
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb, format="binary"
+    )
+    await conn.set_type_codec(
+        "json", schema="pg_catalog", encoder=orjson.dumps, decoder=orjson.loads, format="binary"
+    )
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -37,6 +57,8 @@ async def create_pool(
         command_timeout=command_timeout,
         init=_init_connection,
         reset=_keep_session,
+        # Instants that PostgreSQL renders itself (e.g. inside jsonb) come out in UTC too.
+        server_settings={"timezone": "UTC"},
     )
 
 

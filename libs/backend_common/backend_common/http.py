@@ -15,11 +15,14 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _JSON_TYPES = ("application/json",)
 
 
-def validation_problem(exc: ValidationError, *, location: str) -> ProblemError:
+def validation_problem(
+    exc: ValidationError, *, location: str, prefix: tuple[str, ...] = ()
+) -> ProblemError:
+    """A 422 listing each invalid field; `prefix` is where the validated value sits."""
     errors = [
         {
             "in": location,
-            "field": ".".join(str(part) for part in err["loc"]),
+            "field": ".".join(str(part) for part in (*prefix, *err["loc"])),
             "message": err["msg"],
             "type": err["type"],
         }
@@ -72,7 +75,8 @@ def _too_deep_problem(field: str) -> ProblemError:
     return ProblemError(422, "validation_failed", "Invalid body.", errors=[error])
 
 
-def _check_json_values(value: Any, path: str = "", depth: int = 0) -> None:
+def check_json_values(value: Any, path: str = "", depth: int = 0) -> None:
+    """422 for a NUL character or nesting past MAX_JSON_DEPTH anywhere in `value`."""
     if isinstance(value, str):
         if "\x00" in value:
             raise _nul_problem("body", path)
@@ -83,10 +87,10 @@ def _check_json_values(value: Any, path: str = "", depth: int = 0) -> None:
         for key, item in value.items():
             if "\x00" in key:
                 raise _nul_problem("body", path)
-            _check_json_values(item, f"{path}.{key}" if path else key, depth + 1)
+            check_json_values(item, f"{path}.{key}" if path else key, depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_json_values(item, f"{path}.{index}" if path else str(index), depth + 1)
+            check_json_values(item, f"{path}.{index}" if path else str(index), depth + 1)
 
 
 async def parse_body(
@@ -94,7 +98,7 @@ async def parse_body(
 ) -> ModelT:
     """The body validated into `model`; with `optional`, no body at all means `{}`."""
     data = await read_json(request, empty={} if optional else None)
-    _check_json_values(data)
+    check_json_values(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -127,6 +131,8 @@ def parse_path_uuid(request: web.Request, name: str) -> uuid.UUID:
 def _default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if isinstance(value, uuid.UUID):  # asyncpg's own UUID type, which orjson does not know
+        return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 

@@ -58,8 +58,14 @@ class _KeyTaken(Exception):
     """Rolls the unit of work back: the key already holds an answer."""
 
 
-def idempotent(handler: Any) -> Any:
-    """Decorates a creating POST handler (the caller must be authenticated)."""
+def idempotent(handler: Any = None, *, secrets: tuple[str, ...] = ()) -> Any:
+    """Decorates a creating POST handler (the caller must be authenticated).
+
+    `@idempotent(secrets=("token",))` stores the answer with those top-level fields set to null:
+    a secret shown once is never written down, so a replay does not show it again.
+    """
+    if handler is None:
+        return functools.partial(idempotent, secrets=secrets)
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
@@ -93,7 +99,7 @@ def idempotent(handler: Any) -> Any:
                     fingerprint,
                     DEFAULT_TTL,
                     response.status,
-                    response.body,
+                    _without(secrets, response.body) if secrets else response.body,
                     response.content_type,
                     response.headers.get("Location"),
                 )
@@ -110,6 +116,11 @@ def idempotent(handler: Any) -> Any:
             return _replay(row, fingerprint)
 
     return wrapper
+
+
+def _without(secrets: tuple[str, ...], body: Any) -> bytes:
+    document = orjson.loads(body)
+    return orjson.dumps({**document, **{key: None for key in secrets if key in document}})
 
 
 def _canonical(body: bytes) -> bytes:

@@ -1,34 +1,72 @@
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
 from backend_common.app import create_base_app
+from backend_common.clock import Clock, utc_now
 from backend_common.idempotency import purge_expired_ctx
 from backend_common.keys import DATABASE
 from backend_common.rbac import RoleSource
-from experiment_service.api import audit, capture_sessions, experiments, runs
-from experiment_service.appkeys import AUDIT_LOG, CAPTURE_SESSIONS, EXPERIMENTS, RUNS
+from experiment_service.api import (
+    audit,
+    capture_sessions,
+    conversion_profiles,
+    experiments,
+    run_sensors,
+    runs,
+    sensors,
+)
+from experiment_service.appkeys import (
+    AUDIT_LOG,
+    CAPTURE_SESSIONS,
+    CONVERSION_PROFILES,
+    EXPERIMENTS,
+    RUN_SENSORS,
+    RUNS,
+    SENSORS,
+)
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
+from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.errors import ERROR_MAP
 from experiment_service.domain.experiments import Experiments
+from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
+from experiment_service.domain.sensors import Liveness, Sensors
 from experiment_service.settings import ExperimentSettings
 
 
-def create_app(settings: ExperimentSettings, *, roles: RoleSource | None = None) -> web.Application:
+def create_app(
+    settings: ExperimentSettings, *, roles: RoleSource | None = None, clock: Clock = utc_now
+) -> web.Application:
     app = create_base_app(settings, error_map=ERROR_MAP, roles=roles)
-    app.cleanup_ctx.append(_domain_ctx)
+    liveness = Liveness(
+        online_within=timedelta(seconds=settings.sensor_online_seconds),
+        offline_after=timedelta(seconds=settings.sensor_offline_seconds),
+    )
+
+    async def domain_ctx(app: web.Application) -> AsyncIterator[None]:
+        db = app[DATABASE]
+        app[EXPERIMENTS] = Experiments(db)
+        app[RUNS] = Runs(db)
+        app[CAPTURE_SESSIONS] = CaptureSessions(db)
+        app[AUDIT_LOG] = AuditLog(db)
+        app[SENSORS] = Sensors(db, clock, liveness)
+        app[CONVERSION_PROFILES] = ConversionProfiles(db, clock)
+        app[RUN_SENSORS] = RunSensors(db, app[SENSORS])
+        yield
+
+    app.cleanup_ctx.append(domain_ctx)
     app.cleanup_ctx.append(purge_expired_ctx)
-    for module in (experiments, runs, capture_sessions, audit):
+    for module in (
+        experiments,
+        runs,
+        capture_sessions,
+        sensors,
+        conversion_profiles,
+        run_sensors,
+        audit,
+    ):
         app.router.add_routes(module.routes)
     return app
-
-
-async def _domain_ctx(app: web.Application) -> AsyncIterator[None]:
-    db = app[DATABASE]
-    app[EXPERIMENTS] = Experiments(db)
-    app[RUNS] = Runs(db)
-    app[CAPTURE_SESSIONS] = CaptureSessions(db)
-    app[AUDIT_LOG] = AuditLog(db)
-    yield

@@ -2,10 +2,16 @@ from aiohttp import web
 
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
+from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.experiments import Experiments
+from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
+from experiment_service.domain.sensors import Sensors
 
 EXPERIMENTS = web.AppKey("experiments", Experiments)
 RUNS = web.AppKey("runs", Runs)
 CAPTURE_SESSIONS = web.AppKey("capture_sessions", CaptureSessions)
 AUDIT_LOG = web.AppKey("audit_log", AuditLog)
+SENSORS = web.AppKey("sensors", Sensors)
+CONVERSION_PROFILES = web.AppKey("conversion_profiles", ConversionProfiles)
+RUN_SENSORS = web.AppKey("run_sensors", RunSensors)

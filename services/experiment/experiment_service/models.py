@@ -4,11 +4,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
+from backend_common.conversion import Kind
 from backend_common.pagination import PageQuery
 from experiment_service.domain.listing import SortOrder, TagsMatch
-from experiment_service.domain.models import ExperimentStatus, RunStatus
+from experiment_service.domain.models import ExperimentStatus, RunStatus, SensorStatus
 
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/+\-]+$")]
 Tags = Annotated[list[Tag], Field(max_length=50)]
@@ -19,16 +28,28 @@ JsonObject = dict[str, Any]
 RunIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=500)]
 
 
+_LATEST = datetime.max.replace(tzinfo=UTC)  # asyncpg sends this one as PostgreSQL's infinity
+
+
+def _text(value: object) -> object:
+    if not isinstance(value, str | datetime):
+        raise ValueError("give an RFC 3339 date-time string")
+    return value
+
+
 def _in_utc_range(value: datetime) -> datetime:
     # Instants reach PostgreSQL in UTC; near year 1 or 9999 an offset can push them out of range.
     try:
-        return value.astimezone(UTC)
+        instant = value.astimezone(UTC)
     except OverflowError:
         raise ValueError("instant out of range") from None
+    if instant >= _LATEST:
+        raise ValueError("instant out of range")
+    return instant
 
 
 # RFC 3339: an offset is required (asyncpg would read a naive time in the server's own zone).
-Instant = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_text), AfterValidator(_in_utc_range)]
 
 
 class Input(BaseModel):
@@ -141,6 +162,89 @@ class CaptureUpdate(Input):
     notes: LongText
 
 
+Unit = Annotated[str, Field(min_length=1, max_length=50)]
+VersionLabel = Annotated[str, Field(min_length=1, max_length=64)]
+MAX_GRACE_SECONDS = 7 * 24 * 3600
+
+
+class ProfileCreate(Input):
+    """The payload is validated against its kind by `conversion.parse` (see api.sensors)."""
+
+    version: VersionLabel
+    kind: Kind
+    payload: JsonObject
+    description: LongText = ""
+
+
+class SensorCreate(Input):
+    project_id: uuid.UUID
+    name: Name
+    type: Annotated[str, Field(min_length=1, max_length=100)]
+    input_unit: Unit
+    display_unit: Unit
+    description: LongText = ""
+    conversion_profile: ProfileCreate | None = None
+
+
+class SensorUpdate(Patch):
+    name: Name | None = None
+    type: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    input_unit: Unit | None = None
+    display_unit: Unit | None = None
+    description: LongText | None = None
+
+    @model_validator(mode="after")
+    def _no_null(self) -> Self:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class TokenRotation(Input):
+    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] = 0
+
+
+class SensorProjectAdd(Input):
+    project_id: uuid.UUID
+
+
+class ProfileSchedule(Input):
+    valid_from: Instant
+
+
+class SensorBind(Input):
+    sensor_id: uuid.UUID
+
+
+class SensorListQuery(PageQuery):
+    project_id: uuid.UUID
+    type: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default=[], max_length=20
+    )
+    status: list[SensorStatus] = Field(default=[], max_length=4)
+    q: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    sort: SortOrder = SortOrder.CREATED_AT_DESC
+
+
+class NoFields(Input):
+    """The body of an action that takes no parameters: none, or `{}`."""
+
+
+class NoQuery(BaseModel):
+    """A route that takes no query parameters (unknown ones are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestErrorKey(BaseModel):
+    id: int = Field(ge=1)
+
+
+class BoundSensorKey(BaseModel):
+    sensor_id: uuid.UUID
+
+
 class _Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -186,15 +290,11 @@ class RunExportQuery(RunFilters):
     format: Literal["csv", "json"] = "json"
 
 
-class EventsQuery(PageQuery):
-    model_config = ConfigDict(extra="forbid")
-
-
 class AuditQuery(PageQuery):
-    model_config = ConfigDict(extra="forbid")
-
     project_id: uuid.UUID
-    entity_type: Literal["experiment", "run", "capture_session"] | None = None
+    entity_type: (
+        Literal["experiment", "run", "capture_session", "sensor", "conversion_profile"] | None
+    ) = None
     entity_id: uuid.UUID | None = None
     action: Annotated[str, Field(max_length=64)] | None = None
     actor_id: uuid.UUID | None = None
@@ -203,6 +303,7 @@ class AuditQuery(PageQuery):
 
 
 LIST_REPEATED = ("status", "tags")
+SENSOR_LIST_REPEATED = ("status", "type")
 
 
 class CaptureListKey(BaseModel):

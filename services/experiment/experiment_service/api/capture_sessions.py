@@ -11,7 +11,6 @@ from experiment_service.models import (
     CaptureStart,
     CaptureStop,
     CaptureUpdate,
-    EventsQuery,
 )
 
 routes = web.RouteTableDef()
@@ -93,7 +92,7 @@ async def stop_capture_session(request: web.Request) -> web.Response:
 async def list_capture_session_events(request: web.Request) -> web.Response:
     run_id = parse_path_uuid(request, "run_id")
     session_id = parse_path_uuid(request, "session_id")
-    query = parse_query(request, EventsQuery)
+    query = parse_query(request, PageQuery)
     items, next_cursor = await request.app[AUDIT_LOG].capture_session_events(
         caller(request), run_id, session_id, cursor=query.cursor, limit=query.limit
     )

@@ -3,6 +3,7 @@ from aiohttp import web
 from backend_common.export import stream_export
 from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
 from backend_common.idempotency import idempotent
+from backend_common.pagination import PageQuery
 from backend_common.rbac import caller
 from experiment_service.api.listing import list_filter, page_response, request_page
 from experiment_service.appkeys import AUDIT_LOG, RUNS
@@ -11,7 +12,6 @@ from experiment_service.models import (
     LIST_REPEATED,
     BatchStatusIn,
     BulkTagsIn,
-    EventsQuery,
     RunExportQuery,
     RunListQuery,
     RunUpdate,
@@ -78,7 +78,7 @@ async def delete_run(request: web.Request) -> web.Response:
 @routes.get("/api/v1/runs/{run_id}/events", name="list_run_events")
 async def list_run_events(request: web.Request) -> web.Response:
     run_id = parse_path_uuid(request, "run_id")
-    query = parse_query(request, EventsQuery)
+    query = parse_query(request, PageQuery)
     items, next_cursor = await request.app[AUDIT_LOG].run_events(
         caller(request), run_id, cursor=query.cursor, limit=query.limit
     )

@@ -19,6 +19,7 @@ from experiment_service.domain.errors import (
 from experiment_service.domain.models import CaptureSession, CaptureStatus, Run, RunStatus
 from experiment_service.domain.transitions import CAPTURE_DELETABLE
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
+from experiment_service.repositories.run_sensors import RunSensorRepository
 from experiment_service.repositories.runs import RunRepository
 
 ENTITY = "capture_session"
@@ -39,6 +40,8 @@ class CaptureSessions:
             sessions = CaptureSessionRepository(conn)
             if await sessions.has_running(run_id):
                 raise CaptureAlreadyRunning()
+            # A sensor being deleted waits, or sees this capture and refuses.
+            await RunSensorRepository(conn).lock_sensors_of_run(run_id)
             session = await sessions.insert_running(
                 run_id=run_id, project_id=run.project_id, initiated_by=caller.user_id, notes=notes
             )
@@ -48,7 +51,7 @@ class CaptureSessions:
                 role=role,
                 action="capture_session.started",
                 entity_type=ENTITY,
-                entity=session,
+                entity_id=session.id,
                 project_id=session.project_id,
                 parent_id=run_id,
                 after=audit.snapshot(session),
@@ -136,7 +139,7 @@ class CaptureSessions:
                 role=role,
                 action="capture_session.deleted",
                 entity_type=ENTITY,
-                entity=current,
+                entity_id=current.id,
                 project_id=current.project_id,
                 parent_id=run_id,
                 before=audit.snapshot(current),

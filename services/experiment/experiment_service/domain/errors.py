@@ -50,6 +50,62 @@ class CaptureNotDeletable(DomainError):
     """Only draft or failed capture sessions can be deleted."""
 
 
+class SensorNotFound(DomainError):
+    """No such sensor."""
+
+
+class ConversionProfileNotFound(DomainError):
+    """No such conversion profile."""
+
+
+class SensorProjectNotFound(DomainError):
+    """The sensor does not belong to that project."""
+
+
+class SensorProjectLimit(DomainError):
+    """The sensor belongs to as many projects as it may."""
+
+
+class SensorInActiveCapture(DomainError):
+    """The sensor is bound to a run with a running capture session; stop the capture first."""
+
+
+class HomeProjectNotRemovable(DomainError):
+    """A sensor cannot leave its home project."""
+
+
+class SensorAlreadyInProject(DomainError):
+    """The sensor already belongs to that project."""
+
+
+class SensorNotInProject(DomainError):
+    """The sensor does not belong to the run's project; add it to the project first."""
+
+
+class SensorBoundInProject(DomainError):
+    """The sensor is bound to runs of that project; unbind it from them first."""
+
+
+class SensorAlreadyBound(DomainError):
+    """The sensor is already bound to this run."""
+
+
+class SensorNotBound(DomainError):
+    """That sensor is not bound to this run."""
+
+
+class ProfileVersionTaken(DomainError):
+    """The sensor already has a conversion profile with this version label."""
+
+
+class ProfileStartTaken(DomainError):
+    """Another profile of the sensor becomes valid at that very instant."""
+
+
+class ProfileNotInFuture(DomainError):
+    """A profile is scheduled for a future instant; publish it to make it valid now."""
+
+
 class BatchFailed(DomainError):
     """Nothing was changed: some runs cannot take the change."""
 
@@ -73,4 +129,18 @@ ERROR_MAP: ErrorMap = {
     CaptureNotRunning: (409, "capture_not_running"),
     CaptureNotDeletable: (409, "capture_not_deletable"),
     BatchFailed: (409, "batch_failed"),
+    SensorNotFound: (404, "sensor_not_found"),
+    ConversionProfileNotFound: (404, "conversion_profile_not_found"),
+    SensorProjectNotFound: (404, "sensor_project_not_found"),
+    SensorProjectLimit: (409, "sensor_project_limit"),
+    SensorInActiveCapture: (409, "sensor_in_active_capture"),
+    HomeProjectNotRemovable: (409, "home_project_not_removable"),
+    SensorAlreadyInProject: (409, "sensor_already_in_project"),
+    SensorNotInProject: (409, "sensor_not_in_project"),
+    SensorBoundInProject: (409, "sensor_bound_in_project"),
+    SensorAlreadyBound: (409, "sensor_already_bound"),
+    SensorNotBound: (404, "sensor_not_bound"),
+    ProfileVersionTaken: (409, "profile_version_taken"),
+    ProfileStartTaken: (409, "profile_start_taken"),
+    ProfileNotInFuture: (422, "valid_from_not_in_future"),
 }

@@ -40,7 +40,7 @@ class Experiments:
                 role=role,
                 action="experiment.created",
                 entity_type=ENTITY,
-                entity=experiment,
+                entity_id=experiment.id,
                 project_id=experiment.project_id,
                 after=audit.snapshot(experiment),
             )
@@ -124,7 +124,7 @@ class Experiments:
                 role=role,
                 action="experiment.deleted",
                 entity_type=ENTITY,
-                entity=current,
+                entity_id=current.id,
                 project_id=current.project_id,
                 before={**audit.snapshot(current), "deleted_runs": deleted_runs},
             )

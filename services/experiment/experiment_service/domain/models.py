@@ -93,3 +93,107 @@ class AuditEntry(BaseModel):
     after: dict[str, Any] | None
     request_id: str | None
     at: datetime
+
+
+class SensorStatus(StrEnum):
+    """Computed from the last heartbeat (see domain.sensors.Liveness)."""
+
+    ONLINE = "online"
+    DELAYED = "delayed"
+    OFFLINE = "offline"
+    NEVER_SEEN = "never_seen"
+
+
+class ProfileStatus(StrEnum):
+    """Computed from the profile's validity and the time of day."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+
+
+class GraceToken(BaseModel):
+    """A rotated-out sensor token that still works until `expires_at`."""
+
+    token_preview: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+
+
+class Sensor(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    project_ids: list[uuid.UUID]
+    name: str
+    type: str
+    input_unit: str
+    display_unit: str
+    description: str
+    status: SensorStatus
+    last_heartbeat: datetime | None
+    active_profile_id: uuid.UUID | None
+    token_preview: str | None
+    token_created_at: datetime | None
+    token_last_used_at: datetime | None
+    grace_tokens: list[GraceToken]
+    created_by: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class SensorWithToken(Sensor):
+    """The answer to creation and rotation: the only time the token is shown."""
+
+    token: str
+
+
+class ConversionProfile(BaseModel):
+    id: uuid.UUID
+    sensor_id: uuid.UUID
+    version: str
+    kind: str
+    payload: dict[str, Any]
+    description: str
+    status: ProfileStatus
+    valid_from: datetime | None
+    valid_to: datetime | None
+    deprecated_at: datetime | None
+    created_by: uuid.UUID
+    published_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SensorProject(BaseModel):
+    sensor_id: uuid.UUID
+    project_id: uuid.UUID
+    home: bool
+    added_by: uuid.UUID
+    added_at: datetime
+
+
+class BoundSensor(BaseModel):
+    """A sensor bound to a run: the run's readings come from it."""
+
+    run_id: uuid.UUID
+    bound_by: uuid.UUID
+    bound_at: datetime
+    sensor: Sensor
+
+
+class IngestError(BaseModel):
+    """A batch telemetry ingest refused (its journal, kept per sensor)."""
+
+    id: int
+    sensor_id: uuid.UUID
+    at: datetime
+    status: int
+    code: str
+    detail: str
+    batch_id: str | None
+    readings: int
+    rejected: int
+    errors: list[dict[str, Any]]
+    request_id: str | None

@@ -1,6 +1,11 @@
 """The status machines, as data: what may follow what."""
 
-from experiment_service.domain.models import CaptureStatus, ExperimentStatus, RunStatus
+from experiment_service.domain.models import (
+    CaptureStatus,
+    ExperimentStatus,
+    ProfileStatus,
+    RunStatus,
+)
 
 EXPERIMENT_TRANSITIONS: dict[ExperimentStatus, frozenset[ExperimentStatus]] = {
     ExperimentStatus.DRAFT: frozenset({ExperimentStatus.RUNNING, ExperimentStatus.ARCHIVED}),
@@ -33,3 +38,11 @@ RUN_FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
 
 CAPTURE_STOP_STATUSES = frozenset({CaptureStatus.SUCCEEDED, CaptureStatus.FAILED})
 CAPTURE_DELETABLE = frozenset({CaptureStatus.DRAFT, CaptureStatus.FAILED})
+
+# Conversion profiles: scheduled ones become active, and active ones deprecated, also by time.
+PROFILE_TRANSITIONS: dict[ProfileStatus, frozenset[ProfileStatus]] = {
+    ProfileStatus.DRAFT: frozenset({ProfileStatus.SCHEDULED, ProfileStatus.ACTIVE}),
+    ProfileStatus.SCHEDULED: frozenset({ProfileStatus.ACTIVE}),
+    ProfileStatus.ACTIVE: frozenset({ProfileStatus.DEPRECATED}),
+    ProfileStatus.DEPRECATED: frozenset(),
+}

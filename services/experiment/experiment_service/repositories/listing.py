@@ -1,4 +1,4 @@
-"""SQL for the filtered, keyset-paginated lists of experiments and runs (and their exports)."""
+"""SQL for the filtered, keyset-paginated lists (experiments, runs, sensors) and exports."""
 
 from typing import Any
 
@@ -36,17 +36,21 @@ def page_sql(select: str, flt: ListFilter, page: Page, *, text_expr: str) -> tup
     """`select` narrowed to one page (with one extra row to tell whether another follows)."""
     query = Query()
     _apply_filter(query, flt, text_expr=text_expr)
+    return paged(select, query, page), query.params
+
+
+def paged(select: str, query: Query, page: Page) -> str:
+    """`select` with the conditions of `query`, narrowed to `page` (plus one row)."""
     if page.after_id is not None:
         comparison = "<" if page.sort.descending else ">"
         query.where(
             f"({page.sort.column}, id) {comparison} "
             f"({query.param(page.after_value)}, {query.param(page.after_id)})"
         )
-    sql = (
+    return (
         f"{select} WHERE {query.where_sql} ORDER BY {_order_sql(page.sort)} "
         f"LIMIT {query.param(page.limit + 1)}"
     )
-    return sql, query.params
 
 
 def all_sql(

@@ -45,6 +45,7 @@ _INSERT_INTO_OPEN_EXPERIMENT = f"""
 """
 _GET = f"SELECT {COLUMNS} FROM runs WHERE id = $1"
 _GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR UPDATE"
+_GET_FOR_SHARE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR SHARE"
 # Ordered by id so that concurrent batches lock in the same order and cannot deadlock.
 _GET_MANY_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE"
 # Deleting a run deletes its capture sessions with it.
@@ -77,8 +78,11 @@ class RunRepository:
         )
         return Run.model_validate(dict(row)) if row else None
 
-    async def get(self, run_id: uuid.UUID, *, for_update: bool = False) -> Run | None:
-        row = await self._conn.fetchrow(_GET_FOR_UPDATE if for_update else _GET, run_id)
+    async def get(
+        self, run_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False
+    ) -> Run | None:
+        sql = _GET_FOR_UPDATE if for_update else _GET_FOR_SHARE if for_share else _GET
+        row = await self._conn.fetchrow(sql, run_id)
         return Run.model_validate(dict(row)) if row else None
 
     async def get_many_for_update(self, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, Run]:

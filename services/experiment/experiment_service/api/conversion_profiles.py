@@ -1,0 +1,78 @@
+from aiohttp import web
+
+from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
+from backend_common.idempotency import idempotent
+from backend_common.pagination import PageQuery
+from backend_common.rbac import caller
+from experiment_service.api.listing import page_response
+from experiment_service.api.sensors import SENSOR_PATH, checked_profile
+from experiment_service.appkeys import CONVERSION_PROFILES
+from experiment_service.domain.listing import Page, SortOrder
+from experiment_service.models import NoFields, ProfileCreate, ProfileSchedule
+
+routes = web.RouteTableDef()
+
+PROFILES_PATH = SENSOR_PATH + "/conversion-profiles"
+PROFILE_PATH = PROFILES_PATH + "/{profile_id}"
+
+
+@routes.post(PROFILES_PATH, name="create_conversion_profile")
+@idempotent
+async def create_conversion_profile(request: web.Request) -> web.Response:
+    sensor_id = parse_path_uuid(request, "sensor_id")
+    body = checked_profile(await parse_body(request, ProfileCreate), field=())
+    profile = await request.app[CONVERSION_PROFILES].create(caller(request), sensor_id, body)
+    return json_response(
+        profile,
+        status=201,
+        headers={"Location": f"/api/v1/sensors/{sensor_id}/conversion-profiles/{profile.id}"},
+    )
+
+
+@routes.get(PROFILES_PATH, name="list_conversion_profiles")
+async def list_conversion_profiles(request: web.Request) -> web.Response:
+    sensor_id = parse_path_uuid(request, "sensor_id")
+    query = parse_query(request, PageQuery)
+    page = Page.from_request(sort=SortOrder.CREATED_AT, limit=query.limit, cursor=query.cursor)
+    rows = await request.app[CONVERSION_PROFILES].list_page(caller(request), sensor_id, page)
+    return page_response(rows, page)
+
+
+@routes.get(PROFILE_PATH, name="get_conversion_profile")
+async def get_conversion_profile(request: web.Request) -> web.Response:
+    sensor_id = parse_path_uuid(request, "sensor_id")
+    profile_id = parse_path_uuid(request, "profile_id")
+    return json_response(
+        await request.app[CONVERSION_PROFILES].get(caller(request), sensor_id, profile_id)
+    )
+
+
+@routes.post(PROFILE_PATH + "/schedule", name="schedule_conversion_profile")
+async def schedule_conversion_profile(request: web.Request) -> web.Response:
+    sensor_id = parse_path_uuid(request, "sensor_id")
+    profile_id = parse_path_uuid(request, "profile_id")
+    body = await parse_body(request, ProfileSchedule)
+    profile = await request.app[CONVERSION_PROFILES].schedule(
+        caller(request), sensor_id, profile_id, body.valid_from
+    )
+    return json_response(profile)
+
+
+@routes.post(PROFILE_PATH + "/publish", name="publish_conversion_profile")
+async def publish_conversion_profile(request: web.Request) -> web.Response:
+    sensor_id = parse_path_uuid(request, "sensor_id")
+    profile_id = parse_path_uuid(request, "profile_id")
+    await parse_body(request, NoFields, optional=True)
+    profile = await request.app[CONVERSION_PROFILES].publish(caller(request), sensor_id, profile_id)
+    return json_response(profile)
+
+
+@routes.post(PROFILE_PATH + "/deprecate", name="deprecate_conversion_profile")
+async def deprecate_conversion_profile(request: web.Request) -> web.Response:
+    sensor_id = parse_path_uuid(request, "sensor_id")
+    profile_id = parse_path_uuid(request, "profile_id")
+    await parse_body(request, NoFields, optional=True)
+    profile = await request.app[CONVERSION_PROFILES].deprecate(
+        caller(request), sensor_id, profile_id
+    )
+    return json_response(profile)

@@ -1,0 +1,181 @@
+"""Conversion profiles of a sensor: versions of its raw → physical conversion, on a timeline.
+
+A profile is a draft until it is scheduled (valid from a future instant) or published (valid
+from now). Its validity ends where the next profile's begins, or where it was deprecated, so the
+profiles of a sensor never overlap: each reading time has at most one profile, and publishing
+one ends the previous one's validity at that instant. Changes to a sensor's timeline take the
+sensor's row lock, so two racing publishes happen one after the other.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from backend_common.clock import Clock
+from backend_common.db import Database
+from backend_common.rbac import Caller, Role
+from experiment_service.domain import audit
+from experiment_service.domain.errors import (
+    ConversionProfileNotFound,
+    InvalidTransition,
+    ProfileNotInFuture,
+    ProfileStartTaken,
+)
+from experiment_service.domain.listing import Page
+from experiment_service.domain.models import ConversionProfile, ProfileStatus
+from experiment_service.domain.sensors import SensorAccess, sensor_access
+from experiment_service.domain.transitions import PROFILE_TRANSITIONS
+from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
+
+ENTITY = "conversion_profile"
+# Instants are stored with microsecond precision.
+_TICK = timedelta(microseconds=1)
+
+
+class ConversionProfiles:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def create(self, caller: Caller, sensor_id: uuid.UUID, data: Any) -> ConversionProfile:
+        async with self._db.transaction() as conn:
+            access = await sensor_access(conn, caller, sensor_id, Role.EDITOR, manage=True)
+            profiles = ConversionProfileRepository(conn)
+            profile_id = await profiles.insert(
+                sensor_id=sensor_id, created_by=caller.user_id, data=data
+            )
+            profile = await self._get(profiles, sensor_id, profile_id)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=access.role,
+                action="conversion_profile.created",
+                entity_type=ENTITY,
+                entity_id=profile.id,
+                project_id=access.home_project_id,
+                parent_id=sensor_id,
+                after=audit.snapshot(profile),
+            )
+        return profile
+
+    async def get(
+        self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID
+    ) -> ConversionProfile:
+        async with self._db.connection() as conn:
+            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
+            return await self._get(ConversionProfileRepository(conn), sensor_id, profile_id)
+
+    async def list_page(
+        self, caller: Caller, sensor_id: uuid.UUID, page: Page
+    ) -> list[ConversionProfile]:
+        async with self._db.connection() as conn:
+            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
+            return await ConversionProfileRepository(conn).find(sensor_id, page, self._clock())
+
+    async def schedule(
+        self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID, valid_from: datetime
+    ) -> ConversionProfile:
+        """Makes a draft valid from a future instant."""
+        async with self._db.transaction() as conn:
+            access, profiles, current = await self._transition(
+                conn, caller, sensor_id, profile_id, ProfileStatus.SCHEDULED
+            )
+            if valid_from <= self._clock():
+                raise ProfileNotInFuture()
+            if await profiles.starts_at(sensor_id, valid_from):
+                raise ProfileStartTaken()
+            changes = {"valid_from": valid_from, "published_by": caller.user_id}
+            return await self._apply(
+                conn, caller, access, profiles, current, changes, "conversion_profile.scheduled"
+            )
+
+    async def publish(
+        self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID
+    ) -> ConversionProfile:
+        """Makes a draft or scheduled profile valid from now on."""
+        async with self._db.transaction() as conn:
+            access, profiles, current = await self._transition(
+                conn, caller, sensor_id, profile_id, ProfileStatus.ACTIVE
+            )
+            start = self._clock()
+            # Publishes within one clock tick take the next free instants, in order.
+            while await profiles.starts_at(sensor_id, start):
+                start += _TICK
+            changes = {"valid_from": start, "published_by": caller.user_id}
+            return await self._apply(
+                conn, caller, access, profiles, current, changes, "conversion_profile.activated"
+            )
+
+    async def deprecate(
+        self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID
+    ) -> ConversionProfile:
+        """Ends the active profile's validity now; readings from now on have no profile."""
+        async with self._db.transaction() as conn:
+            access, profiles, current = await self._transition(
+                conn, caller, sensor_id, profile_id, ProfileStatus.DEPRECATED
+            )
+            assert current.valid_from is not None  # an active profile has started
+            end = max(self._clock(), current.valid_from + _TICK)
+            return await self._apply(
+                conn,
+                caller,
+                access,
+                profiles,
+                current,
+                {"deprecated_at": end},
+                "conversion_profile.deprecated",
+            )
+
+    async def _transition(
+        self,
+        conn: asyncpg.Connection,
+        caller: Caller,
+        sensor_id: uuid.UUID,
+        profile_id: uuid.UUID,
+        target: ProfileStatus,
+    ) -> tuple[SensorAccess, ConversionProfileRepository, ConversionProfile]:
+        # The sensor's row lock serialises every change to its timeline.
+        access = await sensor_access(
+            conn, caller, sensor_id, Role.EDITOR, manage=True, lock="update"
+        )
+        profiles = ConversionProfileRepository(conn)
+        current = await self._get(profiles, sensor_id, profile_id)
+        if target not in PROFILE_TRANSITIONS[current.status]:
+            raise InvalidTransition(f"This profile is {current.status}; it cannot become {target}.")
+        return access, profiles, current
+
+    async def _apply(
+        self,
+        conn: asyncpg.Connection,
+        caller: Caller,
+        access: SensorAccess,
+        profiles: ConversionProfileRepository,
+        current: ConversionProfile,
+        changes: dict[str, Any],
+        action: str,
+    ) -> ConversionProfile:
+        await profiles.update(current.id, changes)
+        await profiles.reshape_timeline(current.sensor_id)
+        updated = await self._get(profiles, current.sensor_id, current.id)
+        await audit.record_change(
+            conn,
+            caller=caller,
+            role=access.role,
+            action=action,
+            entity_type=ENTITY,
+            old=current,
+            new=updated,
+            project_id=access.home_project_id,
+            parent_id=current.sensor_id,
+        )
+        return updated
+
+    async def _get(
+        self, profiles: ConversionProfileRepository, sensor_id: uuid.UUID, profile_id: uuid.UUID
+    ) -> ConversionProfile:
+        profile = await profiles.get(sensor_id, profile_id, self._clock())
+        if profile is None:
+            raise ConversionProfileNotFound()
+        return profile

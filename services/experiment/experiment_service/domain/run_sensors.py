@@ -1,0 +1,112 @@
+"""Sensors bound to a run: where the readings of its capture sessions come from."""
+
+import uuid
+
+import asyncpg
+
+from backend_common.db import Database
+from backend_common.rbac import Caller, Role
+from experiment_service.domain import audit
+from experiment_service.domain.errors import (
+    RunArchived,
+    RunNotFound,
+    SensorNotBound,
+    SensorNotInProject,
+)
+from experiment_service.domain.models import BoundSensor, Run, RunStatus
+from experiment_service.domain.sensors import Sensors, sensor_access
+from experiment_service.repositories.run_sensors import RunSensorRepository
+from experiment_service.repositories.runs import RunRepository
+from experiment_service.repositories.sensors import SensorRepository
+
+ENTITY = "run"
+
+
+class RunSensors:
+    def __init__(self, db: Database, sensors: Sensors) -> None:
+        self._db = db
+        self._sensors = sensors
+
+    async def bind(self, caller: Caller, run_id: uuid.UUID, sensor_id: uuid.UUID) -> BoundSensor:
+        async with self._db.transaction() as conn:
+            run, role = await _run(conn, caller, run_id, Role.EDITOR, lock=True)
+            if run.status == RunStatus.ARCHIVED:
+                raise RunArchived()
+            # The share lock keeps the sensor from being deleted while it is being bound.
+            access = await sensor_access(conn, caller, sensor_id, Role.VIEWER, lock="share")
+            if run.project_id not in access.project_ids:
+                raise SensorNotInProject()
+            await RunSensorRepository(conn).insert(
+                run_id=run_id,
+                sensor_id=sensor_id,
+                project_id=run.project_id,
+                bound_by=caller.user_id,
+            )
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="run.sensor_bound",
+                entity_type=ENTITY,
+                entity_id=run_id,
+                project_id=run.project_id,
+                after={"sensor_id": str(sensor_id)},
+            )
+            return await self._bound(conn, run_id, sensor_id)
+
+    async def get(self, caller: Caller, run_id: uuid.UUID, sensor_id: uuid.UUID) -> BoundSensor:
+        async with self._db.connection() as conn:
+            await _run(conn, caller, run_id, Role.VIEWER)
+            return await self._bound(conn, run_id, sensor_id)
+
+    async def unbind(self, caller: Caller, run_id: uuid.UUID, sensor_id: uuid.UUID) -> None:
+        async with self._db.transaction() as conn:
+            run, role = await _run(conn, caller, run_id, Role.EDITOR, lock=True)
+            if run.status == RunStatus.ARCHIVED:
+                raise RunArchived()
+            if not await RunSensorRepository(conn).delete(run_id, sensor_id):
+                raise SensorNotBound()
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="run.sensor_unbound",
+                entity_type=ENTITY,
+                entity_id=run_id,
+                project_id=run.project_id,
+                before={"sensor_id": str(sensor_id)},
+            )
+
+    async def _bound(
+        self, conn: asyncpg.Connection, run_id: uuid.UUID, sensor_id: uuid.UUID
+    ) -> BoundSensor:
+        found = await SensorRepository(conn).bound_to_run(
+            run_id, self._sensors.view(), only=sensor_id
+        )
+        if not found:
+            raise SensorNotBound()
+        return found[0]
+
+    async def list_page(
+        self, caller: Caller, run_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
+    ) -> list[BoundSensor]:
+        async with self._db.connection() as conn:
+            await _run(conn, caller, run_id, Role.VIEWER)
+            return await SensorRepository(conn).bound_to_run(
+                run_id, self._sensors.view(), after=after, limit=limit
+            )
+
+
+async def _run(
+    conn: asyncpg.Connection,
+    caller: Caller,
+    run_id: uuid.UUID,
+    minimum: Role,
+    *,
+    lock: bool = False,
+) -> tuple[Run, Role]:
+    # Share-locked: the run is not archived or deleted while its sensors change.
+    run = await RunRepository(conn).get(run_id, for_share=lock)
+    if run is None:
+        raise RunNotFound()
+    return run, await caller.require(run.project_id, minimum, not_found=RunNotFound)

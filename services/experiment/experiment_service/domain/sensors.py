@@ -1,0 +1,348 @@
+"""Sensors: their tokens, their projects, and who may do what with them.
+
+A sensor has a home project and may belong to more. Members of any of its projects see it; its
+home project manages it (changes, tokens, profiles, projects). Liveness (`status`) is computed
+from the last heartbeat that telemetry ingest records.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from backend_common import sensor_tokens
+from backend_common.clock import Clock
+from backend_common.db import Database
+from backend_common.rbac import Caller, Role, RoleTooLow
+from experiment_service.domain import audit
+from experiment_service.domain.errors import (
+    HomeProjectNotRemovable,
+    SensorAlreadyInProject,
+    SensorBoundInProject,
+    SensorInActiveCapture,
+    SensorNotFound,
+    SensorProjectLimit,
+    SensorProjectNotFound,
+)
+from experiment_service.domain.listing import Page
+from experiment_service.domain.models import IngestError, Sensor, SensorProject, SensorWithToken
+from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
+from experiment_service.repositories.run_sensors import RunSensorRepository
+from experiment_service.repositories.sensors import SensorFilter, SensorRepository, SensorView
+
+ENTITY = "sensor"
+MAX_SENSOR_PROJECTS = 100
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """A sensor heard from within `online_within` is online, within `offline_after` delayed,
+    earlier offline; one never heard from is never_seen."""
+
+    online_within: timedelta = timedelta(seconds=10)
+    offline_after: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SensorAccess:
+    """The caller's standing toward one sensor."""
+
+    home_project_id: uuid.UUID
+    project_ids: list[uuid.UUID]
+    role: Role
+
+
+async def sensor_access(
+    conn: asyncpg.Connection,
+    caller: Caller,
+    sensor_id: uuid.UUID,
+    minimum: Role,
+    *,
+    manage: bool = False,
+    lock: str | None = None,
+) -> SensorAccess:
+    """Checks the caller's role: in the home project to `manage`, else in any of its projects.
+
+    Someone outside every project of the sensor gets SensorNotFound (it does not exist for them);
+    someone who sees it without the needed role gets RoleTooLow.
+    """
+    found = await SensorRepository(conn).projects_of(sensor_id, lock=lock)
+    if found is None:
+        raise SensorNotFound()
+    home, project_ids = found
+    roles = [await caller.role_in(home)]
+    if roles[0] is None or not (manage or roles[0].at_least(minimum)):
+        for project_id in project_ids:
+            if project_id != home:
+                roles.append(await caller.role_in(project_id))
+    best = max((role for role in roles if role is not None), key=lambda r: r.rank, default=None)
+    if best is None:
+        raise SensorNotFound()
+    role = roles[0] if manage else best
+    if role is None or not role.at_least(minimum):
+        where = "the sensor's home project" if manage else "the sensor's projects"
+        raise RoleTooLow(f"This needs the {minimum} role in {where}.")
+    return SensorAccess(home_project_id=home, project_ids=project_ids, role=role)
+
+
+class Sensors:
+    def __init__(self, db: Database, clock: Clock, liveness: Liveness) -> None:
+        self._db = db
+        self._clock = clock
+        self._liveness = liveness
+
+    def view(self) -> SensorView:
+        return SensorView(
+            now=self._clock(),
+            online_within=self._liveness.online_within,
+            offline_after=self._liveness.offline_after,
+        )
+
+    async def create(
+        self, caller: Caller, data: Any, *, first_profile: Any | None
+    ) -> SensorWithToken:
+        async with self._db.transaction() as conn:
+            role = await caller.require(data.project_id, Role.EDITOR)
+            sensors = SensorRepository(conn)
+            sensor_id = await sensors.insert(created_by=caller.user_id, data=data)
+            token = sensor_tokens.mint(sensor_id)
+            await sensors.add_token(sensor_id, token)
+            if first_profile is not None:
+                await self._publish_first_profile(
+                    conn, caller, role, sensor_id, data.project_id, first_profile
+                )
+            sensor = await self._get(sensors, sensor_id)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="sensor.created",
+                entity_type=ENTITY,
+                entity_id=sensor.id,
+                project_id=sensor.project_id,
+                after=audit.snapshot(sensor),
+            )
+        return SensorWithToken(**sensor.model_dump(), token=token.token)
+
+    async def _publish_first_profile(
+        self,
+        conn: asyncpg.Connection,
+        caller: Caller,
+        role: Role,
+        sensor_id: uuid.UUID,
+        project_id: uuid.UUID,
+        data: Any,
+    ) -> None:
+        profiles = ConversionProfileRepository(conn)
+        profile_id = await profiles.insert(
+            sensor_id=sensor_id, created_by=caller.user_id, data=data
+        )
+        now = self._clock()
+        await profiles.update(profile_id, {"valid_from": now, "published_by": caller.user_id})
+        profile = await profiles.get(sensor_id, profile_id, now)
+        assert profile is not None
+        await audit.record(
+            conn,
+            caller=caller,
+            role=role,
+            action="conversion_profile.activated",
+            entity_type="conversion_profile",
+            entity_id=profile_id,
+            project_id=project_id,
+            parent_id=sensor_id,
+            after=audit.snapshot(profile),
+        )
+
+    async def get(self, caller: Caller, sensor_id: uuid.UUID) -> Sensor:
+        async with self._db.connection() as conn:
+            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
+            return await self._get(SensorRepository(conn), sensor_id)
+
+    async def list_page(self, caller: Caller, flt: SensorFilter, page: Page) -> list[Sensor]:
+        await caller.require(flt.project_id, Role.VIEWER)
+        async with self._db.connection() as conn:
+            return await SensorRepository(conn).find(flt, page, self.view())
+
+    async def update(self, caller: Caller, sensor_id: uuid.UUID, changes: dict[str, Any]) -> Sensor:
+        async with self._db.transaction() as conn:
+            access = await sensor_access(
+                conn, caller, sensor_id, Role.EDITOR, manage=True, lock="update"
+            )
+            sensors = SensorRepository(conn)
+            current = await self._get(sensors, sensor_id)
+            await sensors.update(sensor_id, changes)
+            updated = await self._get(sensors, sensor_id)
+            await audit.record_change(
+                conn,
+                caller=caller,
+                role=access.role,
+                action="sensor.updated",
+                entity_type=ENTITY,
+                old=current,
+                new=updated,
+                project_id=access.home_project_id,
+            )
+        return updated
+
+    async def delete(self, caller: Caller, sensor_id: uuid.UUID) -> None:
+        async with self._db.transaction() as conn:
+            access = await sensor_access(
+                conn, caller, sensor_id, Role.OWNER, manage=True, lock="update"
+            )
+            sensors = SensorRepository(conn)
+            if await sensors.in_active_capture(sensor_id):
+                raise SensorInActiveCapture()
+            current = await self._get(sensors, sensor_id)
+            await sensors.delete(sensor_id)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=access.role,
+                action="sensor.deleted",
+                entity_type=ENTITY,
+                entity_id=current.id,
+                project_id=access.home_project_id,
+                before=audit.snapshot(current),
+            )
+
+    async def rotate_token(
+        self, caller: Caller, sensor_id: uuid.UUID, *, grace: timedelta
+    ) -> SensorWithToken:
+        """A new token; the old ones stop working now, or at the end of the grace period."""
+        async with self._db.transaction() as conn:
+            access = await sensor_access(
+                conn, caller, sensor_id, Role.OWNER, manage=True, lock="update"
+            )
+            sensors = SensorRepository(conn)
+            now = self._clock()
+            await sensors.retire_tokens(sensor_id, until=now + grace, now=now)
+            token = sensor_tokens.mint(sensor_id)
+            await sensors.add_token(sensor_id, token)
+            sensor = await self._get(sensors, sensor_id)
+            await self._record_token_change(
+                conn,
+                caller,
+                access,
+                sensor,
+                "sensor.token_rotated",
+                grace_seconds=int(grace.total_seconds()),
+            )
+        return SensorWithToken(**sensor.model_dump(), token=token.token)
+
+    async def revoke_tokens(self, caller: Caller, sensor_id: uuid.UUID) -> Sensor:
+        """Every token of the sensor stops working at once."""
+        async with self._db.transaction() as conn:
+            access = await sensor_access(
+                conn, caller, sensor_id, Role.OWNER, manage=True, lock="update"
+            )
+            sensors = SensorRepository(conn)
+            await sensors.revoke_tokens(sensor_id)
+            sensor = await self._get(sensors, sensor_id)
+            await self._record_token_change(conn, caller, access, sensor, "sensor.token_revoked")
+        return sensor
+
+    async def ingest_errors(
+        self, caller: Caller, sensor_id: uuid.UUID, *, before: int | None, limit: int
+    ) -> list[IngestError]:
+        """The batches telemetry ingest refused from this sensor, newest first."""
+        async with self._db.connection() as conn:
+            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
+            return await SensorRepository(conn).ingest_errors(sensor_id, before=before, limit=limit)
+
+    async def projects(self, caller: Caller, sensor_id: uuid.UUID) -> list[SensorProject]:
+        async with self._db.connection() as conn:
+            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
+            return await SensorRepository(conn).projects(sensor_id)
+
+    async def add_project(
+        self, caller: Caller, sensor_id: uuid.UUID, project_id: uuid.UUID
+    ) -> SensorProject:
+        """Shares the sensor with another project the caller may add to (editor there)."""
+        async with self._db.transaction() as conn:
+            access = await sensor_access(
+                conn, caller, sensor_id, Role.OWNER, manage=True, lock="update"
+            )
+            await caller.require(project_id, Role.EDITOR)
+            if len(access.project_ids) >= MAX_SENSOR_PROJECTS:
+                raise SensorProjectLimit(
+                    f"A sensor belongs to at most {MAX_SENSOR_PROJECTS} projects."
+                )
+            sensors = SensorRepository(conn)
+            if not await sensors.add_project(sensor_id, project_id, added_by=caller.user_id):
+                raise SensorAlreadyInProject()
+            link = next(p for p in await sensors.projects(sensor_id) if p.project_id == project_id)
+            await self._record_project_change(
+                conn, caller, access.role, access, sensor_id, "sensor.project_added", project_id
+            )
+        return link
+
+    async def remove_project(
+        self, caller: Caller, sensor_id: uuid.UUID, project_id: uuid.UUID
+    ) -> None:
+        """Unshares the sensor: the owner of its home project or of that project may."""
+        async with self._db.transaction() as conn:
+            access = await sensor_access(conn, caller, sensor_id, Role.VIEWER, lock="update")
+            if project_id not in access.project_ids:
+                raise SensorProjectNotFound()
+            if project_id == access.home_project_id:
+                raise HomeProjectNotRemovable()
+            roles = (await caller.role_in(access.home_project_id), await caller.role_in(project_id))
+            if Role.OWNER not in roles:
+                raise RoleTooLow(
+                    "This needs the owner role in the sensor's home project or in that project."
+                )
+            if await RunSensorRepository(conn).bound_in_project(sensor_id, project_id):
+                raise SensorBoundInProject()
+            await SensorRepository(conn).remove_project(sensor_id, project_id)
+            await self._record_project_change(
+                conn, caller, Role.OWNER, access, sensor_id, "sensor.project_removed", project_id
+            )
+
+    async def _get(self, sensors: SensorRepository, sensor_id: uuid.UUID) -> Sensor:
+        sensor = await sensors.get(sensor_id, self.view())
+        if sensor is None:
+            raise SensorNotFound()
+        return sensor
+
+    @staticmethod
+    async def _record_token_change(
+        conn: asyncpg.Connection,
+        caller: Caller,
+        access: SensorAccess,
+        sensor: Sensor,
+        action: str,
+        **details: Any,
+    ) -> None:
+        await audit.record(
+            conn,
+            caller=caller,
+            role=access.role,
+            action=action,
+            entity_type=ENTITY,
+            entity_id=sensor.id,
+            project_id=access.home_project_id,
+            after={"token_preview": sensor.token_preview, **details},
+        )
+
+    @staticmethod
+    async def _record_project_change(
+        conn: asyncpg.Connection,
+        caller: Caller,
+        role: Role,
+        access: SensorAccess,
+        sensor_id: uuid.UUID,
+        action: str,
+        project_id: uuid.UUID,
+    ) -> None:
+        await audit.record(
+            conn,
+            caller=caller,
+            role=role,
+            action=action,
+            entity_type=ENTITY,
+            entity_id=sensor_id,
+            project_id=access.home_project_id,
+            after={"project_id": str(project_id)},
+        )
