@@ -1,8 +1,120 @@
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+import structlog
 from aiohttp import web
 
 from backend_common.app import create_base_app
+from backend_common.clock import Clock, utc_now
+from backend_common.db import UNAVAILABLE, Database
+from backend_common.keys import DATABASE
+from backend_common.notifications import Listener
+from backend_common.ratelimit import TokenBuckets
+from telemetry_ingest_service.api import telemetry
+from telemetry_ingest_service.appkeys import CREDENTIALS, INGEST, SENSOR_RATES
+from telemetry_ingest_service.domain import credentials
+from telemetry_ingest_service.domain.batch import Limits
+from telemetry_ingest_service.domain.credentials import Credentials, Digests
+from telemetry_ingest_service.domain.heartbeats import Heartbeats
+from telemetry_ingest_service.domain.ingest import Ingest
+from telemetry_ingest_service.domain.spool import Spool
+from telemetry_ingest_service.repositories.telemetry import TelemetryRepository
 from telemetry_ingest_service.settings import TelemetryIngestSettings
 
+_log = structlog.get_logger(__name__)
 
-def create_app(settings: TelemetryIngestSettings) -> web.Application:
-    return create_base_app(settings)
+# Monthly telemetry partitions are kept this far ahead (on plain PostgreSQL).
+PARTITION_MONTHS_AHEAD = 4
+
+
+def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> web.Application:
+    app = create_base_app(settings, public_routes=("ingest_telemetry",))
+    app[SENSOR_RATES] = TokenBuckets(rate=settings.sensor_rate, burst=settings.sensor_burst)
+
+    async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+        db = app[DATABASE]
+
+        async def load_digests(sensor_id: uuid.UUID) -> Digests:
+            async with db.connection() as conn:
+                return await TelemetryRepository(conn).token_digests(sensor_id)
+
+        app[CREDENTIALS] = Credentials(
+            load_digests, ttl=settings.token_cache_ttl, unavailable=UNAVAILABLE, clock=clock
+        )
+        spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
+        spool.open()
+        app[INGEST] = Ingest(
+            db,
+            clock=clock,
+            limits=Limits(
+                max_readings=settings.max_batch_readings,
+                max_future=timedelta(seconds=settings.max_future_seconds),
+            ),
+            heartbeats=Heartbeats(),
+            journal_size=settings.journal_size,
+            spool=spool,
+            db_timeout=settings.db_timeout,
+        )
+        listener = Listener(
+            settings.database_url.get_secret_value(),
+            {credentials.CHANNEL: lambda payload: app[CREDENTIALS].forget(uuid.UUID(payload))},
+            on_reconnect=app[CREDENTIALS].forget,
+        )
+        await _ensure_partitions(db)
+        await listener.start()
+        tasks = [
+            asyncio.create_task(_every(24 * 3600, lambda: _ensure_partitions(db))),
+            asyncio.create_task(_every(settings.heartbeat_interval, app[INGEST].flush_heartbeats)),
+            asyncio.create_task(_drain_spool(app[INGEST])),
+        ]
+        yield
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(*UNAVAILABLE):
+            await app[INGEST].flush_heartbeats()
+        await listener.stop()
+        spool.close()
+
+    app.cleanup_ctx.append(ingest_ctx)
+    app.router.add_routes(telemetry.routes)
+    return app
+
+
+async def _ensure_partitions(db: Database) -> None:
+    async with db.connection() as conn:
+        await TelemetryRepository(conn).ensure_partitions(PARTITION_MONTHS_AHEAD)
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except UNAVAILABLE as exc:
+            _log.warning("periodic_job_database_unavailable", error=repr(exc))
+        except Exception:
+            _log.exception("periodic_job_failed")
+
+
+async def _drain_spool(ingest: Ingest) -> None:
+    """Stores spooled batches when some arrive, and retries every few seconds while PostgreSQL
+    is away (a spool left from an earlier process is drained at start)."""
+    backoff = 0.5
+    while True:
+        try:
+            stored = await ingest.drain_spool()
+            if stored:
+                _log.info("spool_drained", batches=stored)
+            backoff = 0.5
+            await ingest.spooled.wait()
+        except UNAVAILABLE:
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+        except Exception:
+            _log.exception("spool_drain_failed")
+            await asyncio.sleep(5.0)

@@ -1,3 +1,6 @@
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from backend_common.settings import AuthClientSettings, DatabaseSettings
@@ -9,3 +12,18 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
     service_name: str = "telemetry_ingest"
     port: int = 8003
     database_name: str = "experiment"
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # A batch: at most this many readings, none with a timestamp further ahead of the server.
+    max_batch_readings: int = Field(default=10_000, gt=0)
+    max_future_seconds: float = Field(default=300.0, ge=0)
+    # Per sensor token: batches a second, and how many may come at once.
+    sensor_rate: float = Field(default=50.0, gt=0)
+    sensor_burst: int = Field(default=100, gt=0)
+    token_cache_ttl: float = Field(default=30.0, ge=0)
+    heartbeat_interval: float = Field(default=1.0, gt=0)
+    journal_size: int = Field(default=200, gt=0)  # ingest errors kept per sensor
+    # Batches acknowledged while PostgreSQL is unreachable wait here (fsynced) to be stored.
+    spool_dir: Path = Path(".local/telemetry-spool")
+    spool_max_bytes: int = Field(default=1 << 30, gt=0)
+    # A store that takes longer counts as "PostgreSQL unreachable": the batch is spooled.
+    db_timeout: float = Field(default=5.0, gt=0)

@@ -1,0 +1,327 @@
+"""The ingest path: a sensor's batch from request body to stored readings (or a clear refusal).
+
+accept(): decode → check the batch (all or nothing) → store it in one transaction: attach it to a
+run and capture session, convert each reading by the profile valid at its timestamp, insert the
+batch row (idempotent, and a NOTIFY for live streams) and COPY the readings. Refused batches go
+to the sensor's ingest error journal.
+
+When PostgreSQL is unreachable (or does not answer within `db_timeout`), a checked batch is
+appended to the on-disk spool instead and acknowledged as spooled; for a second after such a
+failure, batches go straight to the spool. drain_spool() stores spooled batches once PostgreSQL
+is back; a full spool answers 503. A store whose outcome is unclear (the connection dropped
+around the commit) is spooled too: its ingest key makes the second store a no-op.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+import structlog
+
+from backend_common.clock import Clock
+from backend_common.db import UNAVAILABLE, Database
+from backend_common.errors import DomainError, ProblemError
+from backend_common.http import check_json_values
+from telemetry_ingest_service.domain import attachment
+from telemetry_ingest_service.domain.attachment import Binding, attach
+from telemetry_ingest_service.domain.batch import Batch, BatchInvalid, Limits, parse_batch
+from telemetry_ingest_service.domain.conversion import (
+    ERROR,
+    NO_PROFILE,
+    OK,
+    Converters,
+    convert_batch,
+)
+from telemetry_ingest_service.domain.credentials import SensorCredential
+from telemetry_ingest_service.domain.heartbeats import Heartbeats
+from telemetry_ingest_service.domain.spool import Spool, SpoolFull
+from telemetry_ingest_service.repositories.telemetry import TelemetryRepository, records
+
+_log = structlog.get_logger(__name__)
+
+# After PostgreSQL failed, batches skip it (straight to the spool) for this long.
+_SKIP_DATABASE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The answer to an accepted batch."""
+
+    accepted: int
+    late: int = 0
+    converted: int = 0
+    no_profile: int = 0
+    conversion_errors: int = 0
+    run_id: uuid.UUID | None = None
+    capture_session_id: uuid.UUID | None = None
+    # Stored before (same batch_id): nothing was stored this time.
+    duplicate: bool = False
+    spooled: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """What the journal keeps of a refused batch."""
+
+    status: int
+    code: str
+    detail: str
+    readings: int = 0
+    rejected: int = 0
+    errors: list[dict[str, str]] | None = None
+    batch_id: str | None = None
+
+
+class Ingest:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        limits: Limits,
+        heartbeats: Heartbeats,
+        journal_size: int,
+        spool: Spool,
+        db_timeout: float,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._limits = limits
+        self._heartbeats = heartbeats
+        self._journal_size = journal_size
+        self._spool = spool
+        self._db_timeout = db_timeout
+        self._converters = Converters()
+        self._skip_database_until = 0.0
+        self.spooled = asyncio.Event()
+
+    async def accept(
+        self,
+        credential: SensorCredential,
+        read_body: Callable[[], Awaitable[bytes]],
+        *,
+        request_id: str | None,
+    ) -> Accepted:
+        """Reads, checks and stores (or spools) a batch; refusals (ProblemError, also from
+        `read_body`) are journaled, then raised."""
+        received_at = self._clock()
+        body = b""
+        try:
+            body = await read_body()
+            batch = self._parse(credential, body, received_at)
+            result = await self._store_or_spool(batch)
+        except ProblemError as exc:
+            await self.journal(credential.sensor_id, _rejection(exc, body), request_id)
+            raise
+        self._heartbeats.note(credential.sensor_id, credential.digest, received_at)
+        return result
+
+    def _parse(self, credential: SensorCredential, body: bytes, received_at: Any) -> Batch:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ProblemError(
+                400, "malformed_json", f"The body is not valid JSON: {exc}"
+            ) from None
+        if b"\\u0000" in body:
+            check_json_values(data)  # says where the NUL is
+        try:
+            batch = parse_batch(data, received_at=received_at, limits=self._limits)
+        except BatchInvalid as exc:
+            raise ProblemError(
+                422,
+                "validation_failed",
+                f"Nothing was stored: {exc}." if exc.rejected else "Invalid body.",
+                errors=exc.errors,
+            ) from exc
+        if batch.sensor_id != credential.sensor_id:
+            raise ProblemError(
+                403, "token_sensor_mismatch", "The token belongs to another sensor than sensor_id."
+            )
+        return batch
+
+    async def _store_or_spool(self, batch: Batch) -> Accepted:
+        if time.monotonic() >= self._skip_database_until:
+            try:
+                async with asyncio.timeout(self._db_timeout):
+                    return await self.store(batch)
+            except UNAVAILABLE as exc:
+                _log.warning("database_unavailable", error=repr(exc))
+                self._skip_database_until = time.monotonic() + _SKIP_DATABASE_SECONDS
+        try:
+            await self._spool.append(batch)
+        except SpoolFull as exc:
+            raise ProblemError(
+                503,
+                "spool_full",
+                "The database is unreachable and the spool is full; nothing was stored. "
+                "Retry later.",
+                headers={"Retry-After": "10"},
+            ) from exc
+        self.spooled.set()
+        return Accepted(accepted=len(batch), spooled=True)
+
+    async def drain_spool(self) -> int:
+        """Stores the spooled batches, oldest first; returns how many. Raises one of
+        backend_common.db.UNAVAILABLE (and keeps the rest) when PostgreSQL fails again."""
+        self.spooled.clear()
+        await self._spool.seal()
+        stored = 0
+        for segment in self._spool.segments():
+            for batch in await self._spool.read(segment):
+                try:
+                    async with asyncio.timeout(self._db_timeout):
+                        await self.store(batch, replay=True)
+                except UNAVAILABLE:
+                    raise
+                except Exception:
+                    _log.exception("spooled_batch_not_storable", ingest_key=str(batch.ingest_key))
+                    await self._spool.set_aside(batch)
+                stored += 1
+            await self._spool.remove(segment)
+        self._skip_database_until = 0.0
+        return stored
+
+    async def store(self, batch: Batch, *, replay: bool = False) -> Accepted:
+        """Stores the batch in one transaction. A replayed batch (acknowledged from the spool)
+        that can no longer be attached as asked is stored unattached rather than lost."""
+        first, last = min(batch.timestamps), max(batch.timestamps)
+        async with self._db.transaction() as conn:
+            repo = TelemetryRepository(conn)
+            context = await repo.context(
+                batch.sensor_id,
+                batch.capture_session_id,
+                first,
+                last,
+                batch.client_batch_id,
+                batch.ingest_key,
+            )
+            if context["stored"]:
+                return Accepted(accepted=len(batch), duplicate=True)
+            try:
+                attached = attach(
+                    [Binding(*row) for row in context["bindings"]],
+                    run_id=batch.run_id,
+                    session_id=batch.capture_session_id,
+                )
+            except DomainError as exc:
+                if not replay:
+                    status, code = attachment.ERRORS[type(exc)]
+                    raise ProblemError(status, code, str(exc)) from None
+                attached = attachment.NONE
+            spans = [self._converters.span(*row) for row in context["profiles"]]
+            converted = convert_batch(batch.timestamps, batch.raw_values, spans)
+            result = Accepted(
+                accepted=len(batch),
+                late=len(batch) if attached.late else 0,
+                converted=converted.count(OK),
+                no_profile=converted.count(NO_PROFILE),
+                conversion_errors=converted.count(ERROR),
+                run_id=attached.run_id,
+                capture_session_id=attached.capture_session_id,
+                spooled=replay,
+            )
+            batch_id = await repo.insert_batch(
+                sensor_id=batch.sensor_id,
+                client_batch_id=batch.client_batch_id,
+                ingest_key=batch.ingest_key,
+                run_id=attached.run_id,
+                capture_session_id=attached.capture_session_id,
+                readings=len(batch),
+                first=first,
+                last=last,
+                received_at=batch.received_at,
+                spooled=replay,
+            )
+            if batch_id is None:
+                return Accepted(accepted=len(batch), duplicate=True)
+            await repo.copy_records(
+                records(
+                    batch_id,
+                    batch.sensor_id,
+                    attached.run_id,
+                    attached.capture_session_id,
+                    batch.received_at,
+                    attached.late,
+                    batch.timestamps,
+                    batch.raw_values,
+                    converted.physical,
+                    converted.status,
+                    converted.profile_ids,
+                    batch.metas,
+                )
+            )
+        return result
+
+    async def journal(
+        self, sensor_id: uuid.UUID, rejection: Rejection, request_id: str | None
+    ) -> None:
+        """Keeps a refused batch in the sensor's journal; a journal that cannot be written is
+        logged, never in the way of the answer."""
+        try:
+            async with self._db.connection() as conn:
+                await TelemetryRepository(conn).journal(
+                    keep=self._journal_size,
+                    sensor_id=sensor_id,
+                    status=rejection.status,
+                    code=rejection.code,
+                    detail=rejection.detail,
+                    batch_id=rejection.batch_id,
+                    readings=rejection.readings,
+                    rejected=rejection.rejected,
+                    errors=rejection.errors or [],
+                    request_id=request_id,
+                )
+        except Exception:
+            _log.exception("ingest_journal_failed", sensor_id=str(sensor_id))
+
+    async def flush_heartbeats(self) -> None:
+        sensors, tokens = self._heartbeats.take()
+        if not sensors and not tokens:
+            return
+        try:
+            async with self._db.transaction() as conn:
+                await TelemetryRepository(conn).record_heartbeats(sensors, tokens)
+        except BaseException:
+            self._heartbeats.put_back(sensors, tokens)
+            raise
+
+
+def _rejection(exc: ProblemError, body: bytes) -> Rejection:
+    readings, batch_id = _counts(body)
+    cause = exc.__cause__
+    return Rejection(
+        status=exc.status,
+        code=exc.code,
+        detail=exc.detail or exc.code,
+        readings=readings,
+        rejected=cause.rejected if isinstance(cause, BatchInvalid) else 0,
+        errors=exc.errors,
+        batch_id=batch_id,
+    )
+
+
+def _counts(body: bytes) -> tuple[int, str | None]:
+    """How many readings a refused body held, and its batch id, as far as it can tell."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return 0, None
+    if not isinstance(data, dict):
+        return 0, None
+    readings = data.get("readings")
+    batch_id = data.get("batch_id")
+    return (
+        len(readings) if isinstance(readings, list) else 0,
+        # Only an id the journal can hold (PostgreSQL text cannot hold NUL).
+        batch_id
+        if isinstance(batch_id, str) and len(batch_id) <= 200 and "\x00" not in batch_id
+        else None,
+    )

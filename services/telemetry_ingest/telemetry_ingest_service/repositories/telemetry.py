@@ -1,0 +1,212 @@
+"""SQL of the ingest path: what a batch needs to know, and storing it with one COPY."""
+
+import itertools
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+RECORD_COLUMNS = (
+    "batch_id",
+    "seq",
+    "sensor_id",
+    "run_id",
+    "capture_session_id",
+    "timestamp",
+    "received_at",
+    "raw_value",
+    "physical_value",
+    "conversion_status",
+    "profile_id",
+    "late",
+    "meta",
+)
+NOTIFY_CHANNEL = "telemetry"
+
+_TOKENS = """
+    SELECT token_hash, expires_at FROM sensor_tokens
+    WHERE sensor_id = $1 AND (expires_at IS NULL OR expires_at > now())
+"""
+# In one round trip: the published profiles whose validity meets [first, last] of the batch,
+# each run the sensor is bound to (with the session asked for, or else its running session), and
+# whether the batch is stored already.
+_CONTEXT = """
+    SELECT
+        ARRAY(
+            SELECT (p.id, p.kind, p.payload, p.valid_from, p.valid_to)
+            FROM conversion_profiles p
+            WHERE p.sensor_id = $1 AND p.valid_from <= $4
+              AND (p.valid_to IS NULL OR p.valid_to > $3)
+            ORDER BY p.valid_from
+        ) AS profiles,
+        ARRAY(
+            SELECT (r.id, r.status, cs.id, cs.status, cs.started_at)
+            FROM run_sensors rs
+            JOIN runs r ON r.id = rs.run_id
+            LEFT JOIN capture_sessions cs ON cs.run_id = r.id
+                AND CASE WHEN $2::uuid IS NULL THEN cs.status = 'running' ELSE cs.id = $2 END
+            WHERE rs.sensor_id = $1
+        ) AS bindings,
+        EXISTS (
+            SELECT 1 FROM telemetry_batches
+            WHERE ingest_key = $6 OR (sensor_id = $1 AND client_batch_id = $5)
+        ) AS stored
+"""
+# Nothing when the batch is already stored (same client batch id or ingest key). The
+# notification, a pointer to the batch, is delivered when the transaction commits.
+_INSERT_BATCH = """
+    WITH batch AS (
+        INSERT INTO telemetry_batches (sensor_id, client_batch_id, ingest_key, run_id,
+                                       capture_session_id, readings, first_timestamp,
+                                       last_timestamp, received_at, spooled)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT DO NOTHING
+        RETURNING id
+    )
+    SELECT id, pg_notify($11, json_build_object(
+        'batch', id, 'sensor', $1::text, 'run', $4::text, 'session', $5::text)::text)
+    FROM batch
+"""
+_HEARTBEATS = """
+    UPDATE sensors s SET last_heartbeat = v.at
+    FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at)
+    WHERE s.id = v.id AND (s.last_heartbeat IS NULL OR s.last_heartbeat < v.at)
+"""
+_TOKENS_USED = """
+    UPDATE sensor_tokens t SET last_used_at = v.at
+    FROM unnest($1::bytea[], $2::timestamptz[]) AS v(hash, at)
+    WHERE t.token_hash = v.hash AND (t.last_used_at IS NULL OR t.last_used_at < v.at)
+"""
+# Keeps the newest `$10` entries of the sensor (the DELETE does not see the row it inserts).
+_JOURNAL = """
+    WITH entry AS (
+        INSERT INTO ingest_errors (sensor_id, status, code, detail, batch_id, readings, rejected,
+                                   errors, request_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    )
+    DELETE FROM ingest_errors
+    WHERE sensor_id = $1 AND id <= (
+        SELECT id FROM ingest_errors WHERE sensor_id = $1 ORDER BY id DESC OFFSET $10 - 1 LIMIT 1
+    )
+"""
+_ENSURE_PARTITIONS = "SELECT telemetry_ensure_partitions(now(), $1)"
+
+
+class TelemetryRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def token_digests(self, sensor_id: uuid.UUID) -> list[tuple[bytes, datetime | None]]:
+        """Digests of the sensor's tokens that work now, with when each stops working."""
+        return [tuple(row) for row in await self._conn.fetch(_TOKENS, sensor_id)]
+
+    async def context(
+        self,
+        sensor_id: uuid.UUID,
+        session_id: uuid.UUID | None,
+        first: datetime,
+        last: datetime,
+        client_batch_id: str | None,
+        ingest_key: uuid.UUID,
+    ) -> asyncpg.Record:
+        """`profiles` as (id, kind, payload, valid_from, valid_to), `bindings` as (run_id,
+        run_status, session_id, session_status, session_started_at), and `stored`."""
+        return await self._conn.fetchrow(
+            _CONTEXT, sensor_id, session_id, first, last, client_batch_id, ingest_key
+        )
+
+    async def insert_batch(
+        self,
+        *,
+        sensor_id: uuid.UUID,
+        client_batch_id: str | None,
+        ingest_key: uuid.UUID,
+        run_id: uuid.UUID | None,
+        capture_session_id: uuid.UUID | None,
+        readings: int,
+        first: datetime,
+        last: datetime,
+        received_at: datetime,
+        spooled: bool,
+    ) -> int | None:
+        """The new batch's id, or None when it is stored already."""
+        return await self._conn.fetchval(
+            _INSERT_BATCH,
+            sensor_id,
+            client_batch_id,
+            ingest_key,
+            run_id,
+            capture_session_id,
+            readings,
+            first,
+            last,
+            received_at,
+            spooled,
+            NOTIFY_CHANNEL,
+        )
+
+    async def copy_records(self, records: Iterable[tuple[Any, ...]]) -> None:
+        await self._conn.copy_records_to_table(
+            "telemetry_records", records=records, columns=RECORD_COLUMNS
+        )
+
+    async def record_heartbeats(
+        self, sensors: dict[uuid.UUID, datetime], tokens: dict[bytes, datetime]
+    ) -> None:
+        if sensors:
+            await self._conn.execute(_HEARTBEATS, list(sensors), list(sensors.values()))
+        if tokens:
+            await self._conn.execute(_TOKENS_USED, list(tokens), list(tokens.values()))
+
+    async def journal(self, *, keep: int, **entry: Any) -> None:
+        await self._conn.execute(
+            _JOURNAL,
+            entry["sensor_id"],
+            entry["status"],
+            entry["code"],
+            entry["detail"],
+            entry["batch_id"],
+            entry["readings"],
+            entry["rejected"],
+            entry["errors"],
+            entry["request_id"],
+            keep,
+        )
+
+    async def ensure_partitions(self, months: int) -> None:
+        await self._conn.execute(_ENSURE_PARTITIONS, months)
+
+
+def records(
+    batch_id: int,
+    sensor_id: uuid.UUID,
+    run_id: uuid.UUID | None,
+    session_id: uuid.UUID | None,
+    received_at: datetime,
+    late: bool,
+    timestamps: list[datetime],
+    raw_values: list[float],
+    physical: list[float | None],
+    status: list[str],
+    profile_ids: list[uuid.UUID | None],
+    metas: list[Any],
+) -> Iterable[tuple[Any, ...]]:
+    """Rows in RECORD_COLUMNS order, built lazily by zip (no Python loop per reading)."""
+    repeat = itertools.repeat
+    return zip(
+        repeat(batch_id),
+        itertools.count(),
+        repeat(sensor_id),
+        repeat(run_id),
+        repeat(session_id),
+        timestamps,
+        repeat(received_at),
+        raw_values,
+        physical,
+        status,
+        profile_ids,
+        repeat(late),
+        metas,
+    )
