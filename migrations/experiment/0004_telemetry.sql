@@ -45,6 +45,8 @@ BEGIN
     IF telemetry_storage() <> 'partitioned' THEN
         RETURN;
     END IF;
+    -- Worker processes start together: one creates, the others then find the tables there.
+    PERFORM pg_advisory_xact_lock(hashtext('telemetry_ensure_partitions'));
     FOR i IN 0 .. months - 1 LOOP
         start := date_trunc('month', first AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
                  + make_interval(months => i);

@@ -283,6 +283,8 @@ BEGIN
     IF telemetry_storage() <> 'partitioned' THEN
         RETURN;
     END IF;
+    -- Worker processes start together: one creates, the others then find the tables there.
+    PERFORM pg_advisory_xact_lock(hashtext('telemetry_ensure_partitions'));
     FOR i IN 0 .. months - 1 LOOP
         start := date_trunc('month', first AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
                  + make_interval(months => i);
@@ -366,4 +368,4 @@ END;
 $$;
 CREATE TRIGGER sensor_tokens_notify AFTER UPDATE OF expires_at OR DELETE ON sensor_tokens
     FOR EACH ROW EXECUTE FUNCTION sensor_tokens_changed();
-INSERT INTO schema_migrations (version, name, checksum) VALUES (4, '0004_telemetry.sql', '9358e8c9a5cda3a8adcc1c0e99227ccb3fdaf7d8d6dffc60957ec0576f3f676a');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (4, '0004_telemetry.sql', '577c834b84a233e76ee0a00be4b7bb314883787a39745c17152a9f41a13cc4e2');

@@ -1,9 +1,15 @@
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
+import structlog
+
+_log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # What "PostgreSQL is unreachable, restarting or hung" looks like through asyncpg (with a timeout
 # around the call for "hung").
@@ -14,6 +20,27 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
 )
+
+
+async def within(seconds: float, work: Awaitable[T]) -> T:
+    """The result of `work`, or TimeoutError after `seconds`.
+
+    Past the deadline the work goes on in the background rather than being cancelled: against a
+    hung server a cancellation (and the rollback after it) waits as long as the work would. Its
+    late outcome is only logged, so the work must be safe to finish late (or be repeated).
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), seconds)
+    except TimeoutError:
+        task.add_done_callback(_log_late_outcome)
+        raise
+
+
+def _log_late_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.warning("late_database_work_failed", error=repr(task.exception()))
+
 
 # jsonb's binary format is a version byte (1) and the JSON text; json's is the text alone.
 # Binary codecs also serve COPY (copy_records_to_table), which has no text path.

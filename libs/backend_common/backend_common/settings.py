@@ -25,6 +25,9 @@ class ServiceSettings(BaseSettings):
     openapi_file: Path | None = None
     tls_cert_file: Path | None = None  # serve HTTPS with this certificate chain and key
     tls_key_file: Path | None = None
+    # Processes serving the same port (SO_REUSEPORT); `worker` is set for each, 0 … workers - 1.
+    workers: int = Field(default=1, ge=1, le=64)
+    worker: int = Field(default=0, ge=0)
 
     @field_validator("port")
     @classmethod

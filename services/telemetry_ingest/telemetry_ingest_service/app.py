@@ -9,7 +9,7 @@ from aiohttp import web
 
 from backend_common.app import create_base_app
 from backend_common.clock import Clock, utc_now
-from backend_common.db import UNAVAILABLE, Database
+from backend_common.db import UNAVAILABLE, Database, within
 from backend_common.keys import DATABASE
 from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
@@ -38,13 +38,19 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
         db = app[DATABASE]
 
         async def load_digests(sensor_id: uuid.UUID) -> Digests:
-            async with db.connection() as conn:
-                return await TelemetryRepository(conn).token_digests(sensor_id)
+            async def load() -> Digests:
+                async with db.connection() as conn:
+                    return await TelemetryRepository(conn).token_digests(sensor_id)
+
+            return await within(settings.db_timeout, load())
 
         app[CREDENTIALS] = Credentials(
             load_digests, ttl=settings.token_cache_ttl, unavailable=UNAVAILABLE, clock=clock
         )
-        spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
+        # One folder per worker process; a worker drains the folders of workers that are gone.
+        spool = Spool(
+            settings.spool_dir / f"worker-{settings.worker}", max_bytes=settings.spool_max_bytes
+        )
         spool.open()
         app[INGEST] = Ingest(
             db,
@@ -63,10 +69,13 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             {credentials.CHANNEL: lambda payload: app[CREDENTIALS].forget(uuid.UUID(payload))},
             on_reconnect=app[CREDENTIALS].forget,
         )
-        await _ensure_partitions(db)
+        try:
+            await _ensure_partitions(db)
+        except UNAVAILABLE as exc:
+            _log.warning("partitions_not_checked", error=repr(exc))  # the hourly job retries
         await listener.start()
         tasks = [
-            asyncio.create_task(_every(24 * 3600, lambda: _ensure_partitions(db))),
+            asyncio.create_task(_every(3600, lambda: _ensure_partitions(db))),
             asyncio.create_task(_every(settings.heartbeat_interval, app[INGEST].flush_heartbeats)),
             asyncio.create_task(_drain_spool(app[INGEST])),
         ]

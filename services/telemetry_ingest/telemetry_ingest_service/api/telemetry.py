@@ -29,6 +29,10 @@ async def ingest_telemetry(request: web.Request) -> web.Response:
                 return await request.read()
             except web.HTTPRequestEntityTooLarge as exc:
                 raise ProblemError(413, "payload_too_large", exc.text) from None
+            except ConnectionResetError:
+                raise ProblemError(
+                    400, "incomplete_body", "The connection closed before the body arrived."
+                ) from None
 
         result = await request.app[INGEST].accept(
             credential, read_body, request_id=request.get(REQUEST_ID)

@@ -23,7 +23,7 @@ import orjson
 import structlog
 
 from backend_common.clock import Clock
-from backend_common.db import UNAVAILABLE, Database
+from backend_common.db import UNAVAILABLE, Database, within
 from backend_common.errors import DomainError, ProblemError
 from backend_common.http import check_json_values
 from telemetry_ingest_service.domain import attachment
@@ -150,8 +150,7 @@ class Ingest:
     async def _store_or_spool(self, batch: Batch) -> Accepted:
         if time.monotonic() >= self._skip_database_until:
             try:
-                async with asyncio.timeout(self._db_timeout):
-                    return await self.store(batch)
+                return await within(self._db_timeout, self.store(batch))
             except UNAVAILABLE as exc:
                 _log.warning("database_unavailable", error=repr(exc))
                 self._skip_database_until = time.monotonic() + _SKIP_DATABASE_SECONDS
@@ -169,24 +168,40 @@ class Ingest:
         return Accepted(accepted=len(batch), spooled=True)
 
     async def drain_spool(self) -> int:
-        """Stores the spooled batches, oldest first; returns how many. Raises one of
+        """Stores the spooled batches, oldest first, then those a worker that is gone left in
+        a sibling `worker-*` folder; returns how many. Raises one of
         backend_common.db.UNAVAILABLE (and keeps the rest) when PostgreSQL fails again."""
         self.spooled.clear()
-        await self._spool.seal()
+        stored = await self._drain(self._spool)
+        for directory in sorted(self._spool.directory.parent.glob("worker-*")):
+            if directory == self._spool.directory:
+                continue
+            orphan = Spool(directory, max_bytes=0)
+            try:
+                orphan.open()
+            except RuntimeError:
+                continue  # its worker is alive and drains it
+            try:
+                stored += await self._drain(orphan)
+            finally:
+                orphan.close()
+        self._skip_database_until = 0.0
+        return stored
+
+    async def _drain(self, spool: Spool) -> int:
+        await spool.seal()
         stored = 0
-        for segment in self._spool.segments():
-            for batch in await self._spool.read(segment):
+        for segment in spool.segments():
+            for batch in await spool.read(segment):
                 try:
-                    async with asyncio.timeout(self._db_timeout):
-                        await self.store(batch, replay=True)
+                    await within(self._db_timeout, self.store(batch, replay=True))
                 except UNAVAILABLE:
                     raise
                 except Exception:
                     _log.exception("spooled_batch_not_storable", ingest_key=str(batch.ingest_key))
-                    await self._spool.set_aside(batch)
+                    await spool.set_aside(batch)
                 stored += 1
-            await self._spool.remove(segment)
-        self._skip_database_until = 0.0
+            await spool.remove(segment)
         return stored
 
     async def store(self, batch: Batch, *, replay: bool = False) -> Accepted:
@@ -266,21 +281,26 @@ class Ingest:
         """Keeps a refused batch in the sensor's journal; a journal that cannot be written is
         logged, never in the way of the answer."""
         try:
-            async with self._db.connection() as conn:
-                await TelemetryRepository(conn).journal(
-                    keep=self._journal_size,
-                    sensor_id=sensor_id,
-                    status=rejection.status,
-                    code=rejection.code,
-                    detail=rejection.detail,
-                    batch_id=rejection.batch_id,
-                    readings=rejection.readings,
-                    rejected=rejection.rejected,
-                    errors=rejection.errors or [],
-                    request_id=request_id,
-                )
+            await within(self._db_timeout, self._write_journal(sensor_id, rejection, request_id))
         except Exception:
             _log.exception("ingest_journal_failed", sensor_id=str(sensor_id))
+
+    async def _write_journal(
+        self, sensor_id: uuid.UUID, rejection: Rejection, request_id: str | None
+    ) -> None:
+        async with self._db.connection() as conn:
+            await TelemetryRepository(conn).journal(
+                keep=self._journal_size,
+                sensor_id=sensor_id,
+                status=rejection.status,
+                code=rejection.code,
+                detail=rejection.detail,
+                batch_id=rejection.batch_id,
+                readings=rejection.readings,
+                rejected=rejection.rejected,
+                errors=rejection.errors or [],
+                request_id=request_id,
+            )
 
     async def flush_heartbeats(self) -> None:
         sensors, tokens = self._heartbeats.take()

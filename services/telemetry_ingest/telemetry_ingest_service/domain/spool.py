@@ -3,9 +3,10 @@
 Segment files `<n>.spool` in one directory hold records: a 4-byte length, a 4-byte CRC-32 and
 the batch as JSON. A record is acknowledged only after its bytes are fsynced, and a new segment's
 directory entry too. A crash can leave a torn record at the end of the last segment: it was never
-acknowledged, and opening the spool cuts it off. Segments are replayed oldest first and deleted
-once every record in them is stored (a replay that stops half-way starts the segment over: the
-batch's ingest key makes storing it twice a no-op).
+acknowledged, and opening the spool cuts it off. A whole record that does not decode (which its
+checksum makes all but impossible) is set aside, never in the way of the others. Segments are
+replayed oldest first and deleted once every record in them is stored (a replay that stops
+half-way starts the segment over: the batch's ingest key makes storing it twice a no-op).
 
 File I/O runs on a worker thread, one append at a time, so the event loop never waits on disk.
 """
@@ -28,7 +29,10 @@ from telemetry_ingest_service.domain.batch import Batch
 
 _log = structlog.get_logger(__name__)
 
-_HEADER = struct.Struct("<II")  # payload length, CRC-32 of the payload
+# Payload length, then a CRC-32 of the length and the payload together: a zeroed header (a file
+# that grew but whose data never reached the disk) never passes for an empty record.
+_HEADER = struct.Struct("<II")
+_LENGTH = struct.Struct("<I")
 SEGMENT_SUFFIX = ".spool"
 SET_ASIDE = "set-aside"
 
@@ -115,7 +119,11 @@ class Spool:
 
     async def read(self, segment: Path) -> list[Batch]:
         """The batches of a segment, in the order they were spooled."""
-        return await asyncio.to_thread(_read_segment, segment)
+        batches, undecodable = await asyncio.to_thread(_read_segment, segment)
+        for payload in undecodable:
+            _log.error("spool_record_undecodable", segment=segment.name, size=len(payload))
+            await self._set_aside(_frame(payload))
+        return batches
 
     async def remove(self, segment: Path) -> None:
         """Deletes a replayed segment (sealed: no append goes to it)."""
@@ -124,7 +132,9 @@ class Spool:
 
     async def set_aside(self, batch: Batch) -> None:
         """Keeps a batch that cannot be stored (for an operator) outside the replayed segments."""
-        record = _encode(batch)
+        await self._set_aside(_encode(batch))
+
+    async def _set_aside(self, record: bytes) -> None:
         async with self._lock:
             await asyncio.to_thread(_append_synced, self.directory / SET_ASIDE, record)
 
@@ -143,7 +153,15 @@ def _encode(batch: Batch) -> bytes:
             "metas": batch.metas,
         }
     )
-    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+    return _frame(payload)
+
+
+def _frame(payload: bytes) -> bytes:
+    return _HEADER.pack(len(payload), _checksum(len(payload), payload)) + payload
+
+
+def _checksum(length: int, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(_LENGTH.pack(length)))
 
 
 def _decode(payload: bytes) -> Batch:
@@ -171,7 +189,7 @@ def _payloads(data: bytes) -> Iterator[bytes]:
     while offset + _HEADER.size <= len(data):
         length, crc = _HEADER.unpack_from(data, offset)
         payload = data[offset + _HEADER.size : offset + _HEADER.size + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
+        if length == 0 or len(payload) < length or _checksum(length, payload) != crc:
             return
         yield payload
         offset += _HEADER.size + length
@@ -187,8 +205,15 @@ def _cut_torn_tail(segment: Path) -> None:
             os.fsync(file.fileno())
 
 
-def _read_segment(segment: Path) -> list[Batch]:
-    return [_decode(payload) for payload in _payloads(segment.read_bytes())]
+def _read_segment(segment: Path) -> tuple[list[Batch], list[bytes]]:
+    batches: list[Batch] = []
+    undecodable: list[bytes] = []
+    for payload in _payloads(segment.read_bytes()):
+        try:
+            batches.append(_decode(payload))
+        except (ValueError, KeyError, TypeError):
+            undecodable.append(payload)
+    return batches, undecodable
 
 
 def _unlink(path: Path) -> int:
