@@ -2,15 +2,13 @@
 process, a spool folder on a tiny filesystem. The machinery is in harness.py."""
 
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backend_common import sensor_tokens
-from tests.faults.harness import Cluster, IngestProcess, Sensor
+from tests.faults.harness import Cluster, IngestProcess, Sensor, insert_sensors
 
 
 @pytest.fixture(scope="session")
@@ -43,39 +41,7 @@ def make_sensors(cluster: Cluster):
     """Sensors of one project, written directly: sensors, sensor_projects and sensor_tokens rows."""
 
     async def make(count: int) -> list[Sensor]:
-        project_id, user_id = uuid.uuid4(), uuid.uuid4()
-        sensors = []
-        conn = await cluster.connect()
-        try:
-            for n in range(count):
-                sensor_id = uuid.uuid4()
-                minted = sensor_tokens.mint(sensor_id)
-                await conn.execute(
-                    "INSERT INTO sensors (id, project_id, name, type, input_unit, display_unit,"
-                    " created_by) VALUES ($1, $2, $3, 'thermocouple', 'mV', 'degC', $4)",
-                    sensor_id,
-                    project_id,
-                    f"fault sensor {n}",
-                    user_id,
-                )
-                await conn.execute(
-                    "INSERT INTO sensor_projects (sensor_id, project_id, added_by)"
-                    " VALUES ($1, $2, $3)",
-                    sensor_id,
-                    project_id,
-                    user_id,
-                )
-                await conn.execute(
-                    "INSERT INTO sensor_tokens (token_hash, sensor_id, preview)"
-                    " VALUES ($1, $2, $3)",
-                    minted.digest,
-                    sensor_id,
-                    minted.preview,
-                )
-                sensors.append(Sensor(sensor_id, minted.token))
-        finally:
-            await conn.close()
-        return sensors
+        return await insert_sensors(cluster, count)
 
     return make
 

@@ -29,6 +29,8 @@ import aiohttp
 import asyncpg
 import orjson
 
+from backend_common import sensor_tokens
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = REPO_ROOT / "tests" / "schemas" / "experiment.sql"
 PG_USER = "etp"
@@ -460,3 +462,65 @@ async def assert_stored_once(cluster: Cluster, ledger: Ledger) -> Counter[str]:
     )
     assert counts.keys() <= ledger.sent
     return counts
+
+
+async def insert_sensors(cluster: Cluster, count: int) -> list[Sensor]:
+    """Sensors of one project, written directly: sensors, sensor_projects and sensor_tokens rows."""
+    project_id, user_id = uuid.uuid4(), uuid.uuid4()
+    sensors = []
+    conn = await cluster.connect()
+    try:
+        for n in range(count):
+            sensor_id = uuid.uuid4()
+            minted = sensor_tokens.mint(sensor_id)
+            await conn.execute(
+                "INSERT INTO sensors (id, project_id, name, type, input_unit, display_unit,"
+                " created_by) VALUES ($1, $2, $3, 'thermocouple', 'mV', 'degC', $4)",
+                sensor_id,
+                project_id,
+                f"fault sensor {n}",
+                user_id,
+            )
+            await conn.execute(
+                "INSERT INTO sensor_projects (sensor_id, project_id, added_by) VALUES ($1, $2, $3)",
+                sensor_id,
+                project_id,
+                user_id,
+            )
+            await conn.execute(
+                "INSERT INTO sensor_tokens (token_hash, sensor_id, preview) VALUES ($1, $2, $3)",
+                minted.digest,
+                sensor_id,
+                minted.preview,
+            )
+            sensors.append(Sensor(sensor_id, minted.token))
+    finally:
+        await conn.close()
+    return sensors
+
+
+def plan_batches(
+    ledger: Ledger, sensor: Sensor, readings: int, rng: random.Random, low: int, high: int
+) -> list[Batch]:
+    """`readings` readings of one sensor, cut into batches of `low` to `high`."""
+    batches = []
+    while readings > 0:
+        size = min(readings, rng.randint(low, high))
+        batches.append(make_batch(ledger, sensor, size))
+        readings -= size
+    return batches
+
+
+async def run_device(
+    session: aiohttp.ClientSession,
+    ingest: IngestProcess,
+    batches: list[Batch],
+    ledger: Ledger,
+    *,
+    pace: float,
+    until: float,
+) -> None:
+    """One device: its batches in order, each resent until acknowledged, `pace` seconds apart."""
+    for batch in batches:
+        await send(session, ingest.url, batch, ledger, until=until)
+        await asyncio.sleep(pace)

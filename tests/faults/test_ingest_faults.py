@@ -22,28 +22,13 @@ from tests.faults.harness import (
     assert_stored_once,
     client_session,
     make_batch,
+    plan_batches,
+    run_device,
     send,
     wait_drained,
 )
 
 pytestmark = pytest.mark.faults
-
-
-def plan_batches(ledger: Ledger, sensor, readings: int, rng: random.Random, low: int, high: int):
-    """`readings` readings of one sensor, cut into batches of `low` to `high`."""
-    batches = []
-    while readings > 0:
-        size = min(readings, rng.randint(low, high))
-        batches.append(make_batch(ledger, sensor, size))
-        readings -= size
-    return batches
-
-
-async def run_device(session, ingest, batches: list[Batch], ledger: Ledger, *, pace, until):
-    """One device: its batches in order, each resent until acknowledged, `pace` seconds apart."""
-    for batch in batches:
-        await send(session, ingest.url, batch, ledger, until=until)
-        await asyncio.sleep(pace)
 
 
 def assert_no_trouble(ledger: Ledger, ingest) -> None:
