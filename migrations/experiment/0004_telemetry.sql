@@ -59,6 +59,37 @@ BEGIN
 END;
 $$;
 
+-- Readings older than `keep` go (NULL keeps everything): on TimescaleDB as a retention policy
+-- that drops whole chunks; on plain PostgreSQL by dropping whole monthly partitions that ended
+-- before then, and deleting such rows from the default partition.
+CREATE FUNCTION telemetry_apply_retention(keep interval) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    partition record;
+BEGIN
+    IF telemetry_storage() = 'timescaledb' THEN
+        PERFORM remove_retention_policy('telemetry_records', if_exists => true);
+        IF keep IS NOT NULL THEN
+            PERFORM add_retention_policy('telemetry_records', keep);
+        END IF;
+        RETURN;
+    END IF;
+    IF keep IS NULL THEN
+        RETURN;
+    END IF;
+    FOR partition IN
+        SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'telemetry_records'::regclass
+          AND c.relname ~ '^telemetry_records_[0-9]{4}_[0-9]{2}$'
+          AND to_date(substr(c.relname, 19), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC'
+              + interval '1 month' <= now() - keep
+    LOOP
+        EXECUTE format('DROP TABLE %I', partition.relname);
+    END LOOP;
+    DELETE FROM telemetry_records_default WHERE "timestamp" < now() - keep;
+END;
+$$;
+
 DO $$
 DECLARE
     columns constant text := $columns$

@@ -297,6 +297,37 @@ BEGIN
 END;
 $$;
 
+-- Readings older than `keep` go (NULL keeps everything): on TimescaleDB as a retention policy
+-- that drops whole chunks; on plain PostgreSQL by dropping whole monthly partitions that ended
+-- before then, and deleting such rows from the default partition.
+CREATE FUNCTION telemetry_apply_retention(keep interval) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    partition record;
+BEGIN
+    IF telemetry_storage() = 'timescaledb' THEN
+        PERFORM remove_retention_policy('telemetry_records', if_exists => true);
+        IF keep IS NOT NULL THEN
+            PERFORM add_retention_policy('telemetry_records', keep);
+        END IF;
+        RETURN;
+    END IF;
+    IF keep IS NULL THEN
+        RETURN;
+    END IF;
+    FOR partition IN
+        SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'telemetry_records'::regclass
+          AND c.relname ~ '^telemetry_records_[0-9]{4}_[0-9]{2}$'
+          AND to_date(substr(c.relname, 19), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC'
+              + interval '1 month' <= now() - keep
+    LOOP
+        EXECUTE format('DROP TABLE %I', partition.relname);
+    END LOOP;
+    DELETE FROM telemetry_records_default WHERE "timestamp" < now() - keep;
+END;
+$$;
+
 DO $$
 DECLARE
     columns constant text := $columns$
@@ -368,4 +399,4 @@ END;
 $$;
 CREATE TRIGGER sensor_tokens_notify AFTER UPDATE OF expires_at OR DELETE ON sensor_tokens
     FOR EACH ROW EXECUTE FUNCTION sensor_tokens_changed();
-INSERT INTO schema_migrations (version, name, checksum) VALUES (4, '0004_telemetry.sql', '577c834b84a233e76ee0a00be4b7bb314883787a39745c17152a9f41a13cc4e2');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (4, '0004_telemetry.sql', '1857728c67d30bbf8041c79afa0e8eb3b6031335677c7d093614cfe11255acb0');

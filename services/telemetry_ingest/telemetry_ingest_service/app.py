@@ -69,13 +69,14 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             {credentials.CHANNEL: lambda payload: app[CREDENTIALS].forget(uuid.UUID(payload))},
             on_reconnect=app[CREDENTIALS].forget,
         )
+        retention = timedelta(days=settings.retention_days) if settings.retention_days else None
         try:
-            await _ensure_partitions(db)
+            await _maintain_storage(db, retention)
         except UNAVAILABLE as exc:
-            _log.warning("partitions_not_checked", error=repr(exc))  # the hourly job retries
+            _log.warning("storage_not_maintained", error=repr(exc))  # the hourly job retries
         await listener.start()
         tasks = [
-            asyncio.create_task(_every(3600, lambda: _ensure_partitions(db))),
+            asyncio.create_task(_every(3600, lambda: _maintain_storage(db, retention))),
             asyncio.create_task(_every(settings.heartbeat_interval, app[INGEST].flush_heartbeats)),
             asyncio.create_task(_drain_spool(app[INGEST])),
         ]
@@ -94,9 +95,12 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
     return app
 
 
-async def _ensure_partitions(db: Database) -> None:
+async def _maintain_storage(db: Database, retention: timedelta | None) -> None:
+    """Partitions for the coming months, and the retention setting applied."""
     async with db.connection() as conn:
-        await TelemetryRepository(conn).ensure_partitions(PARTITION_MONTHS_AHEAD)
+        telemetry = TelemetryRepository(conn)
+        await telemetry.ensure_partitions(PARTITION_MONTHS_AHEAD)
+        await telemetry.apply_retention(retention)
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:

@@ -22,6 +22,8 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
     token_cache_ttl: float = Field(default=30.0, ge=0)
     heartbeat_interval: float = Field(default=1.0, gt=0)
     journal_size: int = Field(default=200, gt=0)  # ingest errors kept per sensor
+    # Readings older than this many days are dropped (whole partitions or chunks); 0 keeps all.
+    retention_days: int = Field(default=0, ge=0)
     # Batches acknowledged while PostgreSQL is unreachable wait here (fsynced) to be stored.
     spool_dir: Path = Path(".local/telemetry-spool")
     spool_max_bytes: int = Field(default=1 << 30, gt=0)

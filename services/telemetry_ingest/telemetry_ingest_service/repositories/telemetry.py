@@ -3,7 +3,7 @@
 import itertools
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -92,6 +92,7 @@ _JOURNAL = """
     )
 """
 _ENSURE_PARTITIONS = "SELECT telemetry_ensure_partitions(now(), $1)"
+_APPLY_RETENTION = "SELECT telemetry_apply_retention($1::interval)"
 
 
 class TelemetryRepository:
@@ -177,6 +178,10 @@ class TelemetryRepository:
 
     async def ensure_partitions(self, months: int) -> None:
         await self._conn.execute(_ENSURE_PARTITIONS, months)
+
+    async def apply_retention(self, keep: timedelta | None) -> None:
+        """Readings older than `keep` go (None keeps everything)."""
+        await self._conn.execute(_APPLY_RETENTION, keep)
 
 
 def records(
