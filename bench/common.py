@@ -1,5 +1,8 @@
-"""What the bench scripts share: a throwaway user, project and experiment on a running stack."""
+"""What the bench scripts share: a throwaway user, project and experiment on a running stack,
+waiting for a server, percentiles."""
 
+import asyncio
+import math
 import uuid
 
 import aiohttp
@@ -44,3 +47,20 @@ async def setup(
         201,
     )
     return headers, project["id"], created["id"]
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else math.nan
+
+
+async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(100):
+        try:
+            async with session.get(url) as response:
+                if response.status < 500:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")

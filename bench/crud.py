@@ -27,12 +27,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import asyncpg
 from aiohttp import web
-from common import expect, setup
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+from common import expect, percentile, setup, wait_up
 
 
 class Result:
@@ -116,18 +111,6 @@ def serve_bare(port: int, dsn: str) -> None:
     app.cleanup_ctx.append(pool_ctx)
     app.router.add_get("/runs/{id}", get_run)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(100):
-        try:
-            async with session.get(url) as response:
-                if response.status < 500:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
 
 
 async def main(args: argparse.Namespace) -> None:

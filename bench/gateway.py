@@ -25,8 +25,8 @@ import os
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from common import expect, setup
-from crud import Result, closed_loop, percentile
+from common import expect, percentile, setup
+from crud import Result, closed_loop
 
 TARGET_ADDED_P50_MS = 2.0
 TARGET_THROUGHPUT_SHARE = 0.70

@@ -19,7 +19,6 @@ and prints points/s and p50/p99 batch latency, with the service as a share of th
 
 import argparse
 import asyncio
-import math
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import aiohttp
 import asyncpg
 import orjson
 from aiohttp import web
+from common import percentile, wait_up
 
 from backend_common import sensor_tokens
 
@@ -38,11 +38,6 @@ RECORD_COLUMNS = (
     "conversion_status", "late",
 )  # fmt: skip
 MLFLOW_LOG_BATCH_METRICS_PER_S = 7_000  # an MLflow tracking server's log-batch on this box
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else math.nan
 
 
 async def create_sensors(conn: asyncpg.Connection, count: int) -> list[tuple[uuid.UUID, str]]:
@@ -222,18 +217,6 @@ def serve_bare(port: int, dsn: str) -> None:
     app.cleanup_ctx.append(pool_ctx)
     app.router.add_post("/api/v1/telemetry", ingest)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(100):
-        try:
-            async with session.get(url) as response:
-                if response.status < 500:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
 
 
 def report(name: str, rate: float, latencies: list[float], errors: int) -> None:

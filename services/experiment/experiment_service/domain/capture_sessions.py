@@ -3,24 +3,21 @@
 import uuid
 from datetime import UTC, datetime
 
-import asyncpg
-
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import audit
+from experiment_service.domain.access import run_access
 from experiment_service.domain.errors import (
     CaptureAlreadyRunning,
     CaptureNotDeletable,
     CaptureNotRunning,
     CaptureSessionNotFound,
-    RunNotFound,
     RunNotRunning,
 )
-from experiment_service.domain.models import CaptureSession, CaptureStatus, Run, RunStatus
+from experiment_service.domain.models import CaptureSession, CaptureStatus, RunStatus
 from experiment_service.domain.transitions import CAPTURE_DELETABLE
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.run_sensors import RunSensorRepository
-from experiment_service.repositories.runs import RunRepository
 
 ENTITY = "capture_session"
 
@@ -32,7 +29,7 @@ class CaptureSessions:
     async def start(self, caller: Caller, run_id: uuid.UUID, *, notes: str) -> CaptureSession:
         async with self._db.transaction() as conn:
             # The run's row lock serialises starts: one running session, gap-free ordinals.
-            run, role = await self._run(conn, caller, run_id, Role.EDITOR, lock=True)
+            run, role = await run_access(conn, caller, run_id, Role.EDITOR, lock="update")
             if run.status != RunStatus.RUNNING:
                 raise RunNotRunning(
                     f"Capture starts only in a running run; this one is {run.status}."
@@ -68,7 +65,7 @@ class CaptureSessions:
         reason: str | None,
     ) -> CaptureSession:
         async with self._db.transaction() as conn:
-            _, role = await self._run(conn, caller, run_id, Role.EDITOR, lock=True)
+            _, role = await run_access(conn, caller, run_id, Role.EDITOR, lock="update")
             sessions = CaptureSessionRepository(conn)
             current = await self._session(sessions, session_id, run_id)
             if current.status != CaptureStatus.RUNNING:
@@ -92,14 +89,14 @@ class CaptureSessions:
 
     async def get(self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID) -> CaptureSession:
         async with self._db.connection() as conn:
-            await self._run(conn, caller, run_id, Role.VIEWER)
+            await run_access(conn, caller, run_id, Role.VIEWER)
             return await self._session(CaptureSessionRepository(conn), session_id, run_id)
 
     async def list_page(
         self, caller: Caller, run_id: uuid.UUID, *, after_ordinal: int | None, limit: int
     ) -> list[CaptureSession]:
         async with self._db.connection() as conn:
-            await self._run(conn, caller, run_id, Role.VIEWER)
+            await run_access(conn, caller, run_id, Role.VIEWER)
             return await CaptureSessionRepository(conn).find(
                 run_id, after_ordinal=after_ordinal, limit=limit
             )
@@ -108,7 +105,7 @@ class CaptureSessions:
         self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID, *, notes: str
     ) -> CaptureSession:
         async with self._db.transaction() as conn:
-            _, role = await self._run(conn, caller, run_id, Role.EDITOR)
+            _, role = await run_access(conn, caller, run_id, Role.EDITOR)
             sessions = CaptureSessionRepository(conn)
             current = await self._session(sessions, session_id, run_id, lock=True)
             updated = await sessions.update(session_id, {"notes": notes})
@@ -127,7 +124,7 @@ class CaptureSessions:
 
     async def delete(self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID) -> None:
         async with self._db.transaction() as conn:
-            _, role = await self._run(conn, caller, run_id, Role.OWNER, lock=True)
+            _, role = await run_access(conn, caller, run_id, Role.OWNER, lock="update")
             sessions = CaptureSessionRepository(conn)
             current = await self._session(sessions, session_id, run_id, lock=True)
             if current.status not in CAPTURE_DELETABLE:
@@ -144,21 +141,6 @@ class CaptureSessions:
                 parent_id=run_id,
                 before=audit.snapshot(current),
             )
-
-    @staticmethod
-    async def _run(
-        conn: asyncpg.Connection,
-        caller: Caller,
-        run_id: uuid.UUID,
-        minimum: Role,
-        *,
-        lock: bool = False,
-    ) -> tuple[Run, Role]:
-        run = await RunRepository(conn).get(run_id, for_update=lock)
-        if run is None:
-            raise RunNotFound()
-        role = await caller.require(run.project_id, minimum, not_found=RunNotFound)
-        return run, role
 
     @staticmethod
     async def _session(

@@ -7,16 +7,15 @@ import asyncpg
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import audit
+from experiment_service.domain.access import run_access
 from experiment_service.domain.errors import (
     RunArchived,
-    RunNotFound,
     SensorNotBound,
     SensorNotInProject,
 )
-from experiment_service.domain.models import BoundSensor, Run, RunStatus
+from experiment_service.domain.models import BoundSensor, RunStatus
 from experiment_service.domain.sensors import Sensors, sensor_access
 from experiment_service.repositories.run_sensors import RunSensorRepository
-from experiment_service.repositories.runs import RunRepository
 from experiment_service.repositories.sensors import SensorRepository
 
 ENTITY = "run"
@@ -29,10 +28,10 @@ class RunSensors:
 
     async def bind(self, caller: Caller, run_id: uuid.UUID, sensor_id: uuid.UUID) -> BoundSensor:
         async with self._db.transaction() as conn:
-            run, role = await _run(conn, caller, run_id, Role.EDITOR, lock=True)
+            # Share locks: the run is not archived, nor the sensor deleted, meanwhile.
+            run, role = await run_access(conn, caller, run_id, Role.EDITOR, lock="share")
             if run.status == RunStatus.ARCHIVED:
                 raise RunArchived()
-            # The share lock keeps the sensor from being deleted while it is being bound.
             access = await sensor_access(conn, caller, sensor_id, Role.VIEWER, lock="share")
             if run.project_id not in access.project_ids:
                 raise SensorNotInProject()
@@ -56,12 +55,12 @@ class RunSensors:
 
     async def get(self, caller: Caller, run_id: uuid.UUID, sensor_id: uuid.UUID) -> BoundSensor:
         async with self._db.connection() as conn:
-            await _run(conn, caller, run_id, Role.VIEWER)
+            await run_access(conn, caller, run_id, Role.VIEWER)
             return await self._bound(conn, run_id, sensor_id)
 
     async def unbind(self, caller: Caller, run_id: uuid.UUID, sensor_id: uuid.UUID) -> None:
         async with self._db.transaction() as conn:
-            run, role = await _run(conn, caller, run_id, Role.EDITOR, lock=True)
+            run, role = await run_access(conn, caller, run_id, Role.EDITOR, lock="share")
             if run.status == RunStatus.ARCHIVED:
                 raise RunArchived()
             if not await RunSensorRepository(conn).delete(run_id, sensor_id):
@@ -91,22 +90,7 @@ class RunSensors:
         self, caller: Caller, run_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
     ) -> list[BoundSensor]:
         async with self._db.connection() as conn:
-            await _run(conn, caller, run_id, Role.VIEWER)
+            await run_access(conn, caller, run_id, Role.VIEWER)
             return await SensorRepository(conn).bound_to_run(
                 run_id, self._sensors.view(), after=after, limit=limit
             )
-
-
-async def _run(
-    conn: asyncpg.Connection,
-    caller: Caller,
-    run_id: uuid.UUID,
-    minimum: Role,
-    *,
-    lock: bool = False,
-) -> tuple[Run, Role]:
-    # Share-locked: the run is not archived or deleted while its sensors change.
-    run = await RunRepository(conn).get(run_id, for_share=lock)
-    if run is None:
-        raise RunNotFound()
-    return run, await caller.require(run.project_id, minimum, not_found=RunNotFound)
