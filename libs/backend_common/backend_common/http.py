@@ -142,7 +142,7 @@ def json_response(
     body = (
         data.model_dump_json().encode()
         if isinstance(data, BaseModel)
-        else orjson.dumps(data, default=_default)
+        else orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z)
     )
     return web.Response(
         body=body,

@@ -1,20 +1,17 @@
 """Wire models of the experiment API: requests (extra fields refused) and list queries."""
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
 )
 
 from backend_common.conversion import Kind
+from backend_common.instants import Instant
 from backend_common.pagination import PageQuery
 from experiment_service.domain.listing import SortOrder, TagsMatch
 from experiment_service.domain.models import ExperimentStatus, RunStatus, SensorStatus
@@ -26,30 +23,6 @@ LongText = Annotated[str, Field(max_length=10000)]
 GitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")]
 JsonObject = dict[str, Any]
 RunIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=500)]
-
-
-_LATEST = datetime.max.replace(tzinfo=UTC)  # asyncpg sends this one as PostgreSQL's infinity
-
-
-def _text(value: object) -> object:
-    if not isinstance(value, str | datetime):
-        raise ValueError("give an RFC 3339 date-time string")
-    return value
-
-
-def _in_utc_range(value: datetime) -> datetime:
-    # Instants reach PostgreSQL in UTC; near year 1 or 9999 an offset can push them out of range.
-    try:
-        instant = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("instant out of range") from None
-    if instant >= _LATEST:
-        raise ValueError("instant out of range")
-    return instant
-
-
-# RFC 3339: an offset is required (asyncpg would read a naive time in the server's own zone).
-Instant = Annotated[AwareDatetime, BeforeValidator(_text), AfterValidator(_in_utc_range)]
 
 
 class Input(BaseModel):

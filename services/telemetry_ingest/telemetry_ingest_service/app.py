@@ -13,13 +13,17 @@ from backend_common.db import UNAVAILABLE, Database, within
 from backend_common.keys import DATABASE
 from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
+from backend_common.rbac import RBAC_ERRORS
+from telemetry_ingest_service.api import readings as readings_api
 from telemetry_ingest_service.api import telemetry
-from telemetry_ingest_service.appkeys import CREDENTIALS, INGEST, SENSOR_RATES
+from telemetry_ingest_service.appkeys import CREDENTIALS, INGEST, READINGS, SENSOR_RATES
 from telemetry_ingest_service.domain import credentials
 from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, Digests
+from telemetry_ingest_service.domain.errors import ERRORS
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
+from telemetry_ingest_service.domain.readings import Readings
 from telemetry_ingest_service.domain.spool import Spool
 from telemetry_ingest_service.repositories.telemetry import TelemetryRepository
 from telemetry_ingest_service.settings import TelemetryIngestSettings
@@ -31,7 +35,9 @@ PARTITION_MONTHS_AHEAD = 4
 
 
 def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> web.Application:
-    app = create_base_app(settings, public_routes=("ingest_telemetry",))
+    app = create_base_app(
+        settings, error_map={**RBAC_ERRORS, **ERRORS}, public_routes=("ingest_telemetry",)
+    )
     app[SENSOR_RATES] = TokenBuckets(rate=settings.sensor_rate, burst=settings.sensor_burst)
 
     async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -52,6 +58,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             settings.spool_dir / f"worker-{settings.worker}", max_bytes=settings.spool_max_bytes
         )
         spool.open()
+        app[READINGS] = Readings(db)
         app[INGEST] = Ingest(
             db,
             clock=clock,
@@ -92,6 +99,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
 
     app.cleanup_ctx.append(ingest_ctx)
     app.router.add_routes(telemetry.routes)
+    app.router.add_routes(readings_api.routes)
     return app
 
 

@@ -1,0 +1,120 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from backend_common.export import stream_export
+from backend_common.http import json_response, parse_query
+from backend_common.pagination import encode_cursor, parse_cursor
+from backend_common.rbac import caller
+from telemetry_ingest_service.appkeys import READINGS
+from telemetry_ingest_service.domain.readings import ORIGIN, bucket_for_points
+from telemetry_ingest_service.models import (
+    READING_REPEATED,
+    AggregateQuery,
+    ExportQuery,
+    HistoryQuery,
+    ReadingKey,
+)
+from telemetry_ingest_service.repositories.readings import Selection
+
+routes = web.RouteTableDef()
+
+FIELDS = (
+    "timestamp",
+    "received_at",
+    "sensor_id",
+    "raw_value",
+    "physical_value",
+    "signal",
+    "conversion_status",
+    "late",
+    "run_id",
+    "capture_session_id",
+    "meta",
+)
+
+
+def _selection(query: Any) -> Selection:
+    return Selection(
+        sensor_ids=tuple(query.sensor_id),
+        run_id=query.run_id,
+        capture_session_id=query.capture_session_id,
+        start=query.start,
+        end=query.end,
+    )
+
+
+def _fields(layer: str) -> tuple[str, ...]:
+    """The raw layer shows raw values only."""
+    return tuple(f for f in FIELDS if layer == "physical" or f != "physical_value")
+
+
+@routes.get("/api/v1/telemetry", name="list_telemetry")
+async def list_telemetry(request: web.Request) -> web.Response:
+    """Stored readings in (timestamp, batch, seq) order, keyset-paginated."""
+    query = parse_query(request, HistoryQuery, repeated=READING_REPEATED)
+    after = None
+    if query.cursor is not None:
+        key = parse_cursor(query.cursor, ReadingKey)
+        after = (key.t, key.b, key.s)
+    rows = await request.app[READINGS].page(
+        caller(request), _selection(query), after=after, limit=query.limit + 1
+    )
+    fields = _fields(query.layer)
+    items = [{name: row[name] for name in fields} for row in rows[: query.limit]]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        next_cursor = encode_cursor(
+            {"t": last["timestamp"].isoformat(), "b": last["batch_id"], "s": last["seq"]}
+        )
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+@routes.get("/api/v1/telemetry/aggregate", name="aggregate_telemetry")
+async def aggregate_telemetry(request: web.Request) -> web.Response:
+    """Per sensor and bucket: count, min, max, avg, time-weighted avg, first and last value."""
+    query = parse_query(request, AggregateQuery, repeated=READING_REPEATED)
+    bucket = query.bucket or bucket_for_points(query.start, query.end, query.points or 1)
+    items = await request.app[READINGS].aggregate(
+        caller(request), _selection(query), layer=query.layer, bucket=bucket
+    )
+    return json_response({"bucket": bucket, "origin": ORIGIN, "layer": query.layer, "items": items})
+
+
+class RawReading(BaseModel):
+    """A reading as exports write it (the raw layer)."""
+
+    timestamp: datetime
+    received_at: datetime
+    sensor_id: uuid.UUID
+    raw_value: float
+    signal: str
+    conversion_status: str
+    late: bool
+    run_id: uuid.UUID | None
+    capture_session_id: uuid.UUID | None
+    meta: dict[str, Any] | None
+
+
+class Reading(RawReading):
+    """A reading as exports write it (the physical layer)."""
+
+    physical_value: float | None
+
+
+@routes.get("/api/v1/telemetry/export", name="export_telemetry")
+async def export_telemetry(request: web.Request) -> web.StreamResponse:
+    """Every selected reading in time order, streamed as CSV or JSON."""
+    query = parse_query(request, ExportQuery, repeated=READING_REPEATED)
+    fields = _fields(query.layer)
+    model = Reading if query.layer == "physical" else RawReading
+
+    async def items() -> Any:
+        async for row in request.app[READINGS].stream(caller(request), _selection(query)):
+            yield model.model_validate({name: row[name] for name in fields})
+
+    return await stream_export(request, items(), fmt=query.format, name="telemetry", columns=fields)

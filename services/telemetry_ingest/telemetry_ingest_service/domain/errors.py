@@ -1,0 +1,25 @@
+from backend_common.errors import DomainError, ErrorMap
+
+
+class SensorNotFound(DomainError):
+    """No such sensor."""
+
+
+class RunNotFound(DomainError):
+    """No such run."""
+
+
+class CaptureSessionNotFound(DomainError):
+    """No such capture session."""
+
+
+class TooManyBuckets(DomainError):
+    """The range holds too many buckets of that width; pick a wider bucket or a shorter range."""
+
+
+ERRORS: ErrorMap = {
+    SensorNotFound: (404, "sensor_not_found"),
+    RunNotFound: (404, "run_not_found"),
+    CaptureSessionNotFound: (404, "capture_session_not_found"),
+    TooManyBuckets: (422, "too_many_buckets"),
+}

@@ -1,0 +1,64 @@
+"""Query models of the telemetry read side (unknown parameters refused)."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from backend_common.instants import Instant
+
+Layer = Literal["raw", "physical"]
+Bucket = Literal["10s", "1m", "5m", "1h", "1d"]
+MAX_SENSORS = 20
+MAX_PAGE = 10_000
+READING_REPEATED = ("sensor_id",)
+
+
+class _Selection(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    sensor_id: list[uuid.UUID] = Field(default=[], max_length=MAX_SENSORS)
+    run_id: uuid.UUID | None = None
+    capture_session_id: uuid.UUID | None = None
+    start: Instant | None = Field(default=None, alias="from")
+    end: Instant | None = Field(default=None, alias="to")
+    layer: Layer = "physical"
+
+    @model_validator(mode="after")
+    def _scoped(self) -> Self:
+        if not self.sensor_id and self.run_id is None and self.capture_session_id is None:
+            raise ValueError("give sensor_id, run_id or capture_session_id")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("`to` must be after `from`")
+        return self
+
+
+class HistoryQuery(_Selection):
+    limit: int = Field(default=1000, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(default=None, max_length=1024)
+
+
+class ExportQuery(_Selection):
+    format: Literal["csv", "json"] = "json"
+
+
+class AggregateQuery(_Selection):
+    start: Instant = Field(alias="from")
+    end: Instant = Field(alias="to")
+    bucket: Bucket | None = None
+    points: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_width(self) -> Self:
+        if (self.bucket is None) == (self.points is None):
+            raise ValueError("give either bucket or points")
+        return self
+
+
+class ReadingKey(BaseModel):
+    """Where a history page ends: (timestamp, batch, seq) of its last reading."""
+
+    t: datetime
+    b: int
+    s: int
