@@ -15,12 +15,26 @@ async def expect(response: aiohttp.ClientResponse, status: int) -> dict:
     return body
 
 
+PASSWORD = "bench password"
+
+
+async def login(session: aiohttp.ClientSession, auth: str, username: str) -> dict:
+    """Auth headers of a bench user."""
+    tokens = await expect(
+        await session.post(
+            f"{auth}/api/v1/auth/login", json={"username": username, "password": PASSWORD}
+        ),
+        200,
+    )
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
 async def setup(
     session: aiohttp.ClientSession, auth: str, experiment: str
 ) -> tuple[dict, str, str]:
     """Auth headers of a new user, the id of a project they own and of an experiment in it."""
     name = f"bench{uuid.uuid4().hex[:8]}"
-    password = "bench password"
+    password = PASSWORD
     await expect(
         await session.post(
             f"{auth}/api/v1/auth/register",

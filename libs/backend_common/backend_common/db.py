@@ -84,8 +84,9 @@ async def create_pool(
         command_timeout=command_timeout,
         init=_init_connection,
         reset=_keep_session,
-        # Instants that PostgreSQL renders itself (e.g. inside jsonb) come out in UTC too.
-        server_settings={"timezone": "UTC"},
+        # Instants that PostgreSQL renders itself (e.g. inside jsonb) come out in UTC too. No JIT:
+        # compiling costs tens of milliseconds, more than the short queries of a service gain.
+        server_settings={"timezone": "UTC", "jit": "off"},
     )
 
 

@@ -3,6 +3,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -14,18 +15,20 @@ from backend_common.keys import DATABASE
 from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
 from backend_common.rbac import RBAC_ERRORS
+from telemetry_ingest_service.api import live, telemetry
 from telemetry_ingest_service.api import readings as readings_api
-from telemetry_ingest_service.api import telemetry
-from telemetry_ingest_service.appkeys import CREDENTIALS, INGEST, READINGS, SENSOR_RATES
+from telemetry_ingest_service.appkeys import CREDENTIALS, HUB, INGEST, READINGS, SENSOR_RATES
 from telemetry_ingest_service.domain import credentials
 from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, Digests
 from telemetry_ingest_service.domain.errors import ERRORS
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
+from telemetry_ingest_service.domain.live import Filter, Hub
 from telemetry_ingest_service.domain.readings import Readings
 from telemetry_ingest_service.domain.spool import Spool
-from telemetry_ingest_service.repositories.telemetry import TelemetryRepository
+from telemetry_ingest_service.repositories.readings import ReadingRepository
+from telemetry_ingest_service.repositories.telemetry import NOTIFY_CHANNEL, TelemetryRepository
 from telemetry_ingest_service.settings import TelemetryIngestSettings
 
 _log = structlog.get_logger(__name__)
@@ -71,11 +74,21 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             spool=spool,
             db_timeout=settings.db_timeout,
         )
+        app[HUB] = hub = _hub(db, settings)
+
+        def reconnected() -> None:
+            app[CREDENTIALS].forget()
+            hub.reconnected()
+
         listener = Listener(
             settings.database_url.get_secret_value(),
-            {credentials.CHANNEL: lambda payload: app[CREDENTIALS].forget(uuid.UUID(payload))},
-            on_reconnect=app[CREDENTIALS].forget,
+            {
+                credentials.CHANNEL: lambda payload: app[CREDENTIALS].forget(uuid.UUID(payload)),
+                NOTIFY_CHANNEL: hub.notified,
+            },
+            on_reconnect=reconnected,
         )
+        hub.start()
         retention = timedelta(days=settings.retention_days) if settings.retention_days else None
         try:
             await _maintain_storage(db, retention)
@@ -94,13 +107,51 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
                 await task
         with contextlib.suppress(*UNAVAILABLE):
             await app[INGEST].flush_heartbeats()
+        await hub.stop()
         await listener.stop()
         spool.close()
 
     app.cleanup_ctx.append(ingest_ctx)
     app.router.add_routes(telemetry.routes)
     app.router.add_routes(readings_api.routes)
+    app.router.add_routes(live.routes)
+    app.on_shutdown.append(_end_streams)
     return app
+
+
+def _hub(db: Database, settings: TelemetryIngestSettings) -> Hub:
+    async def missed(flt: Filter, after: int) -> list[int]:
+        async with db.connection() as conn:
+            return await ReadingRepository(conn).batches_after(
+                after,
+                sensor_ids=flt.sensor_ids,
+                run_id=flt.run_id,
+                capture_session_id=flt.capture_session_id,
+                limit=settings.stream_replay_batches,
+            )
+
+    async def readings(batch_id: int) -> list[dict[str, Any]]:
+        async with db.connection() as conn:
+            return await ReadingRepository(conn).batch_readings(batch_id)
+
+    async def latest() -> int:
+        async with db.connection() as conn:
+            return await ReadingRepository(conn).latest_batch()
+
+    return Hub(
+        missed=missed,
+        readings=readings,
+        latest=latest,
+        queue_size=settings.stream_queue_size,
+        streams_per_user=settings.streams_per_user,
+        keepalive=settings.stream_keepalive_seconds,
+    )
+
+
+async def _end_streams(app: web.Application) -> None:
+    """On shutdown, before waiting for handlers: live streams end instead of holding it up."""
+    if HUB in app:
+        await app[HUB].stop()
 
 
 async def _maintain_storage(db: Database, retention: timedelta | None) -> None:

@@ -3,9 +3,11 @@ from aiohttp import web
 from backend_common.ratelimit import TokenBuckets
 from telemetry_ingest_service.domain.credentials import Credentials
 from telemetry_ingest_service.domain.ingest import Ingest
+from telemetry_ingest_service.domain.live import Hub
 from telemetry_ingest_service.domain.readings import Readings
 
 INGEST = web.AppKey("ingest", Ingest)
 CREDENTIALS = web.AppKey("credentials", Credentials)
 SENSOR_RATES = web.AppKey("sensor_rates", TokenBuckets)
 READINGS = web.AppKey("readings", Readings)
+HUB = web.AppKey("hub", Hub)

@@ -56,6 +56,21 @@ class AggregateQuery(_Selection):
         return self
 
 
+class StreamQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sensor_id: list[uuid.UUID] = Field(default=[], max_length=MAX_SENSORS)
+    run_id: uuid.UUID | None = None
+    capture_session_id: uuid.UUID | None = None
+    layer: Layer = "physical"
+
+    @model_validator(mode="after")
+    def _scoped(self) -> Self:
+        if not self.sensor_id and self.run_id is None and self.capture_session_id is None:
+            raise ValueError("give sensor_id, run_id or capture_session_id")
+        return self
+
+
 class ReadingKey(BaseModel):
     """Where a history page ends: (timestamp, batch, seq) of its last reading."""
 

@@ -29,3 +29,10 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
     spool_max_bytes: int = Field(default=1 << 30, gt=0)
     # A store that takes longer counts as "PostgreSQL unreachable": the batch is spooled.
     db_timeout: float = Field(default=5.0, gt=0)
+    # Live streams: a keep-alive comment this often; a client this many events behind is cut
+    # off; at most this many streams per user (per process); at most this many batches replayed
+    # for a reconnecting client.
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    stream_queue_size: int = Field(default=100, gt=0)
+    streams_per_user: int = Field(default=10, gt=0)
+    stream_replay_batches: int = Field(default=1000, gt=0)

@@ -39,7 +39,7 @@ FIELDS = (
 
 def _selection(query: Any) -> Selection:
     return Selection(
-        sensor_ids=tuple(query.sensor_id),
+        sensor_ids=tuple(dict.fromkeys(query.sensor_id)),  # each once, in the order given
         run_id=query.run_id,
         capture_session_id=query.capture_session_id,
         start=query.start,

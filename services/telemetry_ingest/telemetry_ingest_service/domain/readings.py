@@ -54,6 +54,11 @@ class Readings:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def check(self, caller: Caller, selection: Selection) -> None:
+        """Raises the not-found error of what the caller may not read."""
+        async with self._db.connection() as conn:
+            await self._check_access(caller, ReadingRepository(conn), selection)
+
     async def page(
         self,
         caller: Caller,

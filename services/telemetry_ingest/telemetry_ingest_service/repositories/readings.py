@@ -3,7 +3,7 @@ aggregates (computed with date_bin over the plain table)."""
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,11 +21,18 @@ _SENSOR_PROJECTS = """
     FROM sensors s WHERE s.id = ANY($1::uuid[])
 """
 _RUN_PROJECT = "SELECT project_id FROM runs WHERE id = $1"
+_BATCH_READINGS = """
+    SELECT "timestamp", received_at, sensor_id, raw_value, physical_value, signal,
+           conversion_status, late, run_id, capture_session_id, meta
+    FROM telemetry_records WHERE batch_id = $1 ORDER BY seq
+"""
+_LATEST_BATCH = "SELECT coalesce(max(id), 0) FROM telemetry_batches"
 _SESSION_PROJECT = "SELECT project_id FROM capture_sessions WHERE id = $1"
 # Per sensor and bucket: each reading weighs the time until the next one in its bucket (the last
 # one until the bucket's end), which gives the time-weighted average. Readings at one instant
-# are ordered as the history orders them (batch, then position). Sums run over values scaled by
-# the bucket's largest magnitude, so values near the largest double do not overflow.
+# are ordered as the history orders them (batch, then position). One window does the ordered
+# work. Sums are taken of the values times {scale}: 1, or for values so large that their sums
+# overflow, a power of two that brings them down without rounding them.
 _AGGREGATE = """
     WITH binned AS (
         SELECT sensor_id, "timestamp", batch_id, seq, {value} AS v,
@@ -33,23 +40,27 @@ _AGGREGATE = """
         FROM telemetry_records
         WHERE {where} AND {value} IS NOT NULL
     ), weighted AS (
-        SELECT *,
-               extract(epoch FROM least(lead("timestamp") OVER ordered, bucket_start + {width})
-                                  - "timestamp") AS w,
-               coalesce(nullif(max(abs(v)) OVER bucket, 0), 1) AS scale
+        SELECT sensor_id, bucket_start, v, v * {scale} AS scaled,
+               date_part('epoch', least(lead("timestamp") OVER bucket,
+                                        bucket_start + {width}) - "timestamp") AS w,
+               first_value(v) OVER bucket AS first,
+               last_value(v) OVER bucket AS last
         FROM binned
-        WINDOW bucket AS (PARTITION BY sensor_id, bucket_start),
-               ordered AS (bucket ORDER BY "timestamp", batch_id, seq)
+        WINDOW bucket AS (
+            PARTITION BY sensor_id, bucket_start ORDER BY "timestamp", batch_id, seq
+            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        )
     )
     SELECT sensor_id, bucket_start, count(*) AS count, min(v) AS min, max(v) AS max,
-           avg(v / scale) * max(scale) AS avg,
-           coalesce(sum(v / scale * w) / nullif(sum(w), 0), avg(v / scale)) * max(scale) AS twa,
-           (array_agg(v ORDER BY "timestamp", batch_id, seq))[1] AS first,
-           (array_agg(v ORDER BY "timestamp" DESC, batch_id DESC, seq DESC))[1] AS last
+           avg(scaled) / {scale} AS avg,
+           coalesce(sum(scaled * w) / nullif(sum(w), 0), avg(scaled)) / {scale} AS twa,
+           min(first) AS first, min(last) AS last
     FROM weighted
     GROUP BY sensor_id, bucket_start
     ORDER BY sensor_id, bucket_start
 """
+_HUGE_VALUES_SCALE = "power(2::float8, -600)"
+_AGGREGATE_SETTINGS = "SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0"
 LAYER_COLUMNS = {"raw": "raw_value", "physical": "physical_value"}
 
 
@@ -66,7 +77,9 @@ class Selection:
 
     def where(self, query: Query) -> str:
         conditions = []
-        if self.sensor_ids:
+        if len(self.sensor_ids) == 1:  # an equality the planner can scan the index in order by
+            conditions.append(f"sensor_id = {query.param(self.sensor_ids[0])}")
+        elif self.sensor_ids:
             conditions.append(f"sensor_id = ANY({query.param(list(self.sensor_ids))}::uuid[])")
         if self.run_id is not None:
             conditions.append(f"run_id = {query.param(self.run_id)}")
@@ -95,19 +108,76 @@ class ReadingRepository:
     async def session_project(self, session_id: uuid.UUID) -> uuid.UUID | None:
         return await self._conn.fetchval(_SESSION_PROJECT, session_id)
 
+    async def batch_readings(self, batch_id: int) -> list[dict[str, Any]]:
+        """One stored batch's readings as the API shows them (ids as text)."""
+        rows = await self._conn.fetch(_BATCH_READINGS, batch_id)
+        return [
+            {
+                **dict(row),
+                "sensor_id": str(row["sensor_id"]),
+                "run_id": _text(row["run_id"]),
+                "capture_session_id": _text(row["capture_session_id"]),
+            }
+            for row in rows
+        ]
+
+    async def batches_after(
+        self,
+        after: int,
+        *,
+        sensor_ids: frozenset[uuid.UUID],
+        run_id: uuid.UUID | None,
+        capture_session_id: uuid.UUID | None,
+        limit: int,
+    ) -> list[int]:
+        """Ids of the stored batches after `after` that match, oldest first (at most `limit`,
+        the newest ones)."""
+        query = Query()
+        conditions = [f"id > {query.param(after)}"]
+        if sensor_ids:
+            conditions.append(f"sensor_id = ANY({query.param(list(sensor_ids))}::uuid[])")
+        if run_id is not None:
+            conditions.append(f"run_id = {query.param(run_id)}")
+        if capture_session_id is not None:
+            conditions.append(f"capture_session_id = {query.param(capture_session_id)}")
+        sql = (
+            f"SELECT id FROM (SELECT id FROM telemetry_batches WHERE {' AND '.join(conditions)}"
+            f" ORDER BY id DESC LIMIT {query.param(limit)}) newest ORDER BY id"
+        )
+        return [row["id"] for row in await self._conn.fetch(sql, *query.params)]
+
+    async def latest_batch(self) -> int:
+        return await self._conn.fetchval(_LATEST_BATCH)
+
     async def page(
         self, selection: Selection, *, after: tuple[datetime, int, int] | None, limit: int
     ) -> list[asyncpg.Record]:
-        """Readings in (timestamp, batch, seq) order, after the position `after`."""
+        """Readings in (timestamp, batch, seq) order, after the position `after`.
+
+        Per sensor, an ordered scan of the (sensor_id, timestamp) index that stops at `limit`;
+        several sensors are merged (a plain `sensor_id = ANY(…)` would sort all of them).
+        """
         query = Query()
-        where = selection.where(query)
+        after_sql = ""
         if after is not None:
             ts, batch, seq = (query.param(value) for value in after)
-            where += f' AND ("timestamp", batch_id, seq) > ({ts}::timestamptz, {batch}, {seq})'
-        sql = (
-            f"SELECT {_READING_COLUMNS} FROM telemetry_records WHERE {where}"
-            f' ORDER BY "timestamp", batch_id, seq LIMIT {query.param(limit)}'
-        )
+            after_sql = f' AND ("timestamp", batch_id, seq) > ({ts}::timestamptz, {batch}, {seq})'
+        order = 'ORDER BY "timestamp", batch_id, seq'
+        limit_sql = f"LIMIT {query.param(limit)}"
+        if len(selection.sensor_ids) <= 1:
+            where = selection.where(query) + after_sql
+            sql = f"SELECT {_READING_COLUMNS} FROM telemetry_records WHERE {where} {order}"
+            sql += f" {limit_sql}"
+        else:
+            parts = []
+            for sensor_id in selection.sensor_ids:
+                one = replace(selection, sensor_ids=(sensor_id,))
+                where = one.where(query) + after_sql
+                parts.append(
+                    f"(SELECT {_READING_COLUMNS} FROM telemetry_records WHERE {where}"
+                    f" {order} {limit_sql})"
+                )
+            sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) merged {order} {limit_sql}"
         return await self._conn.fetch(sql, *query.params)
 
     async def stream(self, selection: Selection) -> AsyncIterator[asyncpg.Record]:
@@ -125,11 +195,26 @@ class ReadingRepository:
         self, selection: Selection, *, layer: str, width: timedelta, origin: datetime
     ) -> list[dict[str, Any]]:
         query = Query()
-        where = selection.where(query)
-        sql = _AGGREGATE.format(
-            value=LAYER_COLUMNS[layer],
-            where=where,
-            width=f"{query.param(width)}::interval",
-            origin=f"{query.param(origin)}::timestamptz",
-        )
-        return [dict(row) for row in await self._conn.fetch(sql, *query.params)]
+        parts = {
+            "value": LAYER_COLUMNS[layer],
+            "where": selection.where(query),
+            "width": f"{query.param(width)}::interval",
+            "origin": f"{query.param(origin)}::timestamptz",
+        }
+        try:
+            rows = await self._aggregate(_AGGREGATE.format(scale="1", **parts), query.params)
+        except asyncpg.NumericValueOutOfRangeError:
+            sql = _AGGREGATE.format(scale=_HUGE_VALUES_SCALE, **parts)
+            rows = await self._aggregate(sql, query.params)
+        return [dict(row) for row in rows]
+
+    async def _aggregate(self, sql: str, params: list[Any]) -> list[asyncpg.Record]:
+        # A day of one sensor (86,400 readings) sorts in memory, and faster in one process
+        # than in parallel workers that each spill and then merge.
+        async with self._conn.transaction(readonly=True):
+            await self._conn.execute(_AGGREGATE_SETTINGS)
+            return await self._conn.fetch(sql, *params)
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None

@@ -1,0 +1,86 @@
+import asyncio
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from backend_common.errors import ProblemError
+from backend_common.http import parse_query
+from backend_common.rbac import caller
+from telemetry_ingest_service.appkeys import HUB, READINGS
+from telemetry_ingest_service.domain.live import CLOSED, Filter
+from telemetry_ingest_service.models import READING_REPEATED, StreamQuery
+from telemetry_ingest_service.repositories.readings import Selection
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/telemetry/stream", name="stream_telemetry")
+async def stream_telemetry(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one `readings` event per stored batch, its id the batch id."""
+    query = parse_query(request, StreamQuery, repeated=READING_REPEATED)
+    user = caller(request)
+    await request.app[READINGS].check(
+        user,
+        Selection(
+            sensor_ids=tuple(dict.fromkeys(query.sensor_id)),
+            run_id=query.run_id,
+            capture_session_id=query.capture_session_id,
+        ),
+    )
+    after = _last_event_id(request)
+    hub = request.app[HUB]
+    if not hub.can_open(user.user_id):
+        raise ProblemError(429, "too_many_streams", "Close a live stream before opening another.")
+    stream = hub.open(
+        Filter(frozenset(query.sensor_id), query.run_id, query.capture_session_id),
+        user_id=user.user_id,
+        after=after,
+    )
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n\n")
+        while True:
+            try:
+                event = await asyncio.wait_for(stream.queue.get(), hub.keepalive)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if event is CLOSED:
+                break
+            await response.write(_encoded(event, query.layer))
+    except ConnectionResetError:
+        pass  # the client went away
+    finally:
+        hub.close(stream)
+    return response
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    value = request.headers.get("Last-Event-ID")
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise ProblemError(400, "invalid_last_event_id", "Last-Event-ID is an event id we sent.")
+    return int(value)
+
+
+def _encoded(event: dict[str, Any], layer: str) -> bytes:
+    """The event as SSE bytes, encoded once per layer whatever the number of streams."""
+    key = f"sse:{layer}"
+    if key not in event:
+        readings = event["readings"]
+        if layer == "raw":
+            readings = [{k: v for k, v in r.items() if k != "physical_value"} for r in readings]
+        data = orjson.dumps(
+            {"batch_id": event["id"], "readings": readings}, option=orjson.OPT_UTC_Z
+        )
+        event[key] = b"id: %d\nevent: readings\ndata: %s\n\n" % (event["id"], data)
+    return event[key]

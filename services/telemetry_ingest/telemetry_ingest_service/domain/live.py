@@ -1,0 +1,187 @@
+"""Live readings: batches pushed to the streams that want them, fanned out inside the process.
+
+Each stored batch sends `NOTIFY telemetry` with a pointer (batch id, sensor, run, session). The
+process listens once; one dispatcher task takes the pointers in commit order, and only when
+some stream wants a batch does it read the batch's readings, once, and hand the same event to
+every such stream. So the cost grows with batches, not with readings or clients. Each stream
+has a bounded queue: a client that does not keep up is cut off, and nobody waits for it.
+
+A reconnecting client names the last batch it got (`Last-Event-ID`): the batches after it are
+read from the table first. So are they for every stream when the LISTEN connection was lost
+(notifications sent meanwhile are gone). Batch ids are handed out when a batch is stored and
+become visible when it commits, so two batches committing in the other order can make a replay
+by id miss the one that committed later; the live path itself delivers every batch.
+"""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+
+_log = structlog.get_logger(__name__)
+
+CLOSED = object()  # the last item of a stream's queue
+_MAX_REPLAYED_REMEMBERED = 10_000
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which batches a stream wants: of these sensors, this run, this capture session."""
+
+    sensor_ids: frozenset[uuid.UUID] = frozenset()
+    run_id: uuid.UUID | None = None
+    capture_session_id: uuid.UUID | None = None
+
+    def wants(self, pointer: dict[str, Any]) -> bool:
+        if self.sensor_ids and uuid.UUID(pointer["sensor"]) not in self.sensor_ids:
+            return False
+        if self.run_id is not None and pointer.get("run") != str(self.run_id):
+            return False
+        if self.capture_session_id is not None:
+            return pointer.get("session") == str(self.capture_session_id)
+        return True
+
+
+@dataclass(eq=False)
+class Stream:
+    filter: Filter
+    user_id: uuid.UUID
+    queue: asyncio.Queue[Any]
+    last_id: int = 0
+    # Batches read from the table whose notification may still come: not to be sent twice.
+    replayed: set[int] = field(default_factory=set)
+    # Live batches go to a stream once the dispatcher has opened it (after its catch-up).
+    opened: bool = False
+    ended: bool = False
+
+
+# The batches after an id that match a filter, oldest first: [{"id": …}, …]; a batch's readings.
+MissedBatches = Callable[[Filter, int], Awaitable[list[int]]]
+BatchReadings = Callable[[int], Awaitable[list[dict[str, Any]]]]
+LatestBatch = Callable[[], Awaitable[int]]
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        missed: MissedBatches,
+        readings: BatchReadings,
+        latest: LatestBatch,
+        queue_size: int,
+        streams_per_user: int,
+        keepalive: float,
+    ) -> None:
+        self.keepalive = keepalive  # seconds between keep-alive comments on an idle stream
+        self._missed = missed
+        self._readings = readings
+        self._latest = latest
+        self._queue_size = queue_size
+        self._streams_per_user = streams_per_user
+        self._streams: set[Stream] = set()
+        self._work: asyncio.Queue[Any] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._dispatch())
+
+    async def stop(self) -> None:
+        """Ends every stream (their handlers return) and the dispatcher."""
+        for stream in list(self._streams):
+            self._end(stream)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def can_open(self, user_id: uuid.UUID) -> bool:
+        mine = sum(1 for stream in self._streams if stream.user_id == user_id)
+        return mine < self._streams_per_user
+
+    def open(self, flt: Filter, *, user_id: uuid.UUID, after: int | None) -> Stream:
+        """A stream of the batches after `after` (a batch id), or of those from now on."""
+        stream = Stream(flt, user_id, asyncio.Queue(self._queue_size))
+        self._streams.add(stream)
+        self._work.put_nowait(("open", stream, after))
+        return stream
+
+    def close(self, stream: Stream) -> None:
+        stream.ended = True
+        self._streams.discard(stream)
+
+    def notified(self, payload: str) -> None:
+        """LISTEN callback: the pointer of one stored batch."""
+        self._work.put_nowait(("batch", orjson.loads(payload)))
+
+    def reconnected(self) -> None:
+        """Notifications may have been missed: every stream catches up from the table."""
+        self._work.put_nowait(("resync",))
+
+    async def _dispatch(self) -> None:
+        # One task, so that opening, catching up and live batches happen in one order.
+        while True:
+            work = await self._work.get()
+            try:
+                if work[0] == "batch":
+                    await self._live(work[1])
+                elif work[0] == "open":
+                    _, stream, after = work
+                    if after is None:
+                        stream.last_id = await self._latest()
+                    else:
+                        stream.last_id = after
+                        await self._catch_up(stream)
+                    stream.opened = True
+                else:
+                    for stream in list(self._streams):
+                        if stream.opened:
+                            await self._catch_up(stream)
+            except Exception:
+                _log.exception("live_dispatch_failed")
+
+    async def _live(self, pointer: dict[str, Any]) -> None:
+        batch_id = pointer["batch"]
+        wanting = []
+        for stream in self._streams:
+            if not stream.opened:
+                continue  # its catch-up, still to come, reads this batch from the table
+            if batch_id in stream.replayed:
+                stream.replayed.discard(batch_id)
+            elif stream.filter.wants(pointer):
+                wanting.append(stream)
+        if wanting:
+            event = {"id": batch_id, "readings": await self._readings(batch_id)}
+            for stream in wanting:
+                self._deliver(stream, event)
+
+    async def _catch_up(self, stream: Stream) -> None:
+        for batch_id in await self._missed(stream.filter, stream.last_id):
+            if stream.ended:
+                return
+            self._deliver(stream, {"id": batch_id, "readings": await self._readings(batch_id)})
+            stream.replayed.add(batch_id)
+        if len(stream.replayed) > _MAX_REPLAYED_REMEMBERED:
+            stream.replayed.clear()
+
+    def _deliver(self, stream: Stream, event: dict[str, Any]) -> None:
+        if stream.ended:
+            return
+        try:
+            stream.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            _log.info("live_stream_too_slow", user_id=str(stream.user_id))
+            self._end(stream)
+            return
+        stream.last_id = max(stream.last_id, event["id"])
+
+    def _end(self, stream: Stream) -> None:
+        """Cuts a stream off: what it has not taken is dropped, and it ends."""
+        self.close(stream)
+        while not stream.queue.empty():
+            stream.queue.get_nowait()
+        stream.queue.put_nowait(CLOSED)
