@@ -1,10 +1,11 @@
 """Query models of the telemetry read side (unknown parameters refused)."""
 
+import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from backend_common.instants import Instant
 
@@ -53,6 +54,28 @@ class AggregateQuery(_Selection):
     def _one_width(self) -> Self:
         if (self.bucket is None) == (self.points is None):
             raise ValueError("give either bucket or points")
+        return self
+
+
+_STEP = re.compile(r"^([1-9][0-9]{0,5})(ms|s|m|h)$")
+_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}
+
+
+def _step(value: object) -> timedelta:
+    match = _STEP.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("a step is a number and a unit: ms, s, m or h (e.g. 500ms, 1s, 5m)")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+class AlignedQuery(_Selection):
+    step: Annotated[timedelta, BeforeValidator(_step)] = timedelta(seconds=1)
+    fill: Literal["none", "previous", "linear"] = "none"
+
+    @model_validator(mode="after")
+    def _sensors(self) -> Self:
+        if not self.sensor_id:
+            raise ValueError("give the sensors to align (sensor_id)")
         return self
 
 

@@ -14,6 +14,7 @@ from telemetry_ingest_service.domain.readings import ORIGIN, bucket_for_points
 from telemetry_ingest_service.models import (
     READING_REPEATED,
     AggregateQuery,
+    AlignedQuery,
     ExportQuery,
     HistoryQuery,
     ReadingKey,
@@ -83,6 +84,23 @@ async def aggregate_telemetry(request: web.Request) -> web.Response:
         caller(request), _selection(query), layer=query.layer, bucket=bucket
     )
     return json_response({"bucket": bucket, "origin": ORIGIN, "layer": query.layer, "items": items})
+
+
+@routes.get("/api/v1/telemetry/aligned", name="align_telemetry")
+async def align_telemetry(request: web.Request) -> web.Response:
+    """Several sensors on one time grid (fill none, previous or linear), with receive lags."""
+    query = parse_query(request, AlignedQuery, repeated=READING_REPEATED)
+    aligned = await request.app[READINGS].aligned(
+        caller(request), _selection(query), step=query.step, fill=query.fill, layer=query.layer
+    )
+    return json_response(
+        {
+            "step_seconds": query.step.total_seconds(),
+            "fill": query.fill,
+            "layer": query.layer,
+            **aligned,
+        }
+    )
 
 
 class RawReading(BaseModel):

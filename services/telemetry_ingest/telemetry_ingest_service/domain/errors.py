@@ -17,9 +17,24 @@ class TooManyBuckets(DomainError):
     """The range holds too many buckets of that width; pick a wider bucket or a shorter range."""
 
 
+class TooManyPoints(DomainError):
+    """The range holds too many steps; pick a longer step or a shorter range."""
+
+
+class TooManyReadings(DomainError):
+    """A sensor has too many readings in the range to align; narrow it or use aggregates."""
+
+
+class NoRange(DomainError):
+    """Give from and to, or a capture session that has started."""
+
+
 ERRORS: ErrorMap = {
     SensorNotFound: (404, "sensor_not_found"),
     RunNotFound: (404, "run_not_found"),
     CaptureSessionNotFound: (404, "capture_session_not_found"),
     TooManyBuckets: (422, "too_many_buckets"),
+    TooManyPoints: (422, "too_many_points"),
+    TooManyReadings: (422, "too_many_readings"),
+    NoRange: (422, "no_range"),
 }

@@ -10,20 +10,31 @@ the range.
 
 import uuid
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backend_common.db import Database
 from backend_common.rbac import Caller
+from telemetry_ingest_service.domain.alignment import (
+    MAX_POINTS,
+    ORIGIN,
+    Fill,
+    align,
+    grid,
+    receive_lag,
+)
 from telemetry_ingest_service.domain.errors import (
     CaptureSessionNotFound,
+    NoRange,
     RunNotFound,
     SensorNotFound,
     TooManyBuckets,
+    TooManyPoints,
+    TooManyReadings,
 )
 from telemetry_ingest_service.repositories.readings import ReadingRepository, Selection
 
-ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 BUCKETS: dict[str, timedelta] = {
     "10s": timedelta(seconds=10),
     "1m": timedelta(minutes=1),
@@ -32,6 +43,7 @@ BUCKETS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
 }
 MAX_BUCKETS = 10_000  # per sensor and request
+MAX_READINGS = 500_000  # per sensor, for an alignment
 
 
 def bucket_count(start: datetime, end: datetime, width: timedelta) -> int:
@@ -53,6 +65,52 @@ def bucket_for_points(start: datetime, end: datetime, points: int) -> str:
 class Readings:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def aligned(
+        self, caller: Caller, selection: Selection, *, step: timedelta, fill: Fill, layer: str
+    ) -> dict[str, Any]:
+        """The selection's sensors on one grid over [from, to), or over the capture session."""
+        async with self._db.connection() as conn:
+            repository = ReadingRepository(conn)
+            await self._check_access(caller, repository, selection)
+            start, end = selection.start, selection.end
+            if selection.capture_session_id is not None and (start is None or end is None):
+                started, stopped = await repository.session_span(selection.capture_session_id)
+                start = start or started
+                end = end or stopped or datetime.now(UTC)
+            if start is None or end is None:
+                raise NoRange()
+            points = grid(start, end, step)
+            if len(points) > MAX_POINTS:
+                raise TooManyPoints(f"[from, to) holds more than {MAX_POINTS} steps.")
+            series = []
+            for sensor_id in selection.sensor_ids:
+                rows = []
+                if points:
+                    window = replace(
+                        selection,
+                        sensor_ids=(sensor_id,),
+                        start=points[0] - step,
+                        end=points[-1],
+                        end_inclusive=True,
+                    )
+                    rows = await repository.around(window, layer=layer, limit=MAX_READINGS + 1)
+                if len(rows) > MAX_READINGS:
+                    raise TooManyReadings(
+                        f"A sensor has more than {MAX_READINGS} readings in the range."
+                    )
+                rows.sort(key=lambda row: row["timestamp"])
+                times = [row["timestamp"] for row in rows]
+                values = [row["value"] for row in rows]
+                lags = [(row["received_at"] - row["timestamp"]).total_seconds() for row in rows]
+                series.append(
+                    {
+                        "sensor_id": sensor_id,
+                        "values": align(times, values, points, step, fill),
+                        "receive_lag": receive_lag(lags),
+                    }
+                )
+        return {"times": points, "series": series}
 
     async def check(self, caller: Caller, selection: Selection) -> None:
         """Raises the not-found error of what the caller may not read."""

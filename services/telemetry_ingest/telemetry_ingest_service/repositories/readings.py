@@ -27,6 +27,7 @@ _BATCH_READINGS = """
     FROM telemetry_records WHERE batch_id = $1 ORDER BY seq
 """
 _LATEST_BATCH = "SELECT coalesce(max(id), 0) FROM telemetry_batches"
+_SESSION_SPAN = "SELECT started_at, stopped_at FROM capture_sessions WHERE id = $1"
 _SESSION_PROJECT = "SELECT project_id FROM capture_sessions WHERE id = $1"
 # Per sensor and bucket: each reading weighs the time until the next one in its bucket (the last
 # one until the bucket's end), which gives the time-weighted average. Readings at one instant
@@ -74,6 +75,7 @@ class Selection:
     capture_session_id: uuid.UUID | None = None
     start: datetime | None = None
     end: datetime | None = None
+    end_inclusive: bool = False
 
     def where(self, query: Query) -> str:
         conditions = []
@@ -88,7 +90,8 @@ class Selection:
         if self.start is not None:
             conditions.append(f'"timestamp" >= {query.param(self.start)}')
         if self.end is not None:
-            conditions.append(f'"timestamp" < {query.param(self.end)}')
+            comparison = "<=" if self.end_inclusive else "<"
+            conditions.append(f'"timestamp" {comparison} {query.param(self.end)}')
         return " AND ".join(conditions) or "true"
 
 
@@ -145,6 +148,35 @@ class ReadingRepository:
             f" ORDER BY id DESC LIMIT {query.param(limit)}) newest ORDER BY id"
         )
         return [row["id"] for row in await self._conn.fetch(sql, *query.params)]
+
+    async def session_span(self, session_id: uuid.UUID) -> tuple[datetime | None, datetime | None]:
+        row = await self._conn.fetchrow(_SESSION_SPAN, session_id)
+        return (row["started_at"], row["stopped_at"]) if row else (None, None)
+
+    async def around(self, selection: Selection, *, layer: str, limit: int) -> list[asyncpg.Record]:
+        """One sensor's readings with a value in [start, end] (at most `limit`), and its last
+        one before and first one after, by time: (timestamp, value, received_at)."""
+        value = LAYER_COLUMNS[layer]
+        query = Query()
+        inside = selection.where(query)
+        outside = replace(selection, start=None, end=None).where(query)
+        start, end = query.param(selection.start), query.param(selection.end)
+        columns = f'"timestamp", {value} AS value, received_at'
+        order = '"timestamp", batch_id, seq'
+        sql = f"""
+            (SELECT {columns} FROM telemetry_records
+             WHERE {outside} AND "timestamp" < {start} AND {value} IS NOT NULL
+             ORDER BY "timestamp" DESC, batch_id DESC, seq DESC LIMIT 1)
+            UNION ALL
+            (SELECT {columns} FROM telemetry_records
+             WHERE {inside} AND {value} IS NOT NULL ORDER BY {order}
+             LIMIT {query.param(limit)})
+            UNION ALL
+            (SELECT {columns} FROM telemetry_records
+             WHERE {outside} AND "timestamp" > {end} AND {value} IS NOT NULL
+             ORDER BY {order} LIMIT 1)
+        """
+        return await self._conn.fetch(sql, *query.params)
 
     async def latest_batch(self) -> int:
         return await self._conn.fetchval(_LATEST_BATCH)
