@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -118,12 +119,13 @@ class Ingest:
             batch = self._parse(credential, body, received_at)
             result = await self._store_or_spool(batch)
         except ProblemError as exc:
-            await self.journal(credential.sensor_id, _rejection(exc, body), request_id)
+            if exc.status != 503:  # a full spool is ours to answer for, not the sensor's
+                await self.journal(credential.sensor_id, _rejection(exc, body), request_id)
             raise
         self._heartbeats.note(credential.sensor_id, credential.digest, received_at)
         return result
 
-    def _parse(self, credential: SensorCredential, body: bytes, received_at: Any) -> Batch:
+    def _parse(self, credential: SensorCredential, body: bytes, received_at: datetime) -> Batch:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -280,6 +282,9 @@ class Ingest:
     ) -> None:
         """Keeps a refused batch in the sensor's journal; a journal that cannot be written is
         logged, never in the way of the answer."""
+        if time.monotonic() < self._skip_database_until:
+            _log.warning("ingest_journal_skipped", sensor_id=str(sensor_id), code=rejection.code)
+            return
         try:
             await within(self._db_timeout, self._write_journal(sensor_id, rejection, request_id))
         except Exception:
