@@ -35,6 +35,7 @@ pytest_plugins = [
     "tests.plugins.databases",
     "tests.plugins.services",
     "tests.plugins.auth_stub",
+    "tests.plugins.people",
 ]
 
 

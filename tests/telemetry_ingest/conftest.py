@@ -4,18 +4,11 @@ and profiles) on one database, both on a clock the test moves.
 The apps ask for `pgsql` first, so the database's per-test cleanup comes after they stop (the
 ingest app writes its last heartbeats when it stops)."""
 
-import uuid
-
 import pytest
 
 from experiment_service.app import create_app as create_experiment_app
 from telemetry_ingest_service.app import create_app as create_ingest_app
-from tests.experiment.conftest import FakeClock
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
+from tests.telemetry_ingest.ingest_api import create_sensor, linear
 
 
 @pytest.fixture
@@ -36,10 +29,11 @@ async def ingest(pgsql, aiohttp_client, ingest_settings, clock):
 
 
 @pytest.fixture
-def project_id():
-    return uuid.uuid4()
+async def sensors(api, owner, project_id):
+    """Two sensors of the project, both converting with linear(a=2, b=1) from the clock's now."""
+    return [await create_sensor(api, owner, project_id, profile=linear(a=2.0, b=1.0)) for _ in "ab"]
 
 
 @pytest.fixture
-def owner(auth_stub, project_id):
-    return auth_stub.member(project_id, "owner")
+async def sensor(sensors):
+    return sensors[0]

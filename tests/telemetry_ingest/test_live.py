@@ -28,7 +28,6 @@ from tests.telemetry_ingest.ingest_api import (
     bind,
     create_sensor,
     eventually,
-    linear,
     reading,
     readings_at,
     stop_capture,
@@ -230,27 +229,11 @@ def streams(aiohttp_client):
 
 
 @pytest.fixture
-async def sensors(api, owner, project_id):
-    """Two sensors of the project, both converting with linear(a=2, b=1) from the clock's now."""
-    return [await create_sensor(api, owner, project_id, profile=linear(a=2.0, b=1.0)) for _ in "ab"]
-
-
-@pytest.fixture
-async def sensor(sensors):
-    return sensors[0]
-
-
-@pytest.fixture
 def base(clock, sensors):
     """An instant after the profiles' start; the clock moved an hour past it."""
     start = clock.now + SECOND
     clock.advance(3600)
     return start
-
-
-@pytest.fixture
-def viewer(auth_stub, project_id):
-    return auth_stub.member(project_id, "viewer")
 
 
 @pytest.fixture

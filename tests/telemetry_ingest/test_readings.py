@@ -220,27 +220,11 @@ def comparable(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def sensors(api, owner, project_id):
-    """Two sensors of the project, both converting with linear(a=2, b=1) from the clock's now."""
-    return [await create_sensor(api, owner, project_id, profile=linear(a=2.0, b=1.0)) for _ in "ab"]
-
-
-@pytest.fixture
-async def sensor(sensors):
-    return sensors[0]
-
-
-@pytest.fixture
 def base(clock, sensors):
     """A minute start after the profiles' start; the clock moved three hours past it."""
     start = aligned(clock.now + SECOND, timedelta(minutes=1))
     clock.advance(3 * 3600)
     return start
-
-
-@pytest.fixture
-def viewer(auth_stub, project_id):
-    return auth_stub.member(project_id, "viewer")
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -7,10 +8,10 @@ from aiohttp import web
 from backend_common.errors import ProblemError
 from backend_common.http import parse_query
 from backend_common.rbac import caller
+from telemetry_ingest_service.api.readings import selection_of
 from telemetry_ingest_service.appkeys import HUB, READINGS
-from telemetry_ingest_service.domain.live import CLOSED, Filter
+from telemetry_ingest_service.domain.live import CLOSED, Filter, Stream
 from telemetry_ingest_service.models import READING_REPEATED, StreamQuery
-from telemetry_ingest_service.repositories.readings import Selection
 
 routes = web.RouteTableDef()
 
@@ -20,14 +21,7 @@ async def stream_telemetry(request: web.Request) -> web.StreamResponse:
     """Server-sent events: one `readings` event per stored batch, its id the batch id."""
     query = parse_query(request, StreamQuery, repeated=READING_REPEATED)
     user = caller(request)
-    await request.app[READINGS].check(
-        user,
-        Selection(
-            sensor_ids=tuple(dict.fromkeys(query.sensor_id)),
-            run_id=query.run_id,
-            capture_session_id=query.capture_session_id,
-        ),
-    )
+    await request.app[READINGS].check(user, selection_of(query))
     after = _last_event_id(request)
     hub = request.app[HUB]
     if not hub.can_open(user.user_id):
@@ -45,22 +39,24 @@ async def stream_telemetry(request: web.Request) -> web.StreamResponse:
         }
     )
     try:
-        await response.prepare(request)
-        await response.write(b"retry: 2000\n\n")
-        while True:
-            try:
-                event = await asyncio.wait_for(stream.queue.get(), hub.keepalive)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            if event is CLOSED:
-                break
-            await response.write(_encoded(event, query.layer))
-    except ConnectionResetError:
-        pass  # the client went away
+        # A client that goes away ends its stream like a cut-off one does.
+        with contextlib.suppress(ConnectionResetError):
+            await response.prepare(request)
+            await response.write(b"retry: 2000\n\n")
+            while (event := await _next(stream, hub.keepalive, response)) is not CLOSED:
+                await response.write(_encoded(event, query.layer))
     finally:
         hub.close(stream)
     return response
+
+
+async def _next(stream: Stream, keepalive: float, response: web.StreamResponse) -> Any:
+    """The stream's next event; a keep-alive comment for each idle `keepalive` seconds."""
+    while True:
+        try:
+            return await asyncio.wait_for(stream.queue.get(), keepalive)
+        except TimeoutError:
+            await response.write(b": keep-alive\n\n")
 
 
 def _last_event_id(request: web.Request) -> int | None:

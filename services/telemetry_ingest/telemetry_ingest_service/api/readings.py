@@ -38,13 +38,14 @@ FIELDS = (
 )
 
 
-def _selection(query: Any) -> Selection:
+def selection_of(query: Any) -> Selection:
+    """The readings a query model names (a stream's has no range)."""
     return Selection(
         sensor_ids=tuple(dict.fromkeys(query.sensor_id)),  # each once, in the order given
         run_id=query.run_id,
         capture_session_id=query.capture_session_id,
-        start=query.start,
-        end=query.end,
+        start=getattr(query, "start", None),
+        end=getattr(query, "end", None),
     )
 
 
@@ -62,7 +63,7 @@ async def list_telemetry(request: web.Request) -> web.Response:
         key = parse_cursor(query.cursor, ReadingKey)
         after = (key.t, key.b, key.s)
     rows = await request.app[READINGS].page(
-        caller(request), _selection(query), after=after, limit=query.limit + 1
+        caller(request), selection_of(query), after=after, limit=query.limit + 1
     )
     fields = _fields(query.layer)
     items = [{name: row[name] for name in fields} for row in rows[: query.limit]]
@@ -81,7 +82,7 @@ async def aggregate_telemetry(request: web.Request) -> web.Response:
     query = parse_query(request, AggregateQuery, repeated=READING_REPEATED)
     bucket = query.bucket or bucket_for_points(query.start, query.end, query.points or 1)
     items = await request.app[READINGS].aggregate(
-        caller(request), _selection(query), layer=query.layer, bucket=bucket
+        caller(request), selection_of(query), layer=query.layer, bucket=bucket
     )
     return json_response({"bucket": bucket, "origin": ORIGIN, "layer": query.layer, "items": items})
 
@@ -91,7 +92,7 @@ async def align_telemetry(request: web.Request) -> web.Response:
     """Several sensors on one time grid (fill none, previous or linear), with receive lags."""
     query = parse_query(request, AlignedQuery, repeated=READING_REPEATED)
     aligned = await request.app[READINGS].aligned(
-        caller(request), _selection(query), step=query.step, fill=query.fill, layer=query.layer
+        caller(request), selection_of(query), step=query.step, fill=query.fill, layer=query.layer
     )
     return json_response(
         {
@@ -132,7 +133,7 @@ async def export_telemetry(request: web.Request) -> web.StreamResponse:
     model = Reading if query.layer == "physical" else RawReading
 
     async def items() -> Any:
-        async for row in request.app[READINGS].stream(caller(request), _selection(query)):
+        async for row in request.app[READINGS].stream(caller(request), selection_of(query)):
             yield model.model_validate({name: row[name] for name in fields})
 
     return await stream_export(request, items(), fmt=query.format, name="telemetry", columns=fields)
