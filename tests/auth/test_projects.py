@@ -31,7 +31,12 @@ async def test_create_project_makes_creator_owner(api, user, stored_members):
     assert created["created_by"] == alice.id
     assert created["role"] == "owner"
     membership = await api.get(f"{PROJECTS}/{created['id']}/membership", alice)
-    assert membership == {"project_id": created["id"], "user_id": alice.id, "role": "owner"}
+    assert membership == {
+        "project_id": created["id"],
+        "user_id": alice.id,
+        "role": "owner",
+        "physical_only": False,
+    }
     assert stored_members(created["id"]) == {"alice": "owner"}
 
 
@@ -250,6 +255,8 @@ async def test_update_project_as_viewer_is_403(api, user, project, stored_projec
         pytest.param({"name": None, "description": None}, id="all-null"),
         pytest.param({"name": ""}, id="empty-name"),
         pytest.param({"name": "Tank", "created_by": None}, id="unknown-field"),
+        pytest.param({"physical_only": "yes"}, id="policy-not-boolean"),
+        pytest.param({"physical_only": None}, id="policy-null"),
     ],
 )
 async def test_update_project_with_bad_patch_is_422(api, user, project, stored_project, body):
@@ -261,6 +268,66 @@ async def test_update_project_with_bad_patch_is_422(api, user, project, stored_p
     )
 
     assert stored_project(created["id"])["name"] == "Wind tunnel"
+
+
+def stored_policy(pgsql, project_id: str) -> bool:
+    cursor = pgsql["auth"].cursor()
+    cursor.execute("SELECT physical_only FROM projects WHERE id = %s", (project_id,))
+    return cursor.fetchone()[0]
+
+
+async def test_create_project_with_physical_only_policy_tells_members(api, user, project, pgsql):
+    alice, bob = await user("alice"), await user("bob")
+
+    created = await api.post(
+        PROJECTS, alice, status=201, json={"name": "Tank", "physical_only": True}
+    )
+    await api.post(
+        f"{PROJECTS}/{created['id']}/members",
+        alice,
+        status=201,
+        json={"user_id": bob.id, "role": "viewer"},
+    )
+
+    assert created["physical_only"] is True
+    assert stored_policy(pgsql, created["id"]) is True
+    membership = await api.get(f"{PROJECTS}/{created['id']}/membership", bob)
+    assert membership["role"] == "viewer"
+    assert membership["physical_only"] is True
+    assert (await api.get(PROJECTS, bob))["items"][0]["physical_only"] is True
+
+
+async def test_owner_sets_and_clears_the_raw_value_policy(api, user, project, pgsql):
+    alice = await user("alice")
+    created = await project(alice)
+    path = f"{PROJECTS}/{created['id']}"
+
+    assert created["physical_only"] is False
+    updated = await api.patch(path, alice, json={"physical_only": True})
+    assert updated["physical_only"] is True
+    assert stored_policy(pgsql, created["id"]) is True
+    assert (await api.get(f"{path}/membership", alice))["physical_only"] is True
+
+    await api.patch(path, alice, json={"physical_only": False})
+    assert stored_policy(pgsql, created["id"]) is False
+
+
+@pytest.mark.parametrize("role", ["editor", "viewer"])
+async def test_raw_value_policy_by_non_owner_is_403(api, user, project, pgsql, role):
+    alice, bob = await user("alice"), await user("bob")
+    created = await project(alice, name="Wind tunnel", **{f"{role}s": [bob]})
+
+    await api.problem(
+        "PATCH",
+        f"{PROJECTS}/{created['id']}",
+        bob,
+        403,
+        "forbidden",
+        json={"name": "Tunnel 2", "physical_only": True},
+    )
+
+    assert stored_policy(pgsql, created["id"]) is False
+    assert (await api.get(f"{PROJECTS}/{created['id']}", alice))["name"] == "Wind tunnel"
 
 
 async def test_delete_project_as_owner_removes_it_and_its_members(
@@ -299,7 +366,12 @@ async def test_membership_of_member_gives_role(api, user, project, role):
 
     membership = await api.get(f"{PROJECTS}/{created['id']}/membership", bob)
 
-    assert membership == {"project_id": created["id"], "user_id": bob.id, "role": role}
+    assert membership == {
+        "project_id": created["id"],
+        "user_id": bob.id,
+        "role": role,
+        "physical_only": False,
+    }
 
 
 async def test_membership_of_non_member_is_404(api, user, project):

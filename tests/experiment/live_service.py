@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 
 from backend_common.auth import AccessClaims
-from backend_common.rbac import Role
+from backend_common.rbac import Membership, Role
 from experiment_service.app import create_app
 from experiment_service.settings import ExperimentSettings
 from tests.tokens import SigningKey, jwks
@@ -34,8 +34,9 @@ class ProjectRoles:
 
     grants: dict[tuple[uuid.UUID, uuid.UUID], Role] = field(default_factory=dict)
 
-    async def role(self, caller: AccessClaims, project_id: uuid.UUID) -> Role | None:
-        return self.grants.get((caller.user_id, project_id))
+    async def membership(self, caller: AccessClaims, project_id: uuid.UUID) -> Membership | None:
+        role = self.grants.get((caller.user_id, project_id))
+        return Membership(role) if role is not None else None
 
 
 class BackgroundLoop:

@@ -1,7 +1,8 @@
 """The auth service as seen by the other services, on testsuite's mockserver.
 
 `auth_stub` publishes a test signing key's JWKS and answers the membership endpoint from a table
-the test fills: `user = auth_stub.user(); auth_stub.grant(user, project_id, "editor")`.
+the test fills: `user = auth_stub.user(); auth_stub.grant(user, project_id, "editor")`, and
+`auth_stub.physical_only.add(project_id)` sets a project's raw-value policy.
 """
 
 import re
@@ -30,6 +31,8 @@ class StubUser:
 class AuthStub:
     key: SigningKey
     roles: dict[tuple[uuid.UUID, uuid.UUID], str] = field(default_factory=dict)
+    # Projects whose raw-value policy is physical_only.
+    physical_only: set[uuid.UUID] = field(default_factory=set)
 
     def user(self) -> StubUser:
         user_id = uuid.uuid4()
@@ -71,6 +74,11 @@ def auth_stub(mockserver, auth_signing_key) -> AuthStub:
         role = stub.roles.get((user_id, project_id))
         if role is None:
             return mockserver.make_response(json={"code": "project_not_found"}, status=404)
-        return {"project_id": str(project_id), "user_id": str(user_id), "role": role}
+        return {
+            "project_id": str(project_id),
+            "user_id": str(user_id),
+            "role": role,
+            "physical_only": project_id in stub.physical_only,
+        }
 
     return stub

@@ -98,3 +98,8 @@ CREATE TABLE request_idempotency (
 );
 CREATE INDEX request_idempotency_expires_idx ON request_idempotency (expires_at);
 INSERT INTO schema_migrations (version, name, checksum) VALUES (3, '0003_request_idempotency.sql', '37ea468abd7ff5919e5669cffaea1d2bd0968653cb75f7eaed45ad0351fdba5e');
+
+-- 0004_raw_value_policy.sql
+-- A project's raw-value policy: with physical_only, its viewers see physical values only.
+ALTER TABLE projects ADD COLUMN physical_only boolean NOT NULL DEFAULT false;
+INSERT INTO schema_migrations (version, name, checksum) VALUES (4, '0004_raw_value_policy.sql', 'a2069f5b9a4b7e8918710ec429093f7433dad13266f87df1905e0b385f455db2');

@@ -4,11 +4,13 @@ and profiles) on one database, both on a clock the test moves.
 The apps ask for `pgsql` first, so the database's per-test cleanup comes after they stop (the
 ingest app writes its last heartbeats when it stops)."""
 
+import aiohttp
 import pytest
 
 from experiment_service.app import create_app as create_experiment_app
 from telemetry_ingest_service.app import create_app as create_ingest_app
 from tests.telemetry_ingest.ingest_api import create_sensor, linear
+from tests.telemetry_ingest.sse import Block, EventStream, get_stream
 
 
 @pytest.fixture
@@ -37,3 +39,24 @@ async def sensors(api, owner, project_id):
 @pytest.fixture
 async def sensor(sensors):
     return sensors[0]
+
+
+@pytest.fixture
+def streams():
+    """Opens streams that must be accepted; closes them after the test."""
+    opened: list[aiohttp.ClientResponse] = []
+
+    async def open_stream(client, user, params, **kwargs) -> EventStream:
+        response = await get_stream(client, user, params, **kwargs)
+        opened.append(response)
+        assert response.status == 200, await response.text()
+        assert response.content_type == "text/event-stream"
+        assert response.headers["Cache-Control"] == "no-cache"
+        stream = EventStream(response)
+        first = await stream.block()
+        assert first == Block(fields={"retry": "2000"}), first
+        return stream
+
+    yield open_stream
+    for response in opened:
+        response.close()

@@ -1,8 +1,8 @@
 """Project roles for services other than auth: asked of the auth service, cached for a few seconds.
 
 Roles are not in the access token (DESIGN.md §3). A service asks
-`GET /api/v1/projects/{P}/membership` with the caller's own bearer token; the answer (a role, or
-"not a member") is cached per (user, project) for `ttl` seconds.
+`GET /api/v1/projects/{P}/membership` with the caller's own bearer token; the answer (a role and
+the project's raw-value policy, or "not a member") is cached per (user, project) for `ttl` seconds.
 """
 
 import time
@@ -37,6 +37,19 @@ class Role(StrEnum):
 _RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
 
 
+@dataclass(frozen=True)
+class Membership:
+    """A member's role, and the project's raw-value policy: with `physical_only`, viewers see
+    physical values only."""
+
+    role: Role
+    physical_only: bool = False
+
+    @property
+    def sees_raw(self) -> bool:
+        return not self.physical_only or self.role.at_least(Role.EDITOR)
+
+
 class NotAMember(DomainError):
     """Not found."""
 
@@ -52,7 +65,9 @@ RBAC_ERRORS: dict[type[Exception], tuple[int, str]] = {
 
 
 class RoleSource(Protocol):
-    async def role(self, caller: AccessClaims, project_id: uuid.UUID) -> Role | None: ...
+    async def membership(
+        self, caller: AccessClaims, project_id: uuid.UUID
+    ) -> Membership | None: ...
 
 
 class AuthServiceRoles:
@@ -72,24 +87,24 @@ class AuthServiceRoles:
         self._ttl = ttl
         self._max_entries = max_entries
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._cache: OrderedDict[tuple[uuid.UUID, uuid.UUID], tuple[float, Role | None]] = (
+        self._cache: OrderedDict[tuple[uuid.UUID, uuid.UUID], tuple[float, Membership | None]] = (
             OrderedDict()
         )
 
-    async def role(self, caller: AccessClaims, project_id: uuid.UUID) -> Role | None:
+    async def membership(self, caller: AccessClaims, project_id: uuid.UUID) -> Membership | None:
         key = (caller.user_id, project_id)
         cached = self._cache.get(key)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
-        role = await self._ask(caller, project_id)
-        self._cache[key] = (now + self._ttl, role)
+        membership = await self._ask(caller, project_id)
+        self._cache[key] = (now + self._ttl, membership)
         self._cache.move_to_end(key)
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
-        return role
+        return membership
 
-    async def _ask(self, caller: AccessClaims, project_id: uuid.UUID) -> Role | None:
+    async def _ask(self, caller: AccessClaims, project_id: uuid.UUID) -> Membership | None:
         url = f"{self._auth_url}/api/v1/projects/{project_id}/membership"
         try:
             async with self._session.get(
@@ -101,7 +116,8 @@ class AuthServiceRoles:
                     raise ProblemError(
                         503, "auth_unavailable", f"The auth service answered {response.status}."
                     )
-                return Role(orjson.loads(await response.read())["role"])
+                answer = orjson.loads(await response.read())
+                return Membership(Role(answer["role"]), answer["physical_only"] is True)
         except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
             raise ProblemError(
                 503, "auth_unavailable", f"Could not ask the auth service: {exc!r}"
@@ -120,8 +136,12 @@ class Caller:
     def user_id(self) -> uuid.UUID:
         return self.claims.user_id
 
+    async def membership(self, project_id: uuid.UUID) -> Membership | None:
+        return await self.roles.membership(self.claims, project_id)
+
     async def role_in(self, project_id: uuid.UUID) -> Role | None:
-        return await self.roles.role(self.claims, project_id)
+        membership = await self.membership(project_id)
+        return membership.role if membership is not None else None
 
     async def require(
         self,

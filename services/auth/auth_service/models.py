@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from auth_service.domain.models import Member, ProjectWithRole, Role, TokenPair, User
 from auth_service.domain.passwords import password_problem
@@ -96,16 +96,18 @@ class MeOut(UserOut):
 class ProjectCreate(Input):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=4000)
+    physical_only: StrictBool = False
 
 
 class ProjectUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
+    physical_only: StrictBool | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
-        if self.name is None and self.description is None:
-            raise ValueError("give name or description")
+        if self.name is None and self.description is None and self.physical_only is None:
+            raise ValueError("give name, description or physical_only")
         return self
 
 
@@ -119,6 +121,7 @@ class ProjectOut(BaseModel):
     id: uuid.UUID
     name: str
     description: str
+    physical_only: bool
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
@@ -161,6 +164,7 @@ class MembershipOut(BaseModel):
     project_id: uuid.UUID
     user_id: uuid.UUID
     role: Role
+    physical_only: bool
 
 
 class UserSearchQuery(PageQuery):

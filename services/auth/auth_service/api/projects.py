@@ -24,7 +24,10 @@ routes = web.RouteTableDef()
 async def create_project(request: web.Request) -> web.Response:
     body = await parse_body(request, ProjectCreate)
     project = await request.app[PROJECTS].create(
-        caller_id=request[CALLER].user_id, name=body.name, description=body.description
+        caller_id=request[CALLER].user_id,
+        name=body.name,
+        description=body.description,
+        physical_only=body.physical_only,
     )
     return json_response(
         ProjectOut.from_domain(project),
@@ -61,6 +64,7 @@ async def update_project(request: web.Request) -> web.Response:
         project_id=project_id,
         name=body.name,
         description=body.description,
+        physical_only=body.physical_only,
     )
     return json_response(ProjectOut.from_domain(project))
 
@@ -77,8 +81,15 @@ async def delete_project(request: web.Request) -> web.Response:
 async def get_membership(request: web.Request) -> web.Response:
     caller_id = request[CALLER].user_id
     project_id = parse_path_uuid(request, "project_id")
-    role = await request.app[PROJECTS].membership(caller_id=caller_id, project_id=project_id)
-    return json_response(MembershipOut(project_id=project_id, user_id=caller_id, role=role))
+    membership = await request.app[PROJECTS].membership(caller_id=caller_id, project_id=project_id)
+    return json_response(
+        MembershipOut(
+            project_id=project_id,
+            user_id=caller_id,
+            role=membership.role,
+            physical_only=membership.physical_only,
+        )
+    )
 
 
 @routes.get("/api/v1/projects/{project_id}/members", name="list_members")

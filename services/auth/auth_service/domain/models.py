@@ -21,6 +21,7 @@ class Project(BaseModel):
     id: uuid.UUID
     name: str
     description: str
+    physical_only: bool
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime

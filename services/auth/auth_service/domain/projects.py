@@ -18,6 +18,7 @@ from auth_service.repositories.projects import MemberRepository, ProjectReposito
 from auth_service.repositories.users import UserRepository
 from backend_common.db import Database
 from backend_common.pagination import page_of, parse_cursor
+from backend_common.rbac import Membership
 
 # PostgreSQL text cannot hold NUL: a forged cursor carrying one is invalid, not a driver error.
 _TEXT = r"^[^\x00]*$"
@@ -53,10 +54,15 @@ class Projects:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, *, caller_id: uuid.UUID, name: str, description: str) -> ProjectWithRole:
+    async def create(
+        self, *, caller_id: uuid.UUID, name: str, description: str, physical_only: bool
+    ) -> ProjectWithRole:
         async with self._db.transaction() as conn:
             project = await ProjectRepository(conn).insert(
-                name=name, description=description, created_by=caller_id
+                name=name,
+                description=description,
+                physical_only=physical_only,
+                created_by=caller_id,
             )
             await MemberRepository(conn).insert(project.id, caller_id, Role.OWNER)
         return ProjectWithRole(**project.model_dump(), role=Role.OWNER)
@@ -89,11 +95,14 @@ class Projects:
         project_id: uuid.UUID,
         name: str | None,
         description: str | None,
+        physical_only: bool | None,
     ) -> ProjectWithRole:
+        """Editors change the name and description; only owners the raw-value policy."""
         async with self._db.transaction() as conn:
-            role = await _require_role(conn, project_id, caller_id, Role.EDITOR)
+            minimum = Role.EDITOR if physical_only is None else Role.OWNER
+            role = await _require_role(conn, project_id, caller_id, minimum)
             project = await ProjectRepository(conn).update(
-                project_id, name=name, description=description
+                project_id, name=name, description=description, physical_only=physical_only
             )
         if project is None:
             # Deleted by an owner since the role check.
@@ -105,9 +114,13 @@ class Projects:
             await _require_role(conn, project_id, caller_id, Role.OWNER)
             await ProjectRepository(conn).delete(project_id)
 
-    async def membership(self, *, caller_id: uuid.UUID, project_id: uuid.UUID) -> Role:
+    async def membership(self, *, caller_id: uuid.UUID, project_id: uuid.UUID) -> Membership:
+        """The caller's role and the project's raw-value policy."""
         async with self._db.connection() as conn:
-            return await _require_role(conn, project_id, caller_id, Role.VIEWER)
+            membership = await MemberRepository(conn).membership(project_id, caller_id)
+        if membership is None:
+            raise ProjectNotFound()
+        return membership
 
     async def list_members(
         self, *, caller_id: uuid.UUID, project_id: uuid.UUID, cursor: str | None, limit: int

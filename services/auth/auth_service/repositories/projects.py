@@ -5,19 +5,23 @@ import asyncpg
 
 from auth_service.domain.errors import AlreadyMember
 from auth_service.domain.models import Member, Project, ProjectWithRole, Role
+from backend_common.rbac import Membership
 
-_PROJECT_COLUMNS = "p.id, p.name, p.description, p.created_by, p.created_at, p.updated_at"
+_PROJECT_COLUMNS = (
+    "p.id, p.name, p.description, p.physical_only, p.created_by, p.created_at, p.updated_at"
+)
 
 _INSERT_PROJECT = """
-    INSERT INTO projects (name, description, created_by) VALUES ($1, $2, $3)
-    RETURNING id, name, description, created_by, created_at, updated_at
+    INSERT INTO projects (name, description, physical_only, created_by) VALUES ($1, $2, $3, $4)
+    RETURNING id, name, description, physical_only, created_by, created_at, updated_at
 """
 _GET_PROJECT = f"SELECT {_PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
 _LOCK_PROJECT = "SELECT id FROM projects WHERE id = $1 FOR UPDATE"
 _UPDATE_PROJECT = """
-    UPDATE projects SET name = coalesce($2, name), description = coalesce($3, description)
+    UPDATE projects SET name = coalesce($2, name), description = coalesce($3, description),
+                        physical_only = coalesce($4, physical_only)
     WHERE id = $1
-    RETURNING id, name, description, created_by, created_at, updated_at
+    RETURNING id, name, description, physical_only, created_by, created_at, updated_at
 """
 _DELETE_PROJECT = "DELETE FROM projects WHERE id = $1"
 # Keyset over (name, id); q is a case-insensitive substring of the name.
@@ -33,6 +37,11 @@ _LIST_FOR_USER = f"""
 
 _MEMBER_COLUMNS = "m.project_id, m.user_id, u.username, m.role, m.added_at"
 _GET_ROLE = "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2"
+_GET_MEMBERSHIP = """
+    SELECT m.role, p.physical_only
+    FROM project_members m JOIN projects p ON p.id = m.project_id
+    WHERE m.project_id = $1 AND m.user_id = $2
+"""
 _INSERT_MEMBER = """
     INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, $3)
 """
@@ -58,8 +67,12 @@ class ProjectRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def insert(self, *, name: str, description: str, created_by: uuid.UUID) -> Project:
-        row = await self._conn.fetchrow(_INSERT_PROJECT, name, description, created_by)
+    async def insert(
+        self, *, name: str, description: str, physical_only: bool, created_by: uuid.UUID
+    ) -> Project:
+        row = await self._conn.fetchrow(
+            _INSERT_PROJECT, name, description, physical_only, created_by
+        )
         return Project.model_validate(dict(row))
 
     async def get(self, project_id: uuid.UUID) -> Project | None:
@@ -71,9 +84,16 @@ class ProjectRepository:
         return await self._conn.fetchval(_LOCK_PROJECT, project_id) is not None
 
     async def update(
-        self, project_id: uuid.UUID, *, name: str | None, description: str | None
+        self,
+        project_id: uuid.UUID,
+        *,
+        name: str | None,
+        description: str | None,
+        physical_only: bool | None,
     ) -> Project | None:
-        row = await self._conn.fetchrow(_UPDATE_PROJECT, project_id, name, description)
+        row = await self._conn.fetchrow(
+            _UPDATE_PROJECT, project_id, name, description, physical_only
+        )
         return Project.model_validate(dict(row)) if row else None
 
     async def delete(self, project_id: uuid.UUID) -> None:
@@ -99,6 +119,12 @@ class MemberRepository:
     async def role(self, project_id: uuid.UUID, user_id: uuid.UUID) -> Role | None:
         role = await self._conn.fetchval(_GET_ROLE, project_id, user_id)
         return Role(role) if role else None
+
+    async def membership(self, project_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
+        row = await self._conn.fetchrow(_GET_MEMBERSHIP, project_id, user_id)
+        return (
+            Membership(role=Role(row["role"]), physical_only=row["physical_only"]) if row else None
+        )
 
     async def insert(self, project_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> None:
         try:

@@ -21,7 +21,7 @@ async def stream_telemetry(request: web.Request) -> web.StreamResponse:
     """Server-sent events: one `readings` event per stored batch, its id the batch id."""
     query = parse_query(request, StreamQuery, repeated=READING_REPEATED)
     user = caller(request)
-    await request.app[READINGS].check(user, selection_of(query))
+    fields = await request.app[READINGS].fields(user, selection_of(query), query.layer)
     after = _last_event_id(request)
     hub = request.app[HUB]
     if not hub.can_open(user.user_id):
@@ -44,7 +44,7 @@ async def stream_telemetry(request: web.Request) -> web.StreamResponse:
             await response.prepare(request)
             await response.write(b"retry: 2000\n\n")
             while (event := await _next(stream, hub.keepalive, response)) is not CLOSED:
-                await response.write(_encoded(event, query.layer))
+                await response.write(_encoded(event, fields))
     finally:
         hub.close(stream)
     return response
@@ -68,13 +68,12 @@ def _last_event_id(request: web.Request) -> int | None:
     return int(value)
 
 
-def _encoded(event: dict[str, Any], layer: str) -> bytes:
-    """The event as SSE bytes, encoded once per layer whatever the number of streams."""
-    key = f"sse:{layer}"
+def _encoded(event: dict[str, Any], fields: tuple[str, ...]) -> bytes:
+    """The event as SSE bytes with these reading fields, encoded once per set of fields whatever
+    the number of streams."""
+    key = "sse:" + ",".join(fields)
     if key not in event:
-        readings = event["readings"]
-        if layer == "raw":
-            readings = [{k: v for k, v in r.items() if k != "physical_value"} for r in readings]
+        readings = [{name: reading[name] for name in fields} for reading in event["readings"]]
         data = orjson.dumps(
             {"batch_id": event["id"], "readings": readings}, option=orjson.OPT_UTC_Z
         )

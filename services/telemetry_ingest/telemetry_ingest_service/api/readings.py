@@ -1,9 +1,10 @@
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from backend_common.export import stream_export
 from backend_common.http import json_response, parse_query
@@ -23,20 +24,6 @@ from telemetry_ingest_service.repositories.readings import Selection
 
 routes = web.RouteTableDef()
 
-FIELDS = (
-    "timestamp",
-    "received_at",
-    "sensor_id",
-    "raw_value",
-    "physical_value",
-    "signal",
-    "conversion_status",
-    "late",
-    "run_id",
-    "capture_session_id",
-    "meta",
-)
-
 
 def selection_of(query: Any) -> Selection:
     """The readings a query model names (a stream's has no range)."""
@@ -49,11 +36,6 @@ def selection_of(query: Any) -> Selection:
     )
 
 
-def _fields(layer: str) -> tuple[str, ...]:
-    """The raw layer shows raw values only."""
-    return tuple(f for f in FIELDS if layer == "physical" or f != "physical_value")
-
-
 @routes.get("/api/v1/telemetry", name="list_telemetry")
 async def list_telemetry(request: web.Request) -> web.Response:
     """Stored readings in (timestamp, batch, seq) order, keyset-paginated."""
@@ -62,10 +44,9 @@ async def list_telemetry(request: web.Request) -> web.Response:
     if query.cursor is not None:
         key = parse_cursor(query.cursor, ReadingKey)
         after = (key.t, key.b, key.s)
-    rows = await request.app[READINGS].page(
-        caller(request), selection_of(query), after=after, limit=query.limit + 1
+    rows, fields = await request.app[READINGS].page(
+        caller(request), selection_of(query), layer=query.layer, after=after, limit=query.limit + 1
     )
-    fields = _fields(query.layer)
     items = [{name: row[name] for name in fields} for row in rows[: query.limit]]
     next_cursor = None
     if len(rows) > query.limit:
@@ -104,36 +85,39 @@ async def align_telemetry(request: web.Request) -> web.Response:
     )
 
 
-class RawReading(BaseModel):
-    """A reading as exports write it (the raw layer)."""
+# The type of each reading field in exports.
+_FIELD_TYPES: dict[str, Any] = {
+    "timestamp": datetime,
+    "received_at": datetime,
+    "sensor_id": uuid.UUID,
+    "raw_value": float,
+    "physical_value": float | None,
+    "signal": str,
+    "conversion_status": str,
+    "late": bool,
+    "run_id": uuid.UUID | None,
+    "capture_session_id": uuid.UUID | None,
+    "meta": dict[str, Any] | None,
+}
 
-    timestamp: datetime
-    received_at: datetime
-    sensor_id: uuid.UUID
-    raw_value: float
-    signal: str
-    conversion_status: str
-    late: bool
-    run_id: uuid.UUID | None
-    capture_session_id: uuid.UUID | None
-    meta: dict[str, Any] | None
 
-
-class Reading(RawReading):
-    """A reading as exports write it (the physical layer)."""
-
-    physical_value: float | None
+@functools.cache
+def _export_model(fields: tuple[str, ...]) -> type[BaseModel]:
+    """A reading with these fields, as exports write it."""
+    definitions: dict[str, Any] = {name: (_FIELD_TYPES[name], ...) for name in fields}
+    return create_model("Reading", **definitions)
 
 
 @routes.get("/api/v1/telemetry/export", name="export_telemetry")
 async def export_telemetry(request: web.Request) -> web.StreamResponse:
     """Every selected reading in time order, streamed as CSV or JSON."""
     query = parse_query(request, ExportQuery, repeated=READING_REPEATED)
-    fields = _fields(query.layer)
-    model = Reading if query.layer == "physical" else RawReading
+    user, selection = caller(request), selection_of(query)
+    fields = await request.app[READINGS].fields(user, selection, query.layer)
+    model = _export_model(fields)
 
     async def items() -> Any:
-        async for row in request.app[READINGS].stream(caller(request), selection_of(query)):
-            yield model.model_validate({name: row[name] for name in fields})
+        async for row in request.app[READINGS].stream(user, selection, layer=query.layer):
+            yield model.model_validate(row)
 
     return await stream_export(request, items(), fmt=query.format, name="telemetry", columns=fields)

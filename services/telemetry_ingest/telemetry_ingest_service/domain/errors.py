@@ -13,6 +13,10 @@ class CaptureSessionNotFound(DomainError):
     """No such capture session."""
 
 
+class RawValuesHidden(DomainError):
+    """This project shows its viewers physical values only; ask for layer=physical."""
+
+
 class TooManyBuckets(DomainError):
     """The range holds too many buckets of that width; pick a wider bucket or a shorter range."""
 
@@ -33,6 +37,7 @@ ERRORS: ErrorMap = {
     SensorNotFound: (404, "sensor_not_found"),
     RunNotFound: (404, "run_not_found"),
     CaptureSessionNotFound: (404, "capture_session_not_found"),
+    RawValuesHidden: (403, "raw_values_hidden"),
     TooManyBuckets: (422, "too_many_buckets"),
     TooManyPoints: (422, "too_many_points"),
     TooManyReadings: (422, "too_many_readings"),

@@ -3,13 +3,18 @@
 Who may read: a member (any role) of a project the sensor belongs to, or of the project of the
 run or capture session asked for. Anything else does not exist for the caller (404).
 
+Raw values: a project whose raw-value policy is `physical_only` shows its viewers physical
+values only. A caller sees raw values when, for each sensor, run and session asked for, a
+project that lets them read it also shows them raw values (they are its owner or editor, or it
+has no such policy). Otherwise `layer=raw` is refused (403) and readings come without raw_value.
+
 Buckets are aligned to ORIGIN (2000-01-01T00:00:00Z, a Saturday): a bucket of width w starts at
 ORIGIN + k·w. `points=N` picks the narrowest standard width that gives at most N buckets over
 the range.
 """
 
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +32,7 @@ from telemetry_ingest_service.domain.alignment import (
 from telemetry_ingest_service.domain.errors import (
     CaptureSessionNotFound,
     NoRange,
+    RawValuesHidden,
     RunNotFound,
     SensorNotFound,
     TooManyBuckets,
@@ -43,7 +49,31 @@ BUCKETS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
 }
 MAX_BUCKETS = 10_000  # per sensor and request
+# A reading's fields as the read routes show them, in this order.
+READING_FIELDS = (
+    "timestamp",
+    "received_at",
+    "sensor_id",
+    "raw_value",
+    "physical_value",
+    "signal",
+    "conversion_status",
+    "late",
+    "run_id",
+    "capture_session_id",
+    "meta",
+)
 MAX_READINGS = 500_000  # per sensor, for an alignment
+
+
+def visible_fields(layer: str, *, sees_raw: bool) -> tuple[str, ...]:
+    """The raw layer shows raw values only; the physical layer both, or physical values only to
+    a caller who may not see raw ones."""
+    if layer == "raw":
+        if not sees_raw:
+            raise RawValuesHidden()
+        return tuple(f for f in READING_FIELDS if f != "physical_value")
+    return tuple(f for f in READING_FIELDS if sees_raw or f != "raw_value")
 
 
 def bucket_count(start: datetime, end: datetime, width: timedelta) -> int:
@@ -72,7 +102,7 @@ class Readings:
         """The selection's sensors on one grid over [from, to), or over the capture session."""
         async with self._db.connection() as conn:
             repository = ReadingRepository(conn)
-            await self._check_access(caller, repository, selection)
+            visible_fields(layer, sees_raw=await self._sees_raw(caller, repository, selection))
             start, end = selection.start, selection.end
             if selection.capture_session_id is not None and (start is None or end is None):
                 started, stopped = await repository.session_span(selection.capture_session_id)
@@ -112,30 +142,39 @@ class Readings:
                 )
         return {"times": points, "series": series}
 
-    async def check(self, caller: Caller, selection: Selection) -> None:
-        """Raises the not-found error of what the caller may not read."""
+    async def fields(self, caller: Caller, selection: Selection, layer: str) -> tuple[str, ...]:
+        """The reading fields the caller sees in `layer`; raises the not-found error of what they
+        may not read, or RawValuesHidden."""
         async with self._db.connection() as conn:
-            await self._check_access(caller, ReadingRepository(conn), selection)
+            sees_raw = await self._sees_raw(caller, ReadingRepository(conn), selection)
+        return visible_fields(layer, sees_raw=sees_raw)
 
     async def page(
         self,
         caller: Caller,
         selection: Selection,
         *,
+        layer: str,
         after: tuple[datetime, int, int] | None,
         limit: int,
-    ) -> list[Any]:
+    ) -> tuple[list[Any], tuple[str, ...]]:
+        """Readings after the position `after`, and the fields the caller sees of them."""
         async with self._db.connection() as conn:
             repository = ReadingRepository(conn)
-            await self._check_access(caller, repository, selection)
-            return await repository.page(selection, after=after, limit=limit)
+            sees_raw = await self._sees_raw(caller, repository, selection)
+            fields = visible_fields(layer, sees_raw=sees_raw)
+            return await repository.page(selection, after=after, limit=limit), fields
 
-    async def stream(self, caller: Caller, selection: Selection) -> AsyncGenerator[Any, None]:
+    async def stream(
+        self, caller: Caller, selection: Selection, *, layer: str
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Every selected reading in time order, with the fields the caller sees."""
         async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
             repository = ReadingRepository(conn)
-            await self._check_access(caller, repository, selection)
+            sees_raw = await self._sees_raw(caller, repository, selection)
+            fields = visible_fields(layer, sees_raw=sees_raw)
             async for row in repository.stream(selection):
-                yield row
+                yield {name: row[name] for name in fields}
 
     async def aggregate(
         self, caller: Caller, selection: Selection, *, layer: str, bucket: str
@@ -147,30 +186,45 @@ class Readings:
             raise TooManyBuckets(f"[from, to) holds more than {MAX_BUCKETS} buckets of {bucket}.")
         async with self._db.connection() as conn:
             repository = ReadingRepository(conn)
-            await self._check_access(caller, repository, selection)
+            visible_fields(layer, sees_raw=await self._sees_raw(caller, repository, selection))
             return await repository.aggregate(selection, layer=layer, width=width, origin=ORIGIN)
 
     @staticmethod
-    async def _check_access(
+    async def _sees_raw(
         caller: Caller, repository: ReadingRepository, selection: Selection
-    ) -> None:
+    ) -> bool:
+        """Whether the caller sees the selection's raw values; raises the not-found error of
+        what they may not read."""
+        sees_raw = True
         if selection.sensor_ids:
             projects = await repository.sensor_projects(list(selection.sensor_ids))
             for sensor_id in selection.sensor_ids:
-                if not await _member_of_any(caller, projects.get(sensor_id, [])):
+                access = await _access(caller, projects.get(sensor_id, []))
+                if access is None:
                     raise SensorNotFound(f"No such sensor: {sensor_id}.")
+                sees_raw = sees_raw and access
         if selection.run_id is not None:
-            project = await repository.run_project(selection.run_id)
-            if project is None or not await _member_of_any(caller, [project]):
+            access = await _access(caller, [await repository.run_project(selection.run_id)])
+            if access is None:
                 raise RunNotFound()
+            sees_raw = sees_raw and access
         if selection.capture_session_id is not None:
             project = await repository.session_project(selection.capture_session_id)
-            if project is None or not await _member_of_any(caller, [project]):
+            access = await _access(caller, [project])
+            if access is None:
                 raise CaptureSessionNotFound()
+            sees_raw = sees_raw and access
+        return sees_raw
 
 
-async def _member_of_any(caller: Caller, project_ids: list[uuid.UUID]) -> bool:
+async def _access(caller: Caller, project_ids: Sequence[uuid.UUID | None]) -> bool | None:
+    """None when the caller is a member of none of the projects; else whether one of those they
+    are in shows them raw values."""
+    access = None
     for project_id in project_ids:
-        if await caller.role_in(project_id) is not None:
-            return True
-    return False
+        membership = await caller.membership(project_id) if project_id else None
+        if membership is not None:
+            if membership.sees_raw:
+                return True
+            access = False
+    return access
