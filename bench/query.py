@@ -8,8 +8,9 @@ Start the stack first (`make run`), then:
 
 It creates a user, a project and `--sensors` sensors through the API, loads `--readings`
 readings straight into telemetry_records with COPY on several connections (one reading a second
-per sensor, going back from now; what it made is kept in .local/bench-query.json, and
-`--reuse` measures again on it without loading), then asks the
+per sensor, going back from now), queues their minutes for the rollup hour by hour and waits
+for the service's refresher to roll them up (what it made is kept in .local/bench-query.json,
+and `--reuse` measures again on it without loading), then asks the
 telemetry service, `--requests` times each, for one sensor's 1-minute aggregate over a day and
 for a 10,000-reading history page at a random point of that sensor's range, and prints p50/p99.
 """
@@ -87,6 +88,28 @@ async def load(dsn: str, sensor_ids: list[uuid.UUID], readings: int, end: dateti
     return per_sensor * len(sensor_ids) / (time.perf_counter() - started)
 
 
+async def roll_up(dsn: str, sensor_ids: list[uuid.UUID], start: datetime, end: datetime) -> float:
+    """Queues the loaded minutes (rows written past the batches queue nothing themselves), an
+    hour per entry, and waits until the service's refresher has taken them; returns seconds."""
+    hours = int((end - start) / timedelta(hours=1)) + 1
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.executemany(
+            "INSERT INTO telemetry_rollup_pending (sensor_id, first_minute, last_minute)"
+            " SELECT $1, telemetry_minute($2),"
+            "        telemetry_minute(least($2 + interval '59 minutes', $3))",
+            [(s, start + timedelta(hours=h), end) for s in sensor_ids for h in range(hours)],
+        )
+        started = time.perf_counter()
+        queued = "SELECT count(*) FROM telemetry_rollup_pending"
+        while True:
+            if not await conn.fetchval(queued):
+                return time.perf_counter() - started
+            await asyncio.sleep(1)
+    finally:
+        await conn.close()
+
+
 async def timed(session, url: str, params: dict, headers: dict) -> float:
     started = time.perf_counter()
     async with session.get(url, params=params, headers=headers) as response:
@@ -111,7 +134,10 @@ async def prepare(session, args: argparse.Namespace) -> tuple[dict, list[uuid.UU
     conn = await asyncpg.connect(args.dsn)
     await conn.execute("ANALYZE telemetry_records")
     await conn.close()
-    print(f"loaded at {rate:,.0f} rows/s")
+    print(f"loaded at {rate:,.0f} rows/s; rolling up …", flush=True)
+    start = end - timedelta(seconds=args.readings // args.sensors)
+    seconds = await roll_up(args.dsn, sensor_ids, start, end)
+    print(f"rolled up in {seconds:,.0f} s ({args.readings / seconds:,.0f} readings/s)")
     me = await expect(await session.get(f"{args.auth}/api/v1/auth/me", headers=headers), 200)
     state = {
         "username": me["username"],

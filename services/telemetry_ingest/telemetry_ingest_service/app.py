@@ -26,6 +26,7 @@ from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
 from telemetry_ingest_service.domain.live import Filter, Hub
 from telemetry_ingest_service.domain.readings import Readings
+from telemetry_ingest_service.domain.rollup import Rollup
 from telemetry_ingest_service.domain.spool import Spool
 from telemetry_ingest_service.repositories.readings import ReadingRepository
 from telemetry_ingest_service.repositories.telemetry import NOTIFY_CHANNEL, TelemetryRepository
@@ -61,7 +62,8 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             settings.spool_dir / f"worker-{settings.worker}", max_bytes=settings.spool_max_bytes
         )
         spool.open()
-        app[READINGS] = Readings(db)
+        app[READINGS] = Readings(db, rollup_reads=settings.rollup_reads)
+        rollup = Rollup(db, clock=clock, grace=timedelta(seconds=settings.rollup_grace_seconds))
         app[INGEST] = Ingest(
             db,
             clock=clock,
@@ -99,6 +101,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             asyncio.create_task(_every(3600, lambda: _maintain_storage(db, retention))),
             asyncio.create_task(_every(settings.heartbeat_interval, app[INGEST].flush_heartbeats)),
             asyncio.create_task(_drain_spool(app[INGEST])),
+            asyncio.create_task(_every(settings.rollup_interval, rollup.refresh)),
         ]
         yield
         for task in tasks:
@@ -162,7 +165,7 @@ async def _maintain_storage(db: Database, retention: timedelta | None) -> None:
         await telemetry.apply_retention(retention)
 
 
-async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+async def _every(seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:

@@ -36,3 +36,8 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
     stream_queue_size: int = Field(default=100, gt=0)
     streams_per_user: int = Field(default=10, gt=0)
     stream_replay_batches: int = Field(default=1000, gt=0)
+    # The per-minute rollup: queued minutes are recomputed this often, once they are over by
+    # the grace; with rollup_reads off, every aggregate is computed from the readings.
+    rollup_interval: float = Field(default=5.0, gt=0)
+    rollup_grace_seconds: float = Field(default=10.0, ge=0)
+    rollup_reads: bool = True

@@ -39,7 +39,9 @@ from telemetry_ingest_service.domain.errors import (
     TooManyPoints,
     TooManyReadings,
 )
+from telemetry_ingest_service.domain.rollup import MINUTE, Rollup
 from telemetry_ingest_service.repositories.readings import ReadingRepository, Selection
+from telemetry_ingest_service.repositories.rollup import RollupRepository
 
 BUCKETS: dict[str, timedelta] = {
     "10s": timedelta(seconds=10),
@@ -93,8 +95,9 @@ def bucket_for_points(start: datetime, end: datetime, points: int) -> str:
 
 
 class Readings:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, rollup_reads: bool = True) -> None:
         self._db = db
+        self._rollup_reads = rollup_reads
 
     async def aligned(
         self, caller: Caller, selection: Selection, *, step: timedelta, fill: Fill, layer: str
@@ -179,11 +182,27 @@ class Readings:
     async def aggregate(
         self, caller: Caller, selection: Selection, *, layer: str, bucket: str
     ) -> list[dict[str, Any]]:
+        """Per sensor and bucket of the layer's values. Buckets of a minute or wider of sensors
+        (not of a run or session) combine the per-minute rollup; the others, and all of them
+        with `rollup_reads` off, are computed from the readings with date_bin."""
         assert selection.start is not None
         assert selection.end is not None
         width = BUCKETS[bucket]
         if (selection.end - selection.start) / width > MAX_BUCKETS:
             raise TooManyBuckets(f"[from, to) holds more than {MAX_BUCKETS} buckets of {bucket}.")
+        by_sensor = selection.run_id is None and selection.capture_session_id is None
+        if self._rollup_reads and by_sensor and selection.sensor_ids and width >= MINUTE:
+            async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
+                repository = ReadingRepository(conn)
+                visible_fields(layer, sees_raw=await self._sees_raw(caller, repository, selection))
+                return await Rollup.aggregate(
+                    RollupRepository(conn),
+                    sensor_ids=selection.sensor_ids,
+                    start=selection.start,
+                    end=selection.end,
+                    layer=layer,
+                    width=width,
+                )
         async with self._db.connection() as conn:
             repository = ReadingRepository(conn)
             visible_fields(layer, sees_raw=await self._sees_raw(caller, repository, selection))
