@@ -171,6 +171,25 @@ def rate_limit(response: Any) -> tuple[int, int, int]:
     return limit, remaining, reset
 
 
+# --- what the read routes show ------------------------------------------------------------------
+
+# A reading's fields in the history, exports and live events, in this order.
+READING_FIELDS = [
+    "timestamp",
+    "received_at",
+    "sensor_id",
+    "raw_value",
+    "physical_value",
+    "signal",
+    "conversion_status",
+    "late",
+    "run_id",
+    "capture_session_id",
+    "meta",
+]
+RAW_LAYER_FIELDS = [name for name in READING_FIELDS if name != "physical_value"]
+
+
 # --- what is stored ------------------------------------------------------------------------------
 
 RECORD_FIELDS = (

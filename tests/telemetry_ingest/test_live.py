@@ -21,6 +21,8 @@ from tests.experiment.factories import (
 )
 from tests.problems import assert_problem
 from tests.telemetry_ingest.ingest_api import (
+    RAW_LAYER_FIELDS,
+    READING_FIELDS,
     accepted,
     batch,
     bind,
@@ -35,20 +37,6 @@ from tests.telemetry_ingest.sse import STREAM, Block, get_stream, query
 
 HISTORY = "/api/v1/telemetry"
 SECOND = timedelta(seconds=1)
-FIELDS = [
-    "timestamp",
-    "received_at",
-    "sensor_id",
-    "raw_value",
-    "physical_value",
-    "signal",
-    "conversion_status",
-    "late",
-    "run_id",
-    "capture_session_id",
-    "meta",
-]
-RAW_FIELDS = [name for name in FIELDS if name != "physical_value"]
 
 
 def physical(raw: float) -> float:
@@ -134,7 +122,7 @@ async def test_event_readings_carry_the_fields_of_the_history(
     [event] = await stream.events(1)
     items = await history(ingest, owner, query([sensor]))
 
-    assert [list(item) for item in event.readings] == [FIELDS] * 3
+    assert [list(item) for item in event.readings] == [READING_FIELDS] * 3
     assert event.readings == items
     first = event.readings[0]
     assert first["timestamp"].endswith("Z")
@@ -162,7 +150,7 @@ async def test_raw_layer_omits_physical_values(ingest, owner, sensor, base, stre
     [cooked_event] = await cooked.events(1)
 
     assert raw_event.id == cooked_event.id
-    assert [list(item) for item in raw_event.readings] == [RAW_FIELDS] * 2
+    assert [list(item) for item in raw_event.readings] == [RAW_LAYER_FIELDS] * 2
     assert raw_event.raws == [1.5, 2.5]
     assert raw_event.readings == [
         {k: v for k, v in item.items() if k != "physical_value"} for item in cooked_event.readings

@@ -11,25 +11,18 @@ import pytest
 
 from tests.experiment.factories import expect
 from tests.problems import assert_problem
-from tests.telemetry_ingest.ingest_api import accepted, batch, create_sensor, readings_at
+from tests.telemetry_ingest.ingest_api import (
+    READING_FIELDS,
+    accepted,
+    batch,
+    create_sensor,
+    readings_at,
+)
 from tests.telemetry_ingest.sse import query
 
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
-FIELDS = [
-    "timestamp",
-    "received_at",
-    "sensor_id",
-    "raw_value",
-    "physical_value",
-    "signal",
-    "conversion_status",
-    "late",
-    "run_id",
-    "capture_session_id",
-    "meta",
-]
-PHYSICAL_ONLY_FIELDS = [name for name in FIELDS if name != "raw_value"]
+PHYSICAL_ONLY_FIELDS = [name for name in READING_FIELDS if name != "raw_value"]
 # Each read route, with what it needs besides the sensor, range and layer.
 ROUTES = {
     "history": ("/api/v1/telemetry", []),
@@ -140,7 +133,7 @@ async def test_owners_and_editors_still_see_raw_values(
     items = await read_history(ingest, member, sensor, base, "physical")
     raw_items = await read_history(ingest, member, sensor, base, "raw")
 
-    assert [list(item) for item in items] == [FIELDS]
+    assert [list(item) for item in items] == [READING_FIELDS]
     assert (items[0]["raw_value"], raw_items[0]["raw_value"]) == (1.0, 1.0)
 
 

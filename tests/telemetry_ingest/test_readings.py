@@ -23,6 +23,8 @@ from tests.experiment.factories import (
 )
 from tests.problems import assert_problem
 from tests.telemetry_ingest.ingest_api import (
+    RAW_LAYER_FIELDS,
+    READING_FIELDS,
     accepted,
     batch,
     bind,
@@ -45,20 +47,6 @@ WIDTHS = {
     "1h": timedelta(hours=1),
     "1d": timedelta(days=1),
 }
-FIELDS = [
-    "timestamp",
-    "received_at",
-    "sensor_id",
-    "raw_value",
-    "physical_value",
-    "signal",
-    "conversion_status",
-    "late",
-    "run_id",
-    "capture_session_id",
-    "meta",
-]
-RAW_FIELDS = [field for field in FIELDS if field != "physical_value"]
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
 
@@ -280,7 +268,7 @@ async def test_history_items_carry_every_field(ingest, owner, sensor, base, cloc
 
     items = await history(ingest, owner, query([sensor]))
 
-    assert [list(item) for item in items] == [FIELDS, FIELDS]
+    assert [list(item) for item in items] == [READING_FIELDS, READING_FIELDS]
     first = items[0]
     assert instant(first["timestamp"]) == base
     assert first["timestamp"].endswith("Z")
@@ -297,7 +285,7 @@ async def test_raw_layer_omits_physical_values(ingest, owner, sensor, base):
 
     items = await history(ingest, owner, query([sensor], layer="raw"))
 
-    assert [list(item) for item in items] == [RAW_FIELDS, RAW_FIELDS]
+    assert [list(item) for item in items] == [RAW_LAYER_FIELDS, RAW_LAYER_FIELDS]
     assert [item["raw_value"] for item in items] == [1.5, 2.5]
 
 
@@ -892,7 +880,7 @@ async def test_export_equals_the_history_of_the_same_selection(
 
     exported, response = await export(ingest, viewer, selection, fmt)
 
-    fields = FIELDS if layer == "physical" else RAW_FIELDS
+    fields = READING_FIELDS if layer == "physical" else RAW_LAYER_FIELDS
     assert "Content-Length" not in response.headers
     if fmt == "json":
         assert exported == listed
@@ -930,7 +918,7 @@ async def test_export_by_run_holds_only_the_run_readings(ingest, owner, stored, 
 async def test_export_of_nothing_is_empty(ingest, owner, sensor, base, fmt):
     exported, _ = await export(ingest, owner, query([sensor], layer="raw"), fmt)
 
-    assert exported == ([RAW_FIELDS] if fmt == "csv" else [])
+    assert exported == ([RAW_LAYER_FIELDS] if fmt == "csv" else [])
 
 
 async def test_export_streams_many_readings(ingest, owner, sensor, base):
