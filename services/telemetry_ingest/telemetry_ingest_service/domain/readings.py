@@ -21,6 +21,7 @@ from typing import Any
 
 from backend_common.db import Database
 from backend_common.rbac import Caller
+from telemetry_ingest_service.domain import rollup
 from telemetry_ingest_service.domain.alignment import (
     MAX_POINTS,
     ORIGIN,
@@ -39,7 +40,6 @@ from telemetry_ingest_service.domain.errors import (
     TooManyPoints,
     TooManyReadings,
 )
-from telemetry_ingest_service.domain.rollup import MINUTE, Rollup
 from telemetry_ingest_service.repositories.readings import ReadingRepository, Selection
 from telemetry_ingest_service.repositories.rollup import RollupRepository
 
@@ -51,6 +51,7 @@ BUCKETS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
 }
 MAX_BUCKETS = 10_000  # per sensor and request
+MAX_READINGS = 500_000  # per sensor, for an alignment
 # A reading's fields as the read routes show them, in this order.
 READING_FIELDS = (
     "timestamp",
@@ -65,7 +66,6 @@ READING_FIELDS = (
     "capture_session_id",
     "meta",
 )
-MAX_READINGS = 500_000  # per sensor, for an alignment
 
 
 def visible_fields(layer: str, *, sees_raw: bool) -> tuple[str, ...]:
@@ -191,11 +191,11 @@ class Readings:
         if (selection.end - selection.start) / width > MAX_BUCKETS:
             raise TooManyBuckets(f"[from, to) holds more than {MAX_BUCKETS} buckets of {bucket}.")
         by_sensor = selection.run_id is None and selection.capture_session_id is None
-        if self._rollup_reads and by_sensor and selection.sensor_ids and width >= MINUTE:
+        if self._rollup_reads and by_sensor and selection.sensor_ids and width >= rollup.MINUTE:
             async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
                 repository = ReadingRepository(conn)
                 visible_fields(layer, sees_raw=await self._sees_raw(caller, repository, selection))
-                return await Rollup.aggregate(
+                return await rollup.aggregate(
                     RollupRepository(conn),
                     sensor_ids=selection.sensor_ids,
                     start=selection.start,

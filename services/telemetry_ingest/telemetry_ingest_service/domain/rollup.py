@@ -65,6 +65,29 @@ def read_plan(
     return (inner_start, inner_end), merged(w for w in windows if w.start < w.end)
 
 
+async def aggregate(
+    repository: RollupRepository,
+    *,
+    sensor_ids: Sequence[uuid.UUID],
+    start: datetime,
+    end: datetime,
+    layer: str,
+    width: timedelta,
+) -> list[dict[str, Any]]:
+    """Buckets of `width` (whole minutes) over [start, end); the repository's connection
+    is in a repeatable-read transaction, so the queue and the rollup agree."""
+    pending = await repository.pending(sensor_ids, minute_floor(start), end)
+    stored, windows = read_plan(sensor_ids, start, end, pending)
+    return await repository.aggregate(
+        sensor_ids=sensor_ids,
+        layer=layer,
+        stored=stored,
+        windows=windows,
+        width=width,
+        origin=ORIGIN,
+    )
+
+
 class Rollup:
     def __init__(self, db: Database, *, clock: Clock, grace: timedelta) -> None:
         self._db = db
@@ -88,26 +111,3 @@ class Rollup:
             taken += len(ranges)
             if len(ranges) < _TAKE:
                 return taken
-
-    @staticmethod
-    async def aggregate(
-        repository: RollupRepository,
-        *,
-        sensor_ids: Sequence[uuid.UUID],
-        start: datetime,
-        end: datetime,
-        layer: str,
-        width: timedelta,
-    ) -> list[dict[str, Any]]:
-        """Buckets of `width` (whole minutes) over [start, end); the repository's connection
-        is in a repeatable-read transaction, so the queue and the rollup agree."""
-        pending = await repository.pending(sensor_ids, minute_floor(start), end)
-        stored, windows = read_plan(sensor_ids, start, end, pending)
-        return await repository.aggregate(
-            sensor_ids=sensor_ids,
-            layer=layer,
-            stored=stored,
-            windows=windows,
-            width=width,
-            origin=ORIGIN,
-        )
