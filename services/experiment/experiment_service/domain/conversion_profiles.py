@@ -16,7 +16,7 @@ import asyncpg
 from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit
+from experiment_service.domain import audit, outbox
 from experiment_service.domain.errors import (
     ConversionProfileNotFound,
     InvalidTransition,
@@ -170,6 +170,16 @@ class ConversionProfiles:
             project_id=access.home_project_id,
             parent_id=current.sensor_id,
         )
+        if action == "conversion_profile.activated":
+            await outbox.emit(
+                conn,
+                event_type=action,
+                project_id=access.home_project_id,
+                entity=updated,
+                caller=caller,
+                role=access.role,
+                occurred_at=updated.valid_from,
+            )
         return updated
 
     async def _get(
