@@ -85,3 +85,13 @@ CREATE TABLE webhook_attempts (
     superseded    boolean NOT NULL DEFAULT false
 );
 CREATE INDEX webhook_attempts_delivery_idx ON webhook_attempts (delivery_id, id);
+
+-- Conversion profiles whose activation has been announced: when published now (in that
+-- transaction), or, for one scheduled ahead, by a dispatcher once its valid_from has passed.
+-- Profiles valid before webhooks existed count as announced.
+CREATE TABLE webhook_profile_activations (
+    profile_id   uuid PRIMARY KEY REFERENCES conversion_profiles (id) ON DELETE CASCADE,
+    announced_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO webhook_profile_activations (profile_id)
+    SELECT id FROM conversion_profiles WHERE valid_from IS NOT NULL AND valid_from <= now();

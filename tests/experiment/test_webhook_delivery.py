@@ -546,3 +546,49 @@ async def test_slow_receiver_does_not_starve_others(
     release.set()
     await slow.wait_for(6)
     assert slow.max_in_flight == 2
+
+
+async def test_scheduled_profile_is_announced_once_it_becomes_active(
+    hooks, clock, editor, project_id, receiver
+):
+    hook = receiver()
+    await subscribe(hooks, editor, project_id, hook.url, ["conversion_profile.activated"])
+    sensor = await expect(
+        await hooks.post(
+            "/api/v1/sensors",
+            json={
+                "project_id": str(project_id), "name": "probe", "type": "pressure",
+                "input_unit": "V", "display_unit": "Pa",
+            },
+            headers=editor.headers,
+        ),
+        201,
+    )  # fmt: skip
+    profiles = f"/api/v1/sensors/{sensor['id']}/conversion-profiles"
+    profile = await expect(
+        await hooks.post(
+            profiles,
+            json={"version": "v1", "kind": "linear", "payload": {"a": 2}},
+            headers=editor.headers,
+        ),
+        201,
+    )
+    starts = clock.now + timedelta(seconds=60)
+    await expect(
+        await hooks.post(
+            f"{profiles}/{profile['id']}/schedule",
+            json={"valid_from": starts.isoformat()},
+            headers=editor.headers,
+        ),
+        200,
+    )
+    await hook.stays_at(0, wait=0.3)
+
+    clock.advance(61)
+
+    (call,) = await hook.wait_for(1)
+    assert call.json["data"]["id"] == profile["id"]
+    assert call.json["data"]["status"] == "active"
+    assert call.json["actor"] is None
+    assert datetime.fromisoformat(call.json["occurred_at"]) == starts
+    await hook.stays_at(1, wait=0.3)

@@ -489,4 +489,14 @@ CREATE TABLE webhook_attempts (
     superseded    boolean NOT NULL DEFAULT false
 );
 CREATE INDEX webhook_attempts_delivery_idx ON webhook_attempts (delivery_id, id);
-INSERT INTO schema_migrations (version, name, checksum) VALUES (5, '0005_webhooks.sql', '6c6605e62704250f381f121c806b85da2af198a1e461fe7a282a7a47cb808ceb');
+
+-- Conversion profiles whose activation has been announced: when published now (in that
+-- transaction), or, for one scheduled ahead, by a dispatcher once its valid_from has passed.
+-- Profiles valid before webhooks existed count as announced.
+CREATE TABLE webhook_profile_activations (
+    profile_id   uuid PRIMARY KEY REFERENCES conversion_profiles (id) ON DELETE CASCADE,
+    announced_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO webhook_profile_activations (profile_id)
+    SELECT id FROM conversion_profiles WHERE valid_from IS NOT NULL AND valid_from <= now();
+INSERT INTO schema_migrations (version, name, checksum) VALUES (5, '0005_webhooks.sql', 'b5392a41cc51d3a53e0b193bb32c6cab2aa251e9466c566eba0fd039822bf7fc');

@@ -5,11 +5,13 @@ It runs as a task in every experiment process (`webhook_dispatcher_enabled`) and
 delivery a fresh lease token and `lease_until`; the outcome is recorded only under that token, so
 a dispatcher that stalled past its lease cannot overwrite a newer claim, and the claim of one
 that died comes back when its lease ends. A NOTIFY on every new delivery wakes it; a poll every
-`webhook_poll_interval` seconds picks up retries that have come due.
+`webhook_poll_interval` seconds picks up retries that have come due, and announces conversion
+profiles scheduled ahead that have become active by time alone.
 """
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -20,6 +22,7 @@ from backend_common.clock import Clock, utc_now
 from backend_common.db import UNAVAILABLE, Database
 from backend_common.notifications import Listener
 from experiment_service.dispatcher.sender import TryResult, guarded_session, send
+from experiment_service.domain import outbox
 from experiment_service.domain.webhook_models import ClaimedDelivery
 from experiment_service.domain.webhook_policy import (
     DeliveryStatus,
@@ -57,6 +60,7 @@ class Dispatcher:
         self._session = guarded_session(self._guard)
         self._loop: asyncio.Task[None] | None = None
         self._stopping = False
+        self._next_announcement = 0.0
 
     async def start(self) -> None:
         await self._listener.start()
@@ -90,6 +94,11 @@ class Dispatcher:
         while not self._stopping:
             self._wake.clear()
             try:
+                await self._announce_activations()
+            except Exception:
+                # Retried at the next poll; it must not hold up deliveries.
+                _log.exception("webhook_activation_announcement_failed")
+            try:
                 claimed, full = await self.dispatch_once()
             except UNAVAILABLE as exc:
                 _log.warning("webhook_claim_failed", error=repr(exc))
@@ -101,6 +110,14 @@ class Dispatcher:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.webhook_poll_interval)
+
+    async def _announce_activations(self) -> None:
+        """At most once per poll interval: events for scheduled profiles that became active."""
+        if time.monotonic() < self._next_announcement:
+            return
+        self._next_announcement = time.monotonic() + self._settings.webhook_poll_interval
+        async with self._db.transaction() as conn:
+            await outbox.announce_scheduled_activations(conn, now=self._clock())
 
     async def dispatch_once(self) -> tuple[int, bool]:
         """Claims what is due (as much as there are free slots) and starts sending it; how many

@@ -170,15 +170,13 @@ class ConversionProfiles:
             project_id=access.home_project_id,
             parent_id=current.sensor_id,
         )
-        if action == "conversion_profile.activated":
-            await outbox.emit(
+        if action == outbox.ACTIVATED:
+            await outbox.emit_profile_activated(
                 conn,
-                event_type=action,
+                profile=updated,
                 project_id=access.home_project_id,
-                entity=updated,
                 caller=caller,
                 role=access.role,
-                occurred_at=updated.valid_from,
             )
         return updated
 

@@ -9,8 +9,12 @@ import asyncpg
 from pydantic import BaseModel
 
 from backend_common.rbac import Caller, Role
+from experiment_service.domain.models import ConversionProfile
 from experiment_service.domain.webhook_policy import EVENT_TYPES, PING
+from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
 from experiment_service.repositories.webhook_outbox import WebhookOutboxRepository
+
+ACTIVATED = "conversion_profile.activated"
 
 
 def envelope(
@@ -64,6 +68,50 @@ async def emit(
         ),
         occurred_at=occurred_at,
     )
+
+
+async def emit_profile_activated(
+    conn: asyncpg.Connection,
+    *,
+    profile: ConversionProfile,
+    project_id: uuid.UUID,
+    caller: Caller,
+    role: Role,
+) -> None:
+    """`conversion_profile.activated` for a profile valid from now on (published)."""
+    await WebhookOutboxRepository(conn).mark_activation_announced(profile.id)
+    await emit(
+        conn,
+        event_type=ACTIVATED,
+        project_id=project_id,
+        entity=profile,
+        caller=caller,
+        role=role,
+        occurred_at=profile.valid_from,
+    )
+
+
+async def announce_scheduled_activations(
+    conn: asyncpg.Connection, *, now: datetime, limit: int = 100
+) -> int:
+    """`conversion_profile.activated` for profiles scheduled ahead whose start has passed by
+    `now` (they become active by time alone, so no request announces them). There is no actor.
+    Returns how many were announced."""
+    due = await WebhookOutboxRepository(conn).claim_activations(now=now, limit=limit)
+    profiles = ConversionProfileRepository(conn)
+    for profile_id, sensor_id, project_id in due:
+        profile = await profiles.get(sensor_id, profile_id, now)
+        assert profile is not None
+        await emit(
+            conn,
+            event_type=ACTIVATED,
+            project_id=project_id,
+            entity=profile,
+            caller=None,
+            role=None,
+            occurred_at=profile.valid_from,
+        )
+    return len(due)
 
 
 async def emit_ping(

@@ -162,14 +162,8 @@ class Sensors:
             parent_id=sensor_id,
             after=audit.snapshot(profile),
         )
-        await outbox.emit(
-            conn,
-            event_type="conversion_profile.activated",
-            project_id=project_id,
-            entity=profile,
-            caller=caller,
-            role=role,
-            occurred_at=now,
+        await outbox.emit_profile_activated(
+            conn, profile=profile, project_id=project_id, caller=caller, role=role
         )
 
     async def get(self, caller: Caller, sensor_id: uuid.UUID) -> Sensor:

@@ -106,6 +106,27 @@ _ATTEMPTS = """
            superseded
     FROM webhook_attempts WHERE delivery_id = ANY ($1::uuid[]) ORDER BY delivery_id, id
 """
+_MARK_ANNOUNCED = """
+    INSERT INTO webhook_profile_activations (profile_id) VALUES ($1) ON CONFLICT DO NOTHING
+"""
+# Scheduled profiles whose start has passed and that nobody announced yet, marked announced; a
+# dispatcher doing the same at once waits on the marker rows and gets none of them.
+_CLAIM_ACTIVATIONS = """
+    WITH due AS (
+        INSERT INTO webhook_profile_activations (profile_id)
+        SELECT p.id FROM conversion_profiles p
+        WHERE p.valid_from <= $1
+          AND NOT EXISTS (SELECT 1 FROM webhook_profile_activations a WHERE a.profile_id = p.id)
+        ORDER BY p.valid_from
+        LIMIT $2
+        ON CONFLICT DO NOTHING
+        RETURNING profile_id
+    )
+    SELECT due.profile_id, p.sensor_id, s.project_id
+    FROM due
+    JOIN conversion_profiles p ON p.id = due.profile_id
+    JOIN sensors s ON s.id = p.sensor_id
+"""
 _REDELIVER = """
     UPDATE webhook_deliveries
     SET status = 'pending', attempts = 0, next_attempt_at = NULL, lease_token = NULL,
@@ -207,6 +228,17 @@ class WebhookOutboxRepository:
             WebhookDelivery.model_validate({**dict(row), "attempt_log": attempts[row["id"]]})
             for row in rows
         ]
+
+    async def mark_activation_announced(self, profile_id: uuid.UUID) -> None:
+        await self._conn.execute(_MARK_ANNOUNCED, profile_id)
+
+    async def claim_activations(
+        self, *, now: datetime, limit: int
+    ) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]:
+        """(profile id, sensor id, the sensor's home project) of scheduled profiles that have
+        become valid by `now` and were not announced yet; they count as announced from now on."""
+        rows = await self._conn.fetch(_CLAIM_ACTIVATIONS, now, limit)
+        return [(row["profile_id"], row["sensor_id"], row["project_id"]) for row in rows]
 
     async def redeliver(self, delivery_id: uuid.UUID) -> None:
         """Due again at once, with a fresh round of tries."""
