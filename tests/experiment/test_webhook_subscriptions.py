@@ -466,3 +466,51 @@ async def test_other_projects_subscription_is_not_found(
     )
     assert page["items"] == []
     assert stored(pgsql, created["id"])["active"] is True
+
+
+BODY_ROUTES = {
+    "update": ("PATCH", "{hook}", {"active": "yes please"}),
+    "rotate": ("POST", "{hook}/rotate-secret", {"grace_seconds": "soon"}),
+    "ping": ("POST", "{hook}/ping", []),
+    "redeliver": ("POST", "/api/v1/webhooks/deliveries/{delivery}/redeliver", "now"),
+}
+HUGE = {"description": "x" * (2 * 1024 * 1024)}
+
+
+@pytest.mark.parametrize("case", ["malformed", "wrong_type", "unknown_field", "huge", "text"])
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+async def test_body_routes_reject_bad_bodies(
+    hooks, pgsql, editor, project_id, receiver, route, case
+):
+    hook = receiver()
+    created = await subscribe(hooks, editor, project_id, hook.url)
+    ping = await expect(
+        await hooks.post(f"{hook_url(created['id'])}/ping", headers=editor.headers), 202
+    )
+    await hook.wait_for(1)
+    method, template, wrong = BODY_ROUTES[route]
+    path = template.format(hook=hook_url(created["id"]), delivery=ping["id"])
+    json_headers = {**editor.headers, "Content-Type": "application/json"}
+    if case == "malformed":
+        response = await hooks.request(method, path, data=b'{"active": tru', headers=json_headers)
+        expected = (400, "malformed_json")
+    elif case == "wrong_type":
+        response = await hooks.request(method, path, json=wrong, headers=editor.headers)
+        expected = (422, "validation_failed")
+    elif case == "unknown_field":
+        response = await hooks.request(method, path, json={"colour": 1}, headers=editor.headers)
+        expected = (422, "validation_failed")
+    elif case == "huge":
+        response = await hooks.request(method, path, json=HUGE, headers=editor.headers)
+        expected = (413, "payload_too_large")
+    else:
+        text_headers = {**editor.headers, "Content-Type": "text/plain"}
+        response = await hooks.request(method, path, data=b"{}", headers=text_headers)
+        expected = (415, "unsupported_media_type")
+
+    await assert_problem(response, *expected)
+    after = stored(pgsql, created["id"])
+    assert after["secret"] == created["secret"]
+    assert after["active"] is True
+    assert count_rows(pgsql, "webhook_events") == 1
+    await hook.stays_at(1, wait=0.1)
