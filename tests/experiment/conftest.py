@@ -29,6 +29,7 @@ def make_hooks_client(pgsql, aiohttp_client, make_settings, clock, mockserver_ho
 
     async def make(**overrides: Any):
         values: dict[str, Any] = {
+            "webhook_dispatcher_enabled": True,
             "webhook_allowed_hosts": (mockserver_host,),
             "webhook_poll_interval": 0.05,
             "webhook_timeout": 1.0,
