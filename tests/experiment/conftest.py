@@ -1,11 +1,60 @@
 """Fixtures of the experiment-service tests: a client on a clock the test moves (the clock and
 the project's members come from tests/plugins/people.py)."""
 
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
 import pytest
 
 from experiment_service.app import create_app
+from tests.experiment.webhook_kit import Receiver
 
 
 @pytest.fixture
 async def client(pgsql, aiohttp_client, make_settings, clock):
     return await aiohttp_client(create_app(make_settings("experiment"), clock=clock))
+
+
+@pytest.fixture
+def mockserver_host(mockserver_info) -> str:
+    """`host:port` of testsuite's mockserver, for the webhook allow-list."""
+    return urlsplit(mockserver_info.base_url).netloc
+
+
+@pytest.fixture
+def make_hooks_client(pgsql, aiohttp_client, make_settings, clock, mockserver_host):
+    """An experiment app whose dispatcher runs (polling every 50 ms) and may send webhooks to
+    the mockserver; settings can be overridden."""
+
+    async def make(**overrides: Any):
+        values: dict[str, Any] = {
+            "webhook_dispatcher_enabled": True,
+            "webhook_allowed_hosts": (mockserver_host,),
+            "webhook_poll_interval": 0.05,
+            "webhook_timeout": 1.0,
+            "webhook_lease_seconds": 5.0,
+            "webhook_backoff_base": 10.0,
+            **overrides,
+        }
+        return await aiohttp_client(create_app(make_settings("experiment", **values), clock=clock))
+
+    return make
+
+
+@pytest.fixture
+async def hooks(make_hooks_client):
+    return await make_hooks_client()
+
+
+@pytest.fixture
+def receiver(mockserver, mockserver_info):
+    """Makes webhook receivers on the mockserver: `receiver()` or `receiver(answers=[500, 200])`."""
+
+    def make(answers: list[Any] | None = None) -> Receiver:
+        path = f"/hooks/{uuid.uuid4().hex}"
+        hook = Receiver(mockserver, mockserver_info.url(path.lstrip("/")), list(answers or []))
+        mockserver.handler(path)(hook.handle)
+        return hook
+
+    return make

@@ -410,7 +410,7 @@ async def test_audit_lists_project_entries_with_filters(
     [
         {},
         {"project_id": "nope"},
-        {"entity_type": "webhook"},
+        {"entity_type": "telemetry_record"},
         {"entity_id": "nope"},
         {"actor_id": "nope"},
         {"since": "yesterday"},

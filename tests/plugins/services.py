@@ -64,10 +64,12 @@ def jwt_keys_dir(tmp_path_factory):
 
 
 # Settings every test instance of a service gets (bcrypt at its cheapest: tests do many logins).
-# Role answers are not cached in tests, so a test may change a role between two requests.
+# Role answers are not cached in tests, so a test may change a role between two requests. No
+# webhook dispatcher runs unless a test starts one: the daemons live through the whole session
+# and would claim other tests' deliveries.
 _TEST_SETTINGS = {
     "auth": {"bcrypt_rounds": 4},
-    "experiment": {"role_cache_ttl": 0},
+    "experiment": {"role_cache_ttl": 0, "webhook_dispatcher_enabled": False},
     "telemetry_ingest": {"role_cache_ttl": 0},
 }
 

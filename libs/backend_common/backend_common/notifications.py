@@ -38,10 +38,15 @@ class Listener:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
+        if self._task is None:
+            return
+        # On Python < 3.12 a cancellation that lands just as asyncpg.connect's inner wait_for
+        # finishes is swallowed, and the task would go on listening: cancel until it is done.
+        while not self._task.done():
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=0.5)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
     async def _run(self) -> None:
         backoff = 0.1

@@ -16,6 +16,7 @@ from experiment_service.api import (
     run_sensors,
     runs,
     sensors,
+    webhooks,
 )
 from experiment_service.appkeys import (
     AUDIT_LOG,
@@ -25,7 +26,9 @@ from experiment_service.appkeys import (
     RUN_SENSORS,
     RUNS,
     SENSORS,
+    WEBHOOKS,
 )
+from experiment_service.dispatcher import Dispatcher
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
@@ -34,7 +37,11 @@ from experiment_service.domain.experiments import Experiments
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
 from experiment_service.domain.sensors import Liveness, Sensors
+from experiment_service.domain.webhook_targets import TargetGuard
+from experiment_service.domain.webhooks import Webhooks
 from experiment_service.settings import ExperimentSettings
+
+DISPATCHER = web.AppKey("webhook_dispatcher", Dispatcher)
 
 
 def create_app(
@@ -55,9 +62,26 @@ def create_app(
         app[SENSORS] = Sensors(db, clock, liveness)
         app[CONVERSION_PROFILES] = ConversionProfiles(db, clock)
         app[RUN_SENSORS] = RunSensors(db, app[SENSORS])
+        app[WEBHOOKS] = Webhooks(
+            db,
+            clock,
+            TargetGuard(settings.webhook_allowed_hosts),
+            max_subscriptions=settings.webhook_max_subscriptions,
+        )
         yield
 
+    async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
+        if not settings.webhook_dispatcher_enabled:
+            yield
+            return
+        dispatcher = Dispatcher(app[DATABASE], settings, clock=clock)
+        await dispatcher.start()
+        app[DISPATCHER] = dispatcher
+        yield
+        await dispatcher.stop()
+
     app.cleanup_ctx.append(domain_ctx)
+    app.cleanup_ctx.append(dispatcher_ctx)
     app.cleanup_ctx.append(purge_expired_ctx)
     for module in (
         experiments,
@@ -67,6 +91,7 @@ def create_app(
         conversion_profiles,
         run_sensors,
         audit,
+        webhooks,
     ):
         app.router.add_routes(module.routes)
     return app

@@ -7,6 +7,7 @@ from experiment_service.domain.experiments import Experiments
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
 from experiment_service.domain.sensors import Sensors
+from experiment_service.domain.webhooks import Webhooks
 
 EXPERIMENTS = web.AppKey("experiments", Experiments)
 RUNS = web.AppKey("runs", Runs)
@@ -15,3 +16,4 @@ AUDIT_LOG = web.AppKey("audit_log", AuditLog)
 SENSORS = web.AppKey("sensors", Sensors)
 CONVERSION_PROFILES = web.AppKey("conversion_profiles", ConversionProfiles)
 RUN_SENSORS = web.AppKey("run_sensors", RunSensors)
+WEBHOOKS = web.AppKey("webhooks", Webhooks)

@@ -4,6 +4,8 @@ import uuid
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -15,6 +17,7 @@ from backend_common.instants import Instant
 from backend_common.pagination import PageQuery
 from experiment_service.domain.listing import SortOrder, TagsMatch
 from experiment_service.domain.models import ExperimentStatus, RunStatus, SensorStatus
+from experiment_service.domain.webhook_policy import ALL_EVENTS, EVENT_TYPES, DeliveryStatus
 
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/+\-]+$")]
 Tags = Annotated[list[Tag], Field(max_length=50)]
@@ -266,7 +269,8 @@ class RunExportQuery(RunFilters):
 class AuditQuery(PageQuery):
     project_id: uuid.UUID
     entity_type: (
-        Literal["experiment", "run", "capture_session", "sensor", "conversion_profile"] | None
+        Literal["experiment", "run", "capture_session", "sensor", "conversion_profile", "webhook"]
+        | None
     ) = None
     entity_id: uuid.UUID | None = None
     action: Annotated[str, Field(max_length=64)] | None = None
@@ -281,3 +285,74 @@ SENSOR_LIST_REPEATED = ("status", "type")
 
 class CaptureListKey(BaseModel):
     ordinal: int = Field(ge=0, le=2**31 - 1)
+
+
+def _subscribable(name: str) -> str:
+    if name != ALL_EVENTS and name not in EVENT_TYPES:
+        known = ", ".join(EVENT_TYPES)
+        raise ValueError(f"unknown event type; give {ALL_EVENTS!r} or some of: {known}")
+    return name
+
+
+EventTypeName = Annotated[str, Field(max_length=64), AfterValidator(_subscribable)]
+EventTypes = Annotated[list[EventTypeName], Field(min_length=1, max_length=50)]
+TargetUrl = Annotated[str, Field(min_length=1, max_length=2000)]
+WebhookDescription = Annotated[str, Field(max_length=2000)]
+
+
+def _normalised_event_types(event_types: list[str]) -> list[str]:
+    """Without repeats; `*` covers everything else."""
+    return [ALL_EVENTS] if ALL_EVENTS in event_types else list(dict.fromkeys(event_types))
+
+
+class WebhookCreate(Input):
+    project_id: uuid.UUID
+    target_url: TargetUrl
+    event_types: EventTypes
+    description: WebhookDescription = ""
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _normalise(self) -> Self:
+        self.event_types = _normalised_event_types(self.event_types)
+        return self
+
+
+class WebhookUpdate(Patch):
+    target_url: TargetUrl | None = None
+    event_types: EventTypes | None = None
+    description: WebhookDescription | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_null(self) -> Self:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        if self.event_types is not None:
+            self.event_types = _normalised_event_types(self.event_types)
+        return self
+
+
+class SecretRotation(Input):
+    # The previous secret keeps signing (beside the new one) this long: receivers switch over.
+    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] = 24 * 3600
+
+
+class WebhookListQuery(PageQuery):
+    project_id: uuid.UUID
+
+
+class DeliveryListQuery(PageQuery):
+    status: list[DeliveryStatus] = Field(default=[], max_length=5)
+    event_type: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+DELIVERY_LIST_REPEATED = ("status",)
+
+
+class CreatedKey(BaseModel):
+    """Cursor of lists ordered by (created_at, id)."""
+
+    created_at: AwareDatetime
+    id: uuid.UUID

@@ -1,7 +1,7 @@
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from backend_common.settings import AuthClientSettings, DatabaseSettings
 
@@ -16,8 +16,35 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
     sensor_online_seconds: float = Field(default=10.0, gt=0)
     sensor_offline_seconds: float = Field(default=60.0, gt=0)
 
+    # Webhooks (docs/webhooks.md). `host` or `host:port` entries, comma-separated in the
+    # environment, that a target may resolve to even when they are loopback or private.
+    webhook_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_dispatcher_enabled: bool = True
+    webhook_timeout: float = Field(default=15.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    # Retry n (n = 1, 2, ...) waits base * 3^(n-1) seconds, at most cap, give or take 25 %.
+    webhook_backoff_base: float = Field(default=60.0, gt=0)
+    webhook_backoff_cap: float = Field(default=12 * 3600.0, gt=0)
+    # How long a claimed delivery is the claimer's; past it another dispatcher may send it again.
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_poll_interval: float = Field(default=5.0, gt=0)
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    webhook_target_concurrency: int = Field(default=4, ge=1, le=100)
+    webhook_max_subscriptions: int = Field(default=50, ge=1, le=1000)
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return tuple(item.strip().lower() for item in value if item.strip())
+        return value
+
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:
         if self.sensor_offline_seconds < self.sensor_online_seconds:
             raise ValueError("sensor_offline_seconds must not be below sensor_online_seconds")
+        if self.webhook_lease_seconds <= self.webhook_timeout:
+            raise ValueError("webhook_lease_seconds must be above webhook_timeout")
         return self

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit
+from experiment_service.domain import audit, outbox
 from experiment_service.domain.access import run_access
 from experiment_service.domain.errors import (
     CaptureAlreadyRunning,
@@ -53,6 +53,14 @@ class CaptureSessions:
                 parent_id=run_id,
                 after=audit.snapshot(session),
             )
+            await outbox.emit(
+                conn,
+                event_type="capture_session.started",
+                project_id=session.project_id,
+                entity=session,
+                caller=caller,
+                role=role,
+            )
         return session
 
     async def stop(
@@ -84,6 +92,14 @@ class CaptureSessions:
                 new=stopped,
                 project_id=stopped.project_id,
                 parent_id=run_id,
+            )
+            await outbox.emit(
+                conn,
+                event_type="capture_session.stopped",
+                project_id=stopped.project_id,
+                entity=stopped,
+                caller=caller,
+                role=role,
             )
         return stopped
 

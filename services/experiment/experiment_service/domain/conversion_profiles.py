@@ -16,7 +16,7 @@ import asyncpg
 from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit
+from experiment_service.domain import audit, outbox
 from experiment_service.domain.errors import (
     ConversionProfileNotFound,
     InvalidTransition,
@@ -170,6 +170,14 @@ class ConversionProfiles:
             project_id=access.home_project_id,
             parent_id=current.sensor_id,
         )
+        if action == outbox.ACTIVATED:
+            await outbox.emit_profile_activated(
+                conn,
+                profile=updated,
+                project_id=access.home_project_id,
+                caller=caller,
+                role=access.role,
+            )
         return updated
 
     async def _get(

@@ -106,6 +106,36 @@ class ProfileNotInFuture(DomainError):
     """A profile is scheduled for a future instant; publish it to make it valid now."""
 
 
+class WebhookNotFound(DomainError):
+    """No such webhook subscription."""
+
+
+class WebhookDeliveryNotFound(DomainError):
+    """No such webhook delivery."""
+
+
+class WebhookLimit(DomainError):
+    """The project has as many webhook subscriptions as it may."""
+
+
+class WebhookInactive(DomainError):
+    """The webhook subscription is inactive; activate it first."""
+
+
+class DeliveryInProgress(DomainError):
+    """A dispatcher is sending this delivery right now; try again when it is done."""
+
+
+class WebhookTargetRefused(DomainError):
+    """The webhook target is not allowed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"target_url is refused: {reason}.")
+        self.errors = [
+            {"in": "body", "field": "target_url", "message": reason, "type": "target_refused"}
+        ]
+
+
 class BatchFailed(DomainError):
     """Nothing was changed: some runs cannot take the change."""
 
@@ -143,4 +173,10 @@ ERROR_MAP: ErrorMap = {
     ProfileVersionTaken: (409, "profile_version_taken"),
     ProfileStartTaken: (409, "profile_start_taken"),
     ProfileNotInFuture: (422, "valid_from_not_in_future"),
+    WebhookNotFound: (404, "webhook_not_found"),
+    WebhookDeliveryNotFound: (404, "webhook_delivery_not_found"),
+    WebhookLimit: (409, "webhook_limit"),
+    WebhookInactive: (409, "webhook_inactive"),
+    DeliveryInProgress: (409, "delivery_in_progress"),
+    WebhookTargetRefused: (422, "webhook_target_refused"),
 }

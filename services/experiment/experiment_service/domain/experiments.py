@@ -6,7 +6,7 @@ from typing import Any
 
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit
+from experiment_service.domain import audit, outbox
 from experiment_service.domain.errors import (
     ExperimentArchived,
     ExperimentHasRunningRuns,
@@ -104,6 +104,15 @@ class Experiments:
                 new=updated,
                 project_id=updated.project_id,
             )
+            if updated.status != current.status and updated.status == ExperimentStatus.ARCHIVED:
+                await outbox.emit(
+                    conn,
+                    event_type="experiment.archived",
+                    project_id=updated.project_id,
+                    entity=updated,
+                    caller=caller,
+                    role=role,
+                )
         return updated
 
     async def delete(self, caller: Caller, experiment_id: uuid.UUID) -> None:

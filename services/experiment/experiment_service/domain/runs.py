@@ -10,7 +10,7 @@ import asyncpg
 from backend_common.db import Database
 from backend_common.errors import DomainError
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit
+from experiment_service.domain import audit, outbox
 from experiment_service.domain.errors import (
     ERROR_MAP,
     BatchFailed,
@@ -98,6 +98,14 @@ class Runs:
                 parent_id=experiment_id,
                 after=audit.snapshot(run),
             )
+            await outbox.emit(
+                conn,
+                event_type="run.created",
+                project_id=run.project_id,
+                entity=run,
+                caller=caller,
+                role=role,
+            )
         return run
 
     async def get(self, caller: Caller, run_id: uuid.UUID) -> Run:
@@ -148,6 +156,7 @@ class Runs:
                 raise RunArchived()
             updated = await self._apply(conn, current, changes)
             await self._record_change(conn, caller, role, current, updated, changes)
+            await self._announce(conn, caller, role, current, updated)
         return updated
 
     @staticmethod
@@ -227,6 +236,7 @@ class Runs:
             for run, role, changes in planned:
                 updated = await self._apply(conn, run, changes)
                 await self._record_change(conn, caller, role, run, updated, changes)
+                await self._announce(conn, caller, role, run, updated)
                 updated_runs.append(updated)
         return updated_runs
 
@@ -257,6 +267,35 @@ class Runs:
             project_id=after_run.project_id,
             parent_id=after_run.experiment_id,
         )
+
+    @staticmethod
+    async def _announce(
+        conn: asyncpg.Connection, caller: Caller, role: Role, before_run: Run, after_run: Run
+    ) -> None:
+        """The webhook events of a change: a new status, and new tags."""
+        events = []
+        if after_run.status != before_run.status:
+            events.append(_STATUS_EVENTS.get(after_run.status))
+        if after_run.tags != before_run.tags:
+            events.append("run.tags_updated")
+        for event_type in events:
+            if event_type is not None:
+                await outbox.emit(
+                    conn,
+                    event_type=event_type,
+                    project_id=after_run.project_id,
+                    entity=after_run,
+                    caller=caller,
+                    role=role,
+                )
+
+
+_STATUS_EVENTS = {
+    RunStatus.RUNNING: "run.started",
+    RunStatus.SUCCEEDED: "run.finished",
+    RunStatus.FAILED: "run.finished",
+    RunStatus.ARCHIVED: "run.archived",
+}
 
 
 def _failure(run_id: uuid.UUID, exc: DomainError) -> dict[str, str]:

@@ -16,7 +16,7 @@ from backend_common import sensor_tokens
 from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role, RoleTooLow
-from experiment_service.domain import audit
+from experiment_service.domain import audit, outbox
 from experiment_service.domain.errors import (
     HomeProjectNotRemovable,
     SensorAlreadyInProject,
@@ -124,6 +124,14 @@ class Sensors:
                 project_id=sensor.project_id,
                 after=audit.snapshot(sensor),
             )
+            await outbox.emit(
+                conn,
+                event_type="sensor.created",
+                project_id=sensor.project_id,
+                entity=sensor,
+                caller=caller,
+                role=role,
+            )
         return SensorWithToken(**sensor.model_dump(), token=token.token)
 
     async def _publish_first_profile(
@@ -153,6 +161,9 @@ class Sensors:
             project_id=project_id,
             parent_id=sensor_id,
             after=audit.snapshot(profile),
+        )
+        await outbox.emit_profile_activated(
+            conn, profile=profile, project_id=project_id, caller=caller, role=role
         )
 
     async def get(self, caller: Caller, sensor_id: uuid.UUID) -> Sensor:
@@ -228,6 +239,14 @@ class Sensors:
                 sensor,
                 "sensor.token_rotated",
                 grace_seconds=int(grace.total_seconds()),
+            )
+            await outbox.emit(
+                conn,
+                event_type="sensor.token_rotated",
+                project_id=access.home_project_id,
+                entity=sensor,
+                caller=caller,
+                role=access.role,
             )
         return SensorWithToken(**sensor.model_dump(), token=token.token)
 

@@ -1,0 +1,104 @@
+"""Webhook rules without I/O: the event types, what an answer means, when to try again."""
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+# Every event a subscription may ask for; `*` asks for all of them.
+EVENT_TYPES = (
+    "run.created",
+    "run.started",
+    "run.finished",
+    "run.archived",
+    "run.tags_updated",
+    "capture_session.started",
+    "capture_session.stopped",
+    "experiment.archived",
+    "sensor.created",
+    "sensor.token_rotated",
+    "conversion_profile.activated",
+)
+ALL_EVENTS = "*"
+# Sent only by `POST /api/v1/webhooks/{id}/ping`, to that subscription, whatever it asked for.
+PING = "webhook.ping"
+
+# Retry n waits BACKOFF_FACTOR^(n-1) times the base; each wait is scaled by a random factor in
+# [1 - JITTER, 1 + JITTER] so that receivers that failed together are not retried together. With
+# a factor of 3 and 25 % jitter every wait is still longer than the one before (until the cap).
+BACKOFF_FACTOR = 3.0
+JITTER = 0.25
+# Retry-After beyond this is not waited for: the delivery would sit idle for days.
+MAX_RETRY_AFTER = timedelta(days=1)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+def backoff(retry: int, *, base: float, cap: float, rng: random.Random | None = None) -> timedelta:
+    """The wait before retry number `retry` (1 for the retry after the first try)."""
+    nominal = min(cap, base * BACKOFF_FACTOR ** (retry - 1))
+    spread = (rng or random).uniform(1 - JITTER, 1 + JITTER)
+    return timedelta(seconds=min(cap, nominal * spread))
+
+
+def retry_after(header: str | None, now: datetime) -> timedelta | None:
+    """Retry-After as seconds or an HTTP date; None when absent or unreadable."""
+    if header is None:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        wait = timedelta(seconds=int(header))
+    else:
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        wait = when - now
+    return min(max(wait, timedelta(0)), MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one try's answer means for the delivery."""
+
+    delivered: bool = False
+    retry: bool = False
+    disable_subscription: bool = False
+
+
+def judge(status: int | None) -> Outcome:
+    """2xx delivered; 410 Gone turns the subscription off; anything else (a redirect, which is
+    not followed, another 4xx, a 5xx, a timeout or a network error: `status` None) is a failure
+    to try again."""
+    if status is not None and 200 <= status < 300:
+        return Outcome(delivered=True)
+    if status == 410:
+        return Outcome(disable_subscription=True)
+    return Outcome(retry=True)
+
+
+def next_try(
+    *,
+    attempts: int,
+    max_attempts: int,
+    now: datetime,
+    base: float,
+    cap: float,
+    retry_after_wait: timedelta | None = None,
+) -> datetime | None:
+    """When to try again after failed try number `attempts`, or None: the delivery is dead."""
+    if attempts >= max_attempts:
+        return None
+    wait = backoff(attempts, base=base, cap=cap)
+    if retry_after_wait is not None:
+        wait = max(wait, retry_after_wait)
+    return now + wait

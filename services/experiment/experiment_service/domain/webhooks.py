@@ -1,0 +1,254 @@
+"""Webhook subscriptions of a project, their deliveries, redelivery and test pings.
+
+Any member reads; `editor` and up creates and changes them. A subscription of a project the
+caller is not a member of does not exist for them.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from backend_common.clock import Clock
+from backend_common.db import Database
+from backend_common.rbac import Caller, Role
+from experiment_service.domain import audit, outbox
+from experiment_service.domain.errors import (
+    DeliveryInProgress,
+    WebhookDeliveryNotFound,
+    WebhookInactive,
+    WebhookLimit,
+    WebhookNotFound,
+)
+from experiment_service.domain.webhook_models import (
+    WebhookDelivery,
+    WebhookSubscription,
+    WebhookSubscriptionWithSecret,
+)
+from experiment_service.domain.webhook_policy import DeliveryStatus
+from experiment_service.domain.webhook_signing import new_secret
+from experiment_service.domain.webhook_targets import TargetGuard
+from experiment_service.repositories.webhook_outbox import WebhookOutboxRepository
+from experiment_service.repositories.webhook_subscriptions import WebhookSubscriptionRepository
+
+ENTITY = "webhook"
+
+
+class Webhooks:
+    def __init__(
+        self, db: Database, clock: Clock, guard: TargetGuard, *, max_subscriptions: int
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._guard = guard
+        self._max_subscriptions = max_subscriptions
+
+    async def create(self, caller: Caller, data: Any) -> WebhookSubscriptionWithSecret:
+        role = await caller.require(data.project_id, Role.EDITOR)
+        await self._guard.check_url(data.target_url)
+        secret = new_secret()
+        async with self._db.transaction() as conn:
+            subscription = await WebhookSubscriptionRepository(conn).insert(
+                project_id=data.project_id,
+                target_url=data.target_url,
+                event_types=data.event_types,
+                active=data.active,
+                description=data.description,
+                secret=secret,
+                created_by=caller.user_id,
+                limit=self._max_subscriptions,
+            )
+            if subscription is None:
+                raise WebhookLimit(
+                    f"A project has at most {self._max_subscriptions} webhook subscriptions."
+                )
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="webhook.created",
+                entity_type=ENTITY,
+                entity_id=subscription.id,
+                project_id=subscription.project_id,
+                after=audit.snapshot(subscription),
+            )
+        return WebhookSubscriptionWithSecret(**subscription.model_dump(), secret=secret)
+
+    async def get(self, caller: Caller, subscription_id: uuid.UUID) -> WebhookSubscription:
+        async with self._db.connection() as conn:
+            subscription, _ = await self._access(conn, caller, subscription_id, Role.VIEWER)
+        return subscription
+
+    async def list_page(
+        self,
+        caller: Caller,
+        project_id: uuid.UUID,
+        *,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[WebhookSubscription]:
+        await caller.require(project_id, Role.VIEWER)
+        async with self._db.connection() as conn:
+            return await WebhookSubscriptionRepository(conn).find(
+                project_id, after=after, limit=limit
+            )
+
+    async def update(
+        self, caller: Caller, subscription_id: uuid.UUID, changes: dict[str, Any]
+    ) -> WebhookSubscription:
+        if "target_url" in changes:
+            # Resolved before the transaction, so a slow DNS answer holds no row lock; only for
+            # someone who may change the subscription.
+            async with self._db.connection() as conn:
+                await self._access(conn, caller, subscription_id, Role.EDITOR)
+            await self._guard.check_url(changes["target_url"])
+        if changes.get("active") is True:
+            changes = {**changes, "disabled_reason": None}
+        async with self._db.transaction() as conn:
+            current, role = await self._access(
+                conn, caller, subscription_id, Role.EDITOR, lock=True
+            )
+            subscriptions = WebhookSubscriptionRepository(conn)
+            updated = await subscriptions.update(subscription_id, changes)
+            await audit.record_change(
+                conn,
+                caller=caller,
+                role=role,
+                action="webhook.updated",
+                entity_type=ENTITY,
+                old=current,
+                new=updated,
+                project_id=updated.project_id,
+            )
+        return updated
+
+    async def delete(self, caller: Caller, subscription_id: uuid.UUID) -> None:
+        """Deletes the subscription with its deliveries and their attempts."""
+        async with self._db.transaction() as conn:
+            current, role = await self._access(
+                conn, caller, subscription_id, Role.EDITOR, lock=True
+            )
+            await WebhookSubscriptionRepository(conn).delete(subscription_id)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="webhook.deleted",
+                entity_type=ENTITY,
+                entity_id=current.id,
+                project_id=current.project_id,
+                before=audit.snapshot(current),
+            )
+
+    async def rotate_secret(
+        self, caller: Caller, subscription_id: uuid.UUID, *, grace: timedelta
+    ) -> WebhookSubscriptionWithSecret:
+        """A new secret; the old one stops signing now, or at the end of the grace period."""
+        secret = new_secret()
+        async with self._db.transaction() as conn:
+            _, role = await self._access(conn, caller, subscription_id, Role.EDITOR, lock=True)
+            previous_until = self._clock() + grace if grace > timedelta(0) else None
+            rotated = await WebhookSubscriptionRepository(conn).rotate_secret(
+                subscription_id, secret=secret, previous_until=previous_until
+            )
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="webhook.secret_rotated",
+                entity_type=ENTITY,
+                entity_id=rotated.id,
+                project_id=rotated.project_id,
+                after={"grace_seconds": int(grace.total_seconds())},
+            )
+        return WebhookSubscriptionWithSecret(**rotated.model_dump(), secret=secret)
+
+    async def ping(self, caller: Caller, subscription_id: uuid.UUID) -> WebhookDelivery:
+        """Queues a `webhook.ping` event for this subscription alone."""
+        async with self._db.transaction() as conn:
+            subscription, role = await self._access(conn, caller, subscription_id, Role.EDITOR)
+            if not subscription.active:
+                raise WebhookInactive()
+            _, delivery_id = await outbox.emit_ping(
+                conn,
+                subscription_id=subscription.id,
+                project_id=subscription.project_id,
+                caller=caller,
+                role=role,
+                occurred_at=self._clock(),
+            )
+            found = await WebhookOutboxRepository(conn).get(delivery_id)
+        assert found is not None
+        return found[0]
+
+    async def deliveries(
+        self,
+        caller: Caller,
+        subscription_id: uuid.UUID,
+        *,
+        statuses: tuple[str, ...],
+        event_type: str | None,
+        before: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[WebhookDelivery]:
+        async with self._db.connection() as conn:
+            await self._access(conn, caller, subscription_id, Role.VIEWER)
+            return await WebhookOutboxRepository(conn).find(
+                subscription_id,
+                statuses=statuses,
+                event_type=event_type,
+                before=before,
+                limit=limit,
+            )
+
+    async def redeliver(self, caller: Caller, delivery_id: uuid.UUID) -> WebhookDelivery:
+        """Sends the delivery again (same event, same `webhook-id`) with a fresh round of tries."""
+        async with self._db.transaction() as conn:
+            deliveries = WebhookOutboxRepository(conn)
+            found = await deliveries.get(delivery_id, lock=True)
+            if found is None:
+                raise WebhookDeliveryNotFound()
+            delivery, lease_until = found
+            role = await caller.require(
+                delivery.project_id, Role.EDITOR, not_found=WebhookDeliveryNotFound
+            )
+            subscription = await WebhookSubscriptionRepository(conn).get(delivery.subscription_id)
+            assert subscription is not None  # deleting it deletes its deliveries
+            if not subscription.active:
+                raise WebhookInactive()
+            if (
+                delivery.status == DeliveryStatus.DELIVERING
+                and lease_until is not None
+                and lease_until > self._clock()
+            ):
+                raise DeliveryInProgress()
+            await deliveries.redeliver(delivery_id)
+            await audit.record(
+                conn,
+                caller=caller,
+                role=role,
+                action="webhook.redelivered",
+                entity_type=ENTITY,
+                entity_id=subscription.id,
+                project_id=delivery.project_id,
+                after={"delivery_id": str(delivery_id), "event_id": str(delivery.event_id)},
+            )
+            found = await deliveries.get(delivery_id)
+        assert found is not None
+        return found[0]
+
+    @staticmethod
+    async def _access(
+        conn: asyncpg.Connection,
+        caller: Caller,
+        subscription_id: uuid.UUID,
+        minimum: Role,
+        *,
+        lock: bool = False,
+    ) -> tuple[WebhookSubscription, Role]:
+        subscription = await WebhookSubscriptionRepository(conn).get(subscription_id, lock=lock)
+        if subscription is None:
+            raise WebhookNotFound()
+        role = await caller.require(subscription.project_id, minimum, not_found=WebhookNotFound)
+        return subscription, role
