@@ -4,6 +4,8 @@ and profiles) on one database, both on a clock the test moves.
 The apps ask for `pgsql` first, so the database's per-test cleanup comes after they stop (the
 ingest app writes its last heartbeats when it stops)."""
 
+from datetime import timedelta
+
 import aiohttp
 import pytest
 
@@ -39,6 +41,15 @@ async def sensors(api, owner, project_id):
 @pytest.fixture
 async def sensor(sensors):
     return sensors[0]
+
+
+@pytest.fixture
+def base(clock, sensors):
+    """An instant after the profiles' start; the clock moved an hour past it (modules that need
+    another instant have their own `base`)."""
+    start = clock.now + timedelta(seconds=1)
+    clock.advance(3600)
+    return start
 
 
 @pytest.fixture

@@ -48,14 +48,6 @@ def physical(raw: float) -> float:
 
 
 @pytest.fixture
-def base(clock, sensors):
-    """An instant after the profiles' start; the clock moved an hour past it."""
-    start = clock.now + SECOND
-    clock.advance(3600)
-    return start
-
-
-@pytest.fixture
 async def experiment(api, owner, project_id):
     return await create_experiment(api, owner, project_id)
 

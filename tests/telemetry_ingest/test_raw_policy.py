@@ -34,14 +34,6 @@ ROUTES = {
 
 
 @pytest.fixture
-def base(clock, sensors):
-    """An instant after the profiles' start; the clock moved an hour past it."""
-    start = clock.now + SECOND
-    clock.advance(3600)
-    return start
-
-
-@pytest.fixture
 def physical_only(auth_stub, project_id):
     auth_stub.physical_only.add(project_id)
 
