@@ -11,10 +11,12 @@ import asyncpg
 
 from backend_common.sql import Query
 
-# A reading as the API shows it, plus its position (batch_id, seq) for keyset paging.
+# A reading as the API shows it, plus its position (batch_id, seq) for keyset paging. Ids come
+# as text: JSON encoding takes them as they are (the driver's UUID type needs a call each).
 _READING_COLUMNS = """
-    "timestamp", received_at, sensor_id, raw_value, physical_value, signal, conversion_status,
-    late, run_id, capture_session_id, meta, batch_id, seq
+    "timestamp", received_at, sensor_id::text AS sensor_id, raw_value, physical_value, signal,
+    conversion_status, late, run_id::text AS run_id,
+    capture_session_id::text AS capture_session_id, meta, batch_id, seq
 """
 _SENSOR_PROJECTS = """
     SELECT s.id, ARRAY(SELECT project_id FROM sensor_projects WHERE sensor_id = s.id) AS projects
