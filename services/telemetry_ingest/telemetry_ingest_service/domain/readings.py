@@ -105,7 +105,7 @@ class Readings:
         """The selection's sensors on one grid over [from, to), or over the capture session."""
         async with self._db.connection() as conn:
             repository = ReadingRepository(conn)
-            visible_fields(layer, sees_raw=await self._sees_raw(caller, repository, selection))
+            await self._visible(caller, repository, selection, layer)
             start, end = selection.start, selection.end
             if selection.capture_session_id is not None and (start is None or end is None):
                 started, stopped = await repository.session_span(selection.capture_session_id)
@@ -149,8 +149,7 @@ class Readings:
         """The reading fields the caller sees in `layer`; raises the not-found error of what they
         may not read, or RawValuesHidden."""
         async with self._db.connection() as conn:
-            sees_raw = await self._sees_raw(caller, ReadingRepository(conn), selection)
-        return visible_fields(layer, sees_raw=sees_raw)
+            return await self._visible(caller, ReadingRepository(conn), selection, layer)
 
     async def page(
         self,
@@ -164,8 +163,7 @@ class Readings:
         """Readings after the position `after`, and the fields the caller sees of them."""
         async with self._db.connection() as conn:
             repository = ReadingRepository(conn)
-            sees_raw = await self._sees_raw(caller, repository, selection)
-            fields = visible_fields(layer, sees_raw=sees_raw)
+            fields = await self._visible(caller, repository, selection, layer)
             return await repository.page(selection, after=after, limit=limit), fields
 
     async def stream(
@@ -174,8 +172,7 @@ class Readings:
         """Every selected reading in time order, with the fields the caller sees."""
         async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
             repository = ReadingRepository(conn)
-            sees_raw = await self._sees_raw(caller, repository, selection)
-            fields = visible_fields(layer, sees_raw=sees_raw)
+            fields = await self._visible(caller, repository, selection, layer)
             async for row in repository.stream(selection):
                 yield {name: row[name] for name in fields}
 
@@ -194,7 +191,7 @@ class Readings:
         if self._rollup_reads and by_sensor and selection.sensor_ids and width >= rollup.MINUTE:
             async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
                 repository = ReadingRepository(conn)
-                visible_fields(layer, sees_raw=await self._sees_raw(caller, repository, selection))
+                await self._visible(caller, repository, selection, layer)
                 return await rollup.aggregate(
                     RollupRepository(conn),
                     sensor_ids=selection.sensor_ids,
@@ -205,8 +202,17 @@ class Readings:
                 )
         async with self._db.connection() as conn:
             repository = ReadingRepository(conn)
-            visible_fields(layer, sees_raw=await self._sees_raw(caller, repository, selection))
+            await self._visible(caller, repository, selection, layer)
             return await repository.aggregate(selection, layer=layer, width=width, origin=ORIGIN)
+
+    @classmethod
+    async def _visible(
+        cls, caller: Caller, repository: ReadingRepository, selection: Selection, layer: str
+    ) -> tuple[str, ...]:
+        """The reading fields the caller sees in `layer`; raises the not-found error of what
+        they may not read, or RawValuesHidden."""
+        sees_raw = await cls._sees_raw(caller, repository, selection)
+        return visible_fields(layer, sees_raw=sees_raw)
 
     @staticmethod
     async def _sees_raw(
@@ -214,24 +220,25 @@ class Readings:
     ) -> bool:
         """Whether the caller sees the selection's raw values; raises the not-found error of
         what they may not read."""
-        sees_raw = True
+        # What was asked for, the projects that may let the caller read it, and the error if
+        # none does.
+        asked: list[tuple[Sequence[uuid.UUID | None], Exception]] = []
         if selection.sensor_ids:
             projects = await repository.sensor_projects(list(selection.sensor_ids))
-            for sensor_id in selection.sensor_ids:
-                access = await _access(caller, projects.get(sensor_id, []))
-                if access is None:
-                    raise SensorNotFound(f"No such sensor: {sensor_id}.")
-                sees_raw = sees_raw and access
+            asked += [
+                (projects.get(sensor_id, []), SensorNotFound(f"No such sensor: {sensor_id}."))
+                for sensor_id in selection.sensor_ids
+            ]
         if selection.run_id is not None:
-            access = await _access(caller, [await repository.run_project(selection.run_id)])
-            if access is None:
-                raise RunNotFound()
-            sees_raw = sees_raw and access
+            asked.append(([await repository.run_project(selection.run_id)], RunNotFound()))
         if selection.capture_session_id is not None:
             project = await repository.session_project(selection.capture_session_id)
-            access = await _access(caller, [project])
+            asked.append(([project], CaptureSessionNotFound()))
+        sees_raw = True
+        for project_ids, not_found in asked:
+            access = await _access(caller, project_ids)
             if access is None:
-                raise CaptureSessionNotFound()
+                raise not_found
             sees_raw = sees_raw and access
         return sees_raw
 
