@@ -2,7 +2,7 @@
 --
 -- `telemetry_rollup` holds, per sensor, layer and minute (minutes on the 2000-01-01Z grid), the
 -- partials that combine exactly into wider buckets: count, min, max, the mean, the
--- time-weighted mean with its weight (seconds from the minute's first reading to its end), and
+-- time-weighted mean (its weight is the time from first_at to the minute's end), and
 -- the first and last value. Every stored batch queues its minutes in `telemetry_rollup_pending`
 -- in its own transaction (a trigger), so a reader sees either a queued minute or its refreshed
 -- rollup row, never neither: queued minutes are computed from the readings at read time until
@@ -17,11 +17,11 @@ CREATE TABLE telemetry_rollup (
     max       double precision NOT NULL,
     avg       double precision NOT NULL,
     twa       double precision NOT NULL,
-    weight    double precision NOT NULL CHECK (weight > 0),
     first     double precision NOT NULL,
     last      double precision NOT NULL,
     first_at  timestamptz NOT NULL,
-    PRIMARY KEY (sensor_id, layer, minute)
+    PRIMARY KEY (sensor_id, layer, minute),
+    CHECK (first_at >= minute AND first_at < minute + interval '1 minute')
 );
 
 -- Minutes whose rollup is out of date: [first_minute, last_minute] of one sensor, or of every

@@ -406,7 +406,7 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (4, '0004_telemet
 --
 -- `telemetry_rollup` holds, per sensor, layer and minute (minutes on the 2000-01-01Z grid), the
 -- partials that combine exactly into wider buckets: count, min, max, the mean, the
--- time-weighted mean with its weight (seconds from the minute's first reading to its end), and
+-- time-weighted mean (its weight is the time from first_at to the minute's end), and
 -- the first and last value. Every stored batch queues its minutes in `telemetry_rollup_pending`
 -- in its own transaction (a trigger), so a reader sees either a queued minute or its refreshed
 -- rollup row, never neither: queued minutes are computed from the readings at read time until
@@ -421,11 +421,11 @@ CREATE TABLE telemetry_rollup (
     max       double precision NOT NULL,
     avg       double precision NOT NULL,
     twa       double precision NOT NULL,
-    weight    double precision NOT NULL CHECK (weight > 0),
     first     double precision NOT NULL,
     last      double precision NOT NULL,
     first_at  timestamptz NOT NULL,
-    PRIMARY KEY (sensor_id, layer, minute)
+    PRIMARY KEY (sensor_id, layer, minute),
+    CHECK (first_at >= minute AND first_at < minute + interval '1 minute')
 );
 
 -- Minutes whose rollup is out of date: [first_minute, last_minute] of one sensor, or of every
@@ -497,7 +497,7 @@ BEGIN
     FROM gone HAVING count(*) > 0;
 END;
 $$;
-INSERT INTO schema_migrations (version, name, checksum) VALUES (5, '0005_telemetry_rollup.sql', '93f9c28a925c08436e0da35e832b817e5ce25e94c76774a29308ab36eb0626f0');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (5, '0005_telemetry_rollup.sql', '5c93c265172347d0d6fc67dc5fb8124ec9334fa2f44f24149208d26f8df6e4d0');
 
 -- 0006_webhooks.sql
 -- Webhooks: subscriptions, the transactional outbox (events and one delivery per event and

@@ -38,7 +38,7 @@ _WINDOWS = """
 # order being the history's. Means are sums of value times share, which cannot overflow.
 _PARTIALS = """
     SELECT sensor_id, minute, count(*)::integer AS count, min(v) AS min, max(v) AS max,
-           sum(v / n) AS avg, sum(v * (w / weight)) AS twa, min(weight) AS weight,
+           sum(v / n) AS avg, sum(v * (w / weight)) AS twa,
            min(first) AS first, min(last) AS last, min(first_at) AS first_at
     FROM (
         SELECT sensor_id, minute, v,
@@ -64,7 +64,7 @@ _PARTIALS = """
     ) weighted
     GROUP BY sensor_id, minute
 """
-_COLUMNS = "sensor_id, minute, count, min, max, avg, twa, weight, first, last, first_at"
+_COLUMNS = "sensor_id, minute, count, min, max, avg, twa, first, last, first_at"
 _CLEAR = f"""
     WITH {_WINDOWS}
     DELETE FROM telemetry_rollup r USING windows w
@@ -93,7 +93,8 @@ _AGGREGATE = f"""
     ), placed AS (
         SELECT *, date_bin($8::interval, minute, $9::timestamptz) AS bucket_start FROM minutes
     ), gapped AS (
-        SELECT sensor_id, bucket_start, minute, count, min, max, avg, twa, weight, first, last,
+        SELECT sensor_id, bucket_start, minute, count, min, max, avg, twa, first, last,
+               date_part('epoch', minute + interval '1 minute' - first_at) AS weight,
                count / (sum(count) OVER b)::float8 AS share,
                date_part('epoch', coalesce(lead(first_at) OVER b, bucket_start + $8::interval)
                                   - (minute + interval '1 minute')) AS gap,
