@@ -11,7 +11,7 @@ from backend_common import tracing
 from backend_common.app import create_base_app
 from backend_common.http import json_response
 from backend_common.keys import HTTP_CLIENT
-from backend_common.logging import configure_logging
+from backend_common.logging import configure_logging, flush_logs
 from backend_common.settings import ServiceSettings
 from tests.problems import assert_problem
 
@@ -60,7 +60,11 @@ def log_lines():
     # Module loggers cached on first use would keep this test's configuration after it.
     structlog.configure(cache_logger_on_first_use=False)
 
-    yield lambda: [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    def lines() -> list[dict]:
+        flush_logs()
+        return [orjson.loads(line) for line in stream.getvalue().splitlines()]
+
+    yield lines
 
     root.removeHandler(ours)
     root.setLevel(level)

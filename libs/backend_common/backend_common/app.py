@@ -11,11 +11,7 @@ from backend_common.auth import TOKEN_VERIFIER, TokenVerifier, auth_middleware, 
 from backend_common.db import Database, create_pool
 from backend_common.errors import ErrorMap, error_middleware
 from backend_common.keys import DATABASE, HTTP_CLIENT, SETTINGS
-from backend_common.middlewares import (
-    access_log_middleware,
-    echo_request_id,
-    request_id_middleware,
-)
+from backend_common.middlewares import echo_request_id, request_context_middleware
 from backend_common.migrations import migrate
 from backend_common.rbac import ROLES, AuthServiceRoles, RoleSource
 from backend_common.settings import (
@@ -46,8 +42,7 @@ def create_base_app(
     verifies_tokens = isinstance(settings, AuthClientSettings)
     middlewares = [
         *([tracing.server_middleware(provider)] if provider is not None else []),
-        request_id_middleware,
-        access_log_middleware,
+        request_context_middleware,
         error_middleware(error_map),
         *([auth_middleware(public_routes)] if verifies_tokens else []),
         *extra_middlewares,
@@ -83,7 +78,10 @@ def _auth_client_ctx(settings: AuthClientSettings, roles: RoleSource | None) -> 
 
 def _http_client_ctx(provider: tracing.TracerProvider | None) -> Callable:
     async def http_client(app: web.Application) -> AsyncIterator[None]:
+        # No cookie jar: calls between services carry no cookies, and a shared jar would hand
+        # one caller's cookies to the next.
         async with aiohttp.ClientSession(
+            cookie_jar=aiohttp.DummyCookieJar(),
             trace_configs=tracing.client_trace_configs(provider),
             timeout=aiohttp.ClientTimeout(total=30),
         ) as session:

@@ -1,5 +1,8 @@
+import asyncio
+import atexit
 import logging
 import sys
+import threading
 from typing import Any, TextIO
 
 import orjson
@@ -19,11 +22,88 @@ def _orjson_dumps(event: dict[str, Any], **_: Any) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
+class LineBuffer:
+    """Log lines written once per pass of the event loop: under load one write carries the lines
+    of many requests rather than each line costing a system call. Outside a running loop (start-up,
+    shutdown, other threads) a line goes out at once, with any still waiting before it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        # The loop a flush is scheduled on; a loop closed before it ran leaves a stale entry,
+        # and the next line schedules on its own loop.
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, line: str) -> None:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            self._lines.append(line)
+            schedule = loop is not None and self._flush_loop is not loop
+            if schedule:
+                self._flush_loop = loop
+        if loop is None:
+            self.flush()
+        elif schedule:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines, self._flush_loop = self._lines, [], None
+            if lines:
+                self._stream.write("\n".join(lines) + "\n")
+                self._stream.flush()
+
+
+class _BufferedLogger:
+    """structlog's logger: the rendered line of every level goes to the buffer."""
+
+    def __init__(self, lines: LineBuffer) -> None:
+        self._lines = lines
+
+    def msg(self, message: str) -> None:
+        self._lines.add(message)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+class _BufferedHandler(logging.Handler):
+    """The libraries' stdlib records, rendered like ours and in order with them."""
+
+    def __init__(self, lines: LineBuffer) -> None:
+        super().__init__()
+        self._lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.add(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+_lines: LineBuffer | None = None
+
+
+@atexit.register
+def flush_logs() -> None:
+    """Writes the lines still waiting for their loop pass (tests call it before reading)."""
+    if _lines is not None:
+        _lines.flush()
+
+
 def configure_logging(
     *, service: str, level: str = "info", fmt: str = "json", stream: TextIO | None = None
 ) -> None:
     """JSON lines on stdout (or `stream`) for our logs and for the stdlib loggers of libraries."""
+    global _lines
     stream = sys.stdout if stream is None else stream
+    flush_logs()
+    _lines = lines = LineBuffer(stream)
+    logger = _BufferedLogger(lines)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -44,11 +124,11 @@ def configure_logging(
             structlog.processors.format_exc_info,
             renderer,
         ],
-        logger_factory=structlog.WriteLoggerFactory(file=stream),
+        logger_factory=lambda *_: logger,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(stream)
+    handler = _BufferedHandler(lines)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

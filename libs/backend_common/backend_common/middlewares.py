@@ -1,6 +1,6 @@
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -18,15 +18,11 @@ _PROBES = frozenset({"/health", "/ready"})
 def incoming_request_id(request: web.Request) -> str:
     candidate = request.headers.get(REQUEST_ID_HEADER, "")
     # fullmatch: with match and `$`, a trailing newline would pass and be echoed into a header.
-    return candidate if _SANE_REQUEST_ID.fullmatch(candidate) else uuid.uuid4().hex
-
-
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    request_id = incoming_request_id(request)
-    request[REQUEST_ID] = request_id
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
-        return await handler(request)
+    if _SANE_REQUEST_ID.fullmatch(candidate):
+        return candidate
+    # 128 random bits as 32 hex digits, like a uuid4's hex but without a system call for each
+    # request: an id only has to be unique, not unguessable (`random` reseeds in forked workers).
+    return f"{random.getrandbits(128):032x}"
 
 
 async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
@@ -37,16 +33,24 @@ async def echo_request_id(request: web.Request, response: web.StreamResponse) ->
 
 
 @web.middleware
-async def access_log_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def request_context_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every request gets an id (the caller's X-Request-Id when sane), bound to the log lines
+    written while it runs, and one access line once it is answered."""
     started = time.perf_counter()
-    response = await handler(request)
-    log = _access_log.debug if request.path in _PROBES else _access_log.info
-    log(
-        "request",
-        method=request.method,
-        path=request.path,
-        status=response.status,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        remote=request.remote,
-    )
-    return response
+    request_id = incoming_request_id(request)
+    request[REQUEST_ID] = request_id
+    tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        response = await handler(request)
+        log = _access_log.debug if request.path in _PROBES else _access_log.info
+        log(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            remote=request.remote,
+        )
+        return response
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)

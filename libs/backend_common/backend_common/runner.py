@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Callable
 
 import structlog
+import uvloop
 from aiohttp import web
 
 from backend_common.logging import configure_logging
@@ -64,6 +65,7 @@ def _serve(settings: ServiceSettings, create_app: Callable[..., web.Application]
         ssl_context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
     web.run_app(
         create_app(settings),
+        loop=uvloop.new_event_loop() if settings.event_loop == "uvloop" else None,
         ssl_context=ssl_context,
         host=settings.host,
         port=settings.port,

@@ -25,6 +25,8 @@ class ServiceSettings(BaseSettings):
     openapi_file: Path | None = None
     tls_cert_file: Path | None = None  # serve HTTPS with this certificate chain and key
     tls_key_file: Path | None = None
+    # uvloop: libuv's event loop, cheaper per socket operation than asyncio's own.
+    event_loop: Literal["asyncio", "uvloop"] = "uvloop"
     # Processes serving the same port (SO_REUSEPORT); `worker` is set for each, 0 … workers - 1.
     workers: int = Field(default=1, ge=1, le=64)
     worker: int = Field(default=0, ge=0)
