@@ -47,7 +47,7 @@ def _is_preflight(request: web.Request) -> bool:
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Answers preflights itself; `cors_headers` marks the other answers."""
+    """Answers preflights itself; `response_headers` marks the other answers."""
     origin = request.headers.get("Origin", "")
     if origin and origin != own_origin(request) and _is_preflight(request):
         if not origin_allowed(request, origin):
@@ -66,9 +66,14 @@ async def cors_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     return await handler(request)
 
 
-async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare, not after the handler: proxied answers are streamed (their headers
-    are sent before the handler returns) and error answers are made outside the middleware."""
+    are sent before the handler returns) and error answers are made outside the middlewares."""
+    _security_headers(request, response)
+    _cors_headers(request, response)
+
+
+def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     origin = request.headers.get("Origin", "")
     if not origin or origin == own_origin(request) or _is_preflight(request):
         return
@@ -103,8 +108,8 @@ def check_login_origin(request: web.Request) -> None:
         raise ProblemError(403, "csrf_origin", "The request's Origin is not allowed.")
 
 
-async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: on every response, and a CSP on the pages the gateway serves."""
+def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, and a CSP on the pages the gateway serves."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"

@@ -13,7 +13,7 @@ from aiohttp import web
 from backend_common.errors import ProblemError
 from backend_common.keys import HTTP_CLIENT, REQUEST_ID
 from backend_common.middlewares import REQUEST_ID_HEADER
-from gateway_service.appkeys import GATEWAY_SETTINGS, REFRESHES
+from gateway_service.appkeys import GATEWAY_SETTINGS, REFRESHES, UPSTREAM_TIMEOUT
 from gateway_service.session import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
@@ -21,10 +21,10 @@ from gateway_service.session import (
     expires_soon,
     set_session,
 )
+from gateway_service.settings import GatewaySettings
 
 
-def upstream_timeout(request: web.Request) -> aiohttp.ClientTimeout:
-    settings = request.app[GATEWAY_SETTINGS]
+def upstream_timeout(settings: GatewaySettings) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
         total=None,
         connect=settings.upstream_connect_timeout,
@@ -47,7 +47,7 @@ async def call_auth(
     url = request.app[GATEWAY_SETTINGS].auth_url.rstrip("/") + path
     try:
         async with request.app[HTTP_CLIENT].request(
-            method, url, json=json, headers=headers, timeout=upstream_timeout(request)
+            method, url, json=json, headers=headers, timeout=request.app[UPSTREAM_TIMEOUT]
         ) as response:
             raw = await response.read()
     except (TimeoutError, aiohttp.ServerTimeoutError):

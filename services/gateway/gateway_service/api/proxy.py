@@ -3,16 +3,14 @@
 from pathlib import Path
 
 from aiohttp import web
-from yarl import URL
 
 from backend_common.errors import ProblemError
-from backend_common.keys import HTTP_CLIENT
 from backend_common.ratelimit import enforce
-from gateway_service.appkeys import API_LIMIT_BY_SESSION, GATEWAY_SETTINGS
+from gateway_service.appkeys import API_LIMIT_BY_SESSION, UPSTREAM_POOL, UPSTREAMS
 from gateway_service.proxy import forward, upstream_for
 from gateway_service.security import check_csrf
 from gateway_service.session import session_key
-from gateway_service.upstream import session_token, upstream_timeout
+from gateway_service.upstream import session_token
 
 routes = web.RouteTableDef()
 PROXIED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -20,26 +18,16 @@ PROXIED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 async def proxy_api(request: web.Request) -> web.StreamResponse:
     check_csrf(request)
-    settings = request.app[GATEWAY_SETTINGS]
     session = await session_token(request)
     bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     token = session.access_token or bearer
     if token:
         enforce(request.app[API_LIMIT_BY_SESSION], session_key(token))
-    base = upstream_for(
-        request.path,
-        auth=settings.auth_url,
-        experiment=settings.experiment_url,
-        telemetry=settings.telemetry_url,
-    )
     return await forward(
         request,
-        request.app[HTTP_CLIENT],
-        # The path and query as the client wrote them: decoding would turn %2F into a new
-        # segment and %3F into a query, and resolving `..` could leave the service's base path.
-        URL(base.rstrip("/") + request.raw_path, encoded=True),
+        request.app[UPSTREAM_POOL],
+        upstream_for(request.path, request.app[UPSTREAMS]),
         access_token=session.access_token,
-        client_timeout=upstream_timeout(request),
         before_prepare=session.renew_cookies,
     )
 

@@ -1,0 +1,180 @@
+"""The gateway's connections to the services: kept alive, replaced when the service dropped one,
+and answers framed by length, by chunks or by the connection's end."""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+from tests.gateway.gateway_api import access_token
+from tests.problems import assert_problem
+
+BEARER = {"Authorization": f"Bearer {access_token()}"}
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+@pytest.fixture
+async def raw_upstream() -> AsyncIterator[Callable[[Script], Awaitable[str]]]:
+    """A TCP server answering with the bytes a test scripts; the script gets each connection's
+    reader, writer and number (0, 1, ...)."""
+    servers: list[asyncio.Server] = []
+
+    async def start(script: Script) -> str:
+        connections = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            number, connections = connections, connections + 1
+            try:
+                await script(reader, writer, number)
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        servers.append(server)
+        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+async def test_calls_in_a_row_share_one_connection(start_gateway, aiohttp_server):
+    peers = []
+
+    async def experiments(request):
+        peers.append(request.transport.get_extra_info("peername"))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/experiments", experiments)
+    server = await aiohttp_server(app)
+    client = await start_gateway(experiment_url=str(server.make_url("")))
+
+    for _ in range(5):
+        response = await client.get("/api/v1/experiments", headers=BEARER)
+        assert response.status == 200
+
+    assert len(peers) == 5
+    assert len(set(peers)) == 1
+
+
+async def test_call_on_connection_the_service_dropped_goes_out_again(start_gateway, raw_upstream):
+    # The service closes its first connection when the second request arrives on it, as a
+    # service does that ends an idle connection just as a request goes out.
+    requests = []
+
+    async def script(reader, writer, number):
+        requests.append((number, await read_head(reader)))
+        writer.write(OK)
+        await writer.drain()
+        if number == 0:
+            requests.append((number, await read_head(reader)))  # closed without an answer
+
+    client = await start_gateway(experiment_url=await raw_upstream(script))
+
+    first = await client.get("/api/v1/experiments", headers=BEARER)
+    second = await client.get("/api/v1/experiments?page=2", headers=BEARER)
+
+    assert (first.status, second.status) == (200, 200)
+    assert [number for number, _ in requests] == [0, 0, 1]
+    assert requests[2][1].startswith(b"GET /api/v1/experiments?page=2 HTTP/1.1\r\n")
+
+
+async def test_call_with_body_on_dropped_connection_is_502_not_sent_twice(
+    start_gateway, raw_upstream
+):
+    requests = []
+
+    async def script(reader, writer, number):
+        requests.append(await read_head(reader))
+        writer.write(OK)
+        await writer.drain()
+        requests.append(await read_head(reader))
+
+    client = await start_gateway(experiment_url=await raw_upstream(script))
+    assert (await client.get("/api/v1/experiments", headers=BEARER)).status == 200
+
+    response = await client.post("/api/v1/experiments", json={"name": "e"}, headers=BEARER)
+
+    await assert_problem(response, 502, "upstream_unavailable")
+    assert [head.split(b" ", 1)[0] for head in requests] == [b"GET", b"POST"]
+
+
+async def test_answer_without_length_ends_with_the_connection(start_gateway, raw_upstream):
+    async def script(reader, writer, number):
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+        writer.write(b"all of it")
+
+    client = await start_gateway(experiment_url=await raw_upstream(script))
+    response = await client.get("/api/v1/experiments", headers=BEARER)
+
+    assert response.status == 200
+    assert await response.read() == b"all of it"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b",  # cut short
+        b"not http at all\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    ],
+)
+async def test_broken_answer_is_502(start_gateway, raw_upstream, answer):
+    async def script(reader, writer, number):
+        await read_head(reader)
+        writer.write(answer)
+
+    client = await start_gateway(experiment_url=await raw_upstream(script))
+    response = await client.get("/api/v1/experiments", headers=BEARER)
+
+    await assert_problem(response, 502, "upstream_unavailable")
+
+
+async def test_head_gets_headers_without_body_and_next_call_works(start_gateway, aiohttp_server):
+    async def export(request):
+        return web.Response(body=b"x" * 1000, content_type="text/csv")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/experiments/export", export)
+    server = await aiohttp_server(app)
+    client = await start_gateway(experiment_url=str(server.make_url("")))
+
+    head = await client.head("/api/v1/experiments/export", headers=BEARER)
+    get = await client.get("/api/v1/experiments/export", headers=BEARER)
+
+    assert head.status == 200
+    assert head.headers["Content-Length"] == "1000"
+    assert await head.read() == b""
+    assert get.status == 200
+    assert await get.read() == b"x" * 1000
+
+
+async def test_answer_before_the_body_was_read_is_passed_on(start_gateway, aiohttp_server):
+    # The service refuses the upload at once, without reading it.
+    async def ingest(request):
+        return web.json_response({"code": "payload_too_large"}, status=413)
+
+    app = web.Application()
+    app.router.add_post("/api/v1/telemetry", ingest)
+    server = await aiohttp_server(app)
+    client = await start_gateway(telemetry_url=str(server.make_url("")))
+
+    response = await client.post(
+        "/api/v1/telemetry", data=os.urandom(4 * 1024 * 1024), headers=BEARER
+    )
+    after = await client.post("/api/v1/telemetry", data=b"{}", headers=BEARER)
+
+    assert response.status == 413
+    assert await response.json() == {"code": "payload_too_large"}
+    assert after.status == 413
