@@ -3,6 +3,7 @@ import atexit
 import logging
 import sys
 import threading
+import time
 from typing import Any, TextIO
 
 import orjson
@@ -85,7 +86,38 @@ class _BufferedHandler(logging.Handler):
             self.handleError(record)
 
 
+def _utc_timestamp() -> str:
+    """Now as structlog's TimeStamper(fmt="iso", utc=True) writes it, the part up to the second
+    formatted once a second."""
+    global _second, _second_text
+    now = time.time()
+    second = int(now)
+    if second != _second:
+        _second = second
+        _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_second_text}.{int((now - second) * 1_000_000):06d}Z"
+
+
+_second, _second_text = -1, ""
 _lines: LineBuffer | None = None
+_json_level: int | None = None  # the level below which lines are dropped, in JSON format only
+_access = structlog.get_logger("access")
+
+
+def log_access(level: int, **fields: Any) -> None:
+    """The access line, the one line every request writes. In JSON it skips structlog's
+    machinery (four fifths of a line's cost) and renders the keys structlog's processors would
+    add straight to the line buffer; in console format it is an ordinary structlog line."""
+    if _json_level is None or _lines is None:
+        _access.log(level, "request", **fields)
+        return
+    if level < _json_level:
+        return
+    fields["event"] = "request"
+    fields.update(structlog.contextvars.get_contextvars())
+    fields["level"] = logging.getLevelName(level).lower()
+    fields["timestamp"] = _utc_timestamp()
+    _lines.add(_orjson_dumps(_add_trace_ids(None, "", fields)))
 
 
 @atexit.register
@@ -99,10 +131,11 @@ def configure_logging(
     *, service: str, level: str = "info", fmt: str = "json", stream: TextIO | None = None
 ) -> None:
     """JSON lines on stdout (or `stream`) for our logs and for the stdlib loggers of libraries."""
-    global _lines
+    global _lines, _json_level
     stream = sys.stdout if stream is None else stream
     flush_logs()
     _lines = lines = LineBuffer(stream)
+    _json_level = logging.getLevelName(level.upper()) if fmt == "json" else None
     logger = _BufferedLogger(lines)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

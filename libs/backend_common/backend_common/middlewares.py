@@ -1,3 +1,4 @@
+import logging
 import random
 import re
 import time
@@ -7,11 +8,11 @@ import structlog
 from aiohttp import web
 
 from backend_common.keys import REQUEST_ID
+from backend_common.logging import log_access
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
-_access_log = structlog.get_logger("access")
 _PROBES = frozenset({"/health", "/ready"})
 
 
@@ -42,9 +43,8 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
     tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
         response = await handler(request)
-        log = _access_log.debug if request.path in _PROBES else _access_log.info
-        log(
-            "request",
+        log_access(
+            logging.DEBUG if request.path in _PROBES else logging.INFO,
             method=request.method,
             path=request.path,
             status=response.status,

@@ -2,14 +2,12 @@
 
 import math
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from backend_common.errors import ProblemError
 
 
-@dataclass
-class Decision:
+class Decision(NamedTuple):
     allowed: bool
     limit: int
     remaining: int
@@ -22,25 +20,26 @@ class TokenBuckets:
         self.rate = rate
         self.burst = burst
         self._max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+        # tokens and when, per key; a dict keeps insertion order, and a key taken from is
+        # moved to the end, so the first key is the one unused longest.
+        self._buckets: dict[str, tuple[float, float]] = {}
 
     def take(self, key: str, *, now: float | None = None) -> Decision:
         now = time.monotonic() if now is None else now
-        tokens, at = self._buckets.get(key, (float(self.burst), now))
+        tokens, at = self._buckets.pop(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - at) * self.rate)
         allowed = tokens >= 1.0
         if allowed:
             tokens -= 1.0
         self._buckets[key] = (tokens, now)
-        self._buckets.move_to_end(key)
-        while len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
+        if len(self._buckets) > self._max_keys:
+            del self._buckets[next(iter(self._buckets))]
         return Decision(
-            allowed=allowed,
-            limit=self.burst,
-            remaining=int(tokens),
-            retry_after=0 if allowed else math.ceil((1.0 - tokens) / self.rate),
-            reset=math.ceil((self.burst - tokens) / self.rate),
+            allowed,
+            self.burst,
+            int(tokens),
+            0 if allowed else math.ceil((1.0 - tokens) / self.rate),
+            math.ceil((self.burst - tokens) / self.rate),
         )
 
 

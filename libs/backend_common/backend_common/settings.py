@@ -25,8 +25,9 @@ class ServiceSettings(BaseSettings):
     openapi_file: Path | None = None
     tls_cert_file: Path | None = None  # serve HTTPS with this certificate chain and key
     tls_key_file: Path | None = None
-    # uvloop: libuv's event loop, cheaper per socket operation than asyncio's own.
-    event_loop: Literal["asyncio", "uvloop"] = "uvloop"
+    # uvloop (libuv's loop) is cheaper per socket operation, which pays off in the gateway; the
+    # database services measured slower on it under load (bench/gateway.py, docs/performance.md).
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     # Processes serving the same port (SO_REUSEPORT); `worker` is set for each, 0 … workers - 1.
     workers: int = Field(default=1, ge=1, le=64)
     worker: int = Field(default=0, ge=0)

@@ -70,7 +70,9 @@ def _named_in_connection(values: Iterable[str]) -> frozenset[str]:
 
 
 def outgoing_headers(request: web.Request, access_token: str | None) -> list[tuple[str, str]]:
-    dropped = _NOT_FORWARDED | _named_in_connection(request.headers.getall("Connection", ()))
+    dropped = _NOT_FORWARDED
+    if "Connection" in request.headers:
+        dropped = dropped | _named_in_connection(request.headers.getall("Connection"))
     if access_token is not None:
         dropped |= {"authorization"}
     headers = [
@@ -91,9 +93,8 @@ def outgoing_headers(request: web.Request, access_token: str | None) -> list[tup
 
 def _copy_answer_headers(answer: Answer, response: web.StreamResponse) -> None:
     headers = answer.headers
-    dropped = _NOT_RETURNED | _named_in_connection(
-        value for name, value in headers if name.lower() == "connection"
-    )
+    connection = [value for name, value in headers if name.lower() == "connection"]
+    dropped = _NOT_RETURNED | _named_in_connection(connection) if connection else _NOT_RETURNED
     for name, value in headers:
         if name.lower() not in dropped:
             response.headers.add(name, value)

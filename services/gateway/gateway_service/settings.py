@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -11,6 +12,7 @@ class GatewaySettings(ServiceSettings):
 
     service_name: str = "gateway"
     port: int = 8000
+    event_loop: Literal["asyncio", "uvloop"] = "uvloop"
     auth_url: str = "http://127.0.0.1:8001"
     experiment_url: str = "http://127.0.0.1:8002"
     telemetry_url: str = "http://127.0.0.1:8003"

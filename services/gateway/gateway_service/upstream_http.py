@@ -191,15 +191,21 @@ class _Connection(asyncio.Protocol):
         return data
 
     async def wait(self, seconds: float) -> None:
-        """Until more of the answer (or an error) arrives, for at most `seconds`."""
-        self._waiter = asyncio.get_running_loop().create_future()
+        """Until more of the answer (or an error) arrives, for at most `seconds` (a plain timer:
+        asyncio.timeout does more per wait than this needs)."""
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(seconds, self._time_out, waiter)
         try:
-            async with asyncio.timeout(seconds):
-                await self._waiter
-        except TimeoutError:
-            raise UpstreamTimeout("the service did not answer in time") from None
+            await waiter
         finally:
+            timer.cancel()
             self._waiter = None
+
+    @staticmethod
+    def _time_out(waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(UpstreamTimeout("the service did not answer in time"))
 
     def close(self) -> None:
         if self.transport is not None:
