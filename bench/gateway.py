@@ -14,15 +14,18 @@ It registers a throwaway user, creates a project, an experiment and some runs, t
 same GET with the same Bearer token (no cookies) at the experiment service and at the gateway,
 closed loop at each `--concurrency`, alternating the two for `--rounds` rounds of `--duration`
 seconds each (so drift on the box hits both alike), and prints requests/s and p50/p99 for each,
-the p50 the gateway adds and its share of the direct throughput, against the targets (added p50
-< 2 ms, throughput >= 70 % of direct). At a low concurrency the added p50 is the gateway's own
-latency; at a saturating one it is mostly queueing, and the throughput share is what counts.
+the p50 the gateway adds and its share of the direct throughput. The targets are judged where
+each means something: the added p50 (< 2 ms) at the lowest concurrency, where it is the
+gateway's own latency (at a saturating one it is mostly queueing); the throughput share
+(>= 70 % of direct) at the highest, where both sides run flat out (at concurrency 1 it is only
+the latency again, seen the other way round).
 """
 
 import argparse
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import aiohttp
 from common import expect, percentile, setup
@@ -97,22 +100,45 @@ async def measure(
     )
 
 
-def report(concurrency: int, direct: Result, gateway: Result) -> bool:
-    print(f"\nconcurrency {concurrency}")
-    print(direct.line())
-    print(gateway.line())
-    direct_p50 = percentile([x * 1000 for x in direct.latencies], 0.5)
-    gateway_p50 = percentile([x * 1000 for x in gateway.latencies], 0.5)
-    added_p50 = gateway_p50 - direct_p50
-    share = (len(gateway.latencies) / gateway.elapsed) / (len(direct.latencies) / direct.elapsed)
-    p50_ok = added_p50 < TARGET_ADDED_P50_MS
-    share_ok = share >= TARGET_THROUGHPUT_SHARE
+@dataclass
+class Level:
+    concurrency: int
+    direct: Result
+    gateway: Result
+
+    @property
+    def added_p50_ms(self) -> float:
+        return percentile([x * 1000 for x in self.gateway.latencies], 0.5) - percentile(
+            [x * 1000 for x in self.direct.latencies], 0.5
+        )
+
+    @property
+    def share(self) -> float:
+        return (len(self.gateway.latencies) / self.gateway.elapsed) / (
+            len(self.direct.latencies) / self.direct.elapsed
+        )
+
+    def report(self) -> None:
+        print(f"\nconcurrency {self.concurrency}")
+        print(self.direct.line())
+        print(self.gateway.line())
+        print(
+            f"added p50 {self.added_p50_ms:.2f} ms; "
+            f"gateway throughput {100 * self.share:.0f} % of direct"
+        )
+
+
+def verdict(levels: list[Level]) -> None:
+    lowest = min(levels, key=lambda level: level.concurrency)
+    highest = max(levels, key=lambda level: level.concurrency)
+    p50_ok = lowest.added_p50_ms < TARGET_ADDED_P50_MS
+    share_ok = highest.share >= TARGET_THROUGHPUT_SHARE
     print(
-        f"added p50 {added_p50:.2f} ms (target < {TARGET_ADDED_P50_MS:.0f} ms: "
-        f"{'met' if p50_ok else 'MISSED'}); gateway throughput {100 * share:.0f} % of direct "
-        f"(target >= {100 * TARGET_THROUGHPUT_SHARE:.0f} %: {'met' if share_ok else 'MISSED'})"
+        f"\ntargets: added p50 at concurrency {lowest.concurrency} {lowest.added_p50_ms:.2f} ms "
+        f"(< {TARGET_ADDED_P50_MS:.0f} ms: {'met' if p50_ok else 'MISSED'}); throughput at "
+        f"concurrency {highest.concurrency} {100 * highest.share:.0f} % of direct "
+        f"(>= {100 * TARGET_THROUGHPUT_SHARE:.0f} %: {'met' if share_ok else 'MISSED'})"
     )
-    return not (direct.errors or gateway.errors)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -131,10 +157,13 @@ async def main(args: argparse.Namespace) -> None:
         f"GET /api/v1/runs/{{id}} with a Bearer token, {args.rounds} rounds of "
         f"{args.duration:.0f} s per target, {os.cpu_count()} cores"
     )
-    clean = True
+    levels = []
     for concurrency in args.concurrency:
-        clean &= report(concurrency, *await measure(args, concurrency, run_ids, headers))
-    if not clean:
+        level = Level(concurrency, *await measure(args, concurrency, run_ids, headers))
+        level.report()
+        levels.append(level)
+    verdict(levels)
+    if any(level.direct.errors or level.gateway.errors for level in levels):
         raise SystemExit("errors during the measurement: the figures are not comparable")
 
 

@@ -114,7 +114,8 @@ def _security_headers(request: web.Request, response: web.StreamResponse) -> Non
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Server"] = "etp-gateway"
-    if response.content_type == "text/html":
+    # The header as it is: `response.content_type` parses it on every call.
+    if response.headers.get("Content-Type", "").startswith("text/html"):
         response.headers["Content-Security-Policy"] = PAGE_CSP
     if request.secure:
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
