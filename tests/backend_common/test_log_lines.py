@@ -6,11 +6,9 @@ import io
 import logging
 import re
 
-import orjson
-import pytest
 import structlog
 
-from backend_common.logging import LineBuffer, configure_logging, flush_logs, log_access
+from backend_common.logging import LineBuffer, log_access
 
 
 class CountingStream(io.StringIO):
@@ -85,28 +83,7 @@ def test_flush_writes_what_waits():
     assert stream.writes == 1
 
 
-@pytest.fixture
-def json_lines():
-    """configure_logging into a buffer; structlog's setup comes back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    structlog_config = structlog.get_config()
-    stream = io.StringIO()
-    configure_logging(service="experiment", level="info", stream=stream)
-    structlog.configure(cache_logger_on_first_use=False)
-
-    def lines() -> list[dict]:
-        flush_logs()
-        return [orjson.loads(line) for line in stream.getvalue().splitlines()]
-
-    yield lines
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**structlog_config)
-    structlog.contextvars.unbind_contextvars("service")
-
-
-def test_access_line_has_the_keys_of_a_structlog_line(json_lines):
+def test_access_line_has_the_keys_of_a_structlog_line(log_lines):
     fields = {"method": "GET", "path": "/api/v1/runs", "status": 200, "remote": "127.0.0.1"}
     tokens = structlog.contextvars.bind_contextvars(request_id="req-1")
     try:
@@ -116,7 +93,7 @@ def test_access_line_has_the_keys_of_a_structlog_line(json_lines):
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
 
-    by_structlog, direct = json_lines()
+    by_structlog, direct = log_lines()
     assert list(direct) == list(by_structlog)
     assert {k: v for k, v in direct.items() if k != "timestamp"} == {
         k: v for k, v in by_structlog.items() if k != "timestamp"

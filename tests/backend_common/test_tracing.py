@@ -1,7 +1,3 @@
-import io
-import logging
-
-import orjson
 import pytest
 import structlog
 from aiohttp import web
@@ -11,7 +7,6 @@ from backend_common import tracing
 from backend_common.app import create_base_app
 from backend_common.http import json_response
 from backend_common.keys import HTTP_CLIENT
-from backend_common.logging import configure_logging, flush_logs
 from backend_common.settings import ServiceSettings
 from tests.problems import assert_problem
 
@@ -44,32 +39,6 @@ def _create_app(*, upstream_url: str = "", **settings) -> web.Application:
     app[UPSTREAM_URL] = upstream_url
     app.router.add_routes(routes)
     return app
-
-
-@pytest.fixture
-def log_lines():
-    """configure_logging into a buffer; the logging and structlog setup come back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    structlog_config = structlog.get_config()
-    stream = io.StringIO()
-    configure_logging(service="gateway", stream=stream)
-    ours = root.handlers[0]
-    # pytest adds and removes its own capture handlers around each phase: keep them beside ours.
-    root.handlers[:] = [*handlers, ours]
-    # Module loggers cached on first use would keep this test's configuration after it.
-    structlog.configure(cache_logger_on_first_use=False)
-
-    def lines() -> list[dict]:
-        flush_logs()
-        return [orjson.loads(line) for line in stream.getvalue().splitlines()]
-
-    yield lines
-
-    root.removeHandler(ours)
-    root.setLevel(level)
-    structlog.configure(**structlog_config)
-    structlog.contextvars.unbind_contextvars("service")
 
 
 def _events(lines: list[dict], *names: str) -> dict[str, dict]:
