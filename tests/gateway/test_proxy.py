@@ -380,3 +380,29 @@ async def test_api_call_response_reaches_client_before_it_ends(start_gateway, up
     assert first == b"data: first\n\n"
     first_event_read.set()
     assert await response.content.read() == b"data: second\n\n"
+
+
+@pytest.mark.parametrize("tracing", ["off", "console"])
+async def test_api_call_traceparent_goes_on_with_gateway_span_when_tracing(
+    start_gateway, upstream, tracing
+):
+    trace_id, client_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    seen = {}
+    routes = web.RouteTableDef()
+
+    @routes.get("/api/v1/experiments")
+    async def _experiments(request):
+        seen["traceparent"] = request.headers.get("traceparent")
+        return web.json_response({})
+
+    client = await start_gateway(experiment_url=await upstream(routes), tracing_exporter=tracing)
+    response = await client.get(
+        "/api/v1/experiments",
+        headers={**BEARER, "traceparent": f"00-{trace_id}-{client_span}-01"},
+    )
+
+    assert response.status == 200
+    _, seen_trace, seen_parent, _ = seen["traceparent"].split("-")
+    assert seen_trace == trace_id
+    # Tracing off: passed on as it came; on: the gateway's own span is the service's parent.
+    assert (seen_parent == client_span) == (tracing == "off")

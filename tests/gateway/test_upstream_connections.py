@@ -178,3 +178,20 @@ async def test_answer_before_the_body_was_read_is_passed_on(start_gateway, aioht
     assert response.status == 413
     assert await response.json() == {"code": "payload_too_large"}
     assert after.status == 413
+
+
+async def test_service_that_takes_none_of_the_body_is_504(start_gateway, raw_upstream):
+    async def script(reader, writer, number):
+        await read_head(reader)
+        await asyncio.sleep(10)  # reads no body, answers nothing
+
+    client = await start_gateway(
+        telemetry_url=await raw_upstream(script), upstream_read_timeout=0.3
+    )
+    started = asyncio.get_running_loop().time()
+    response = await client.post(
+        "/api/v1/telemetry", data=os.urandom(64 * 1024 * 1024), headers=BEARER
+    )
+
+    await assert_problem(response, 504, "upstream_timeout")
+    assert asyncio.get_running_loop().time() - started < 5

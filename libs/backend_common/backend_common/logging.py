@@ -106,8 +106,8 @@ _access = structlog.get_logger("access")
 
 def log_access(level: int, **fields: Any) -> None:
     """The access line, the one line every request writes. In JSON it skips structlog's
-    machinery (four fifths of a line's cost) and renders the keys structlog's processors would
-    add straight to the line buffer; in console format it is an ordinary structlog line."""
+    machinery (most of a line's cost) and renders the keys structlog's processors would add
+    straight to the line buffer; in console format it is an ordinary structlog line."""
     if _json_level is None or _lines is None:
         _access.log(level, "request", **fields)
         return

@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
+from opentelemetry import propagate
 
 from backend_common.errors import ProblemError
 from backend_common.keys import REQUEST_ID
@@ -69,17 +70,25 @@ def _named_in_connection(values: Iterable[str]) -> frozenset[str]:
     return frozenset(token.strip().lower() for value in values for token in value.split(","))
 
 
-def outgoing_headers(request: web.Request, access_token: str | None) -> list[tuple[str, str]]:
+def outgoing_headers(
+    request: web.Request, access_token: str | None, *, traced: bool
+) -> list[tuple[str, str]]:
+    """The client's headers but the hop-by-hop ones, with the session's token, the request id,
+    X-Forwarded-* and, when tracing, the gateway's span as the service's parent."""
+    replaced: dict[str, str] = {}
+    if traced:
+        propagate.inject(replaced)  # traceparent (and tracestate) of the current span
+    if access_token is not None:
+        replaced["Authorization"] = f"Bearer {access_token}"
     dropped = _NOT_FORWARDED
     if "Connection" in request.headers:
         dropped = dropped | _named_in_connection(request.headers.getall("Connection"))
-    if access_token is not None:
-        dropped |= {"authorization"}
+    if replaced:
+        dropped = dropped | {name.lower() for name in replaced}
     headers = [
         (name, value) for name, value in request.headers.items() if name.lower() not in dropped
     ]
-    if access_token is not None:
-        headers.append(("Authorization", f"Bearer {access_token}"))
+    headers += replaced.items()
     forwarded_for = request.headers.get("X-Forwarded-For")
     remote = request.remote or "unknown"
     headers += [
@@ -106,6 +115,7 @@ async def forward(
     origin: Origin,
     *,
     access_token: str | None,
+    traced: bool,
     before_prepare: Callable[[web.StreamResponse], None],
 ) -> web.StreamResponse:
     """Sends the request on and streams the answer back as it arrives (small answers of known
@@ -117,7 +127,7 @@ async def forward(
             origin,
             request.method,
             request.raw_path,
-            outgoing_headers(request, access_token),
+            outgoing_headers(request, access_token, traced=traced),
             request.content if request.body_exists else None,
             request.content_length,
         )

@@ -177,9 +177,14 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(data)
 
-    async def drain(self) -> None:
+    async def drain(self, seconds: float) -> None:
+        """Until the socket takes more, for at most `seconds`."""
         if self._drained is not None:
-            await self._drained
+            try:
+                async with asyncio.timeout(seconds):
+                    await self._drained
+            except TimeoutError:
+                raise UpstreamTimeout("the service did not take the body in time") from None
 
     def take(self) -> bytes:
         data = b"".join(self.chunks)
@@ -330,7 +335,9 @@ class UpstreamPool:
             conn.begin(head_only=method == "HEAD")
             try:
                 conn.write(head)
-                conn.sent_all = body is None or await _send_body(conn, body, chunked=length is None)
+                conn.sent_all = body is None or await _send_body(
+                    conn, body, chunked=length is None, seconds=self.read_timeout
+                )
                 while not conn.head_done and conn.error is None:
                     await conn.wait(self.read_timeout)
             except BaseException:
@@ -384,14 +391,17 @@ class UpstreamPool:
         return conn
 
 
-async def _send_body(conn: _Connection, body: StreamReader, *, chunked: bool) -> bool:
-    """Streams the body on; stops early (False) when the service has answered or gone."""
+async def _send_body(
+    conn: _Connection, body: StreamReader, *, chunked: bool, seconds: float
+) -> bool:
+    """Streams the body on; stops early (False) when the service has answered or gone, and
+    gives up when the service takes none of it for `seconds`."""
     async for chunk in body.iter_any():
         if conn.error is not None or conn.complete:
             return False
         if chunk:
             conn.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
-            await conn.drain()
+            await conn.drain(seconds)
     if chunked and conn.error is None:
         conn.write(b"0\r\n\r\n")
     return conn.error is None

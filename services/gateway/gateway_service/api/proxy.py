@@ -6,7 +6,12 @@ from aiohttp import web
 
 from backend_common.errors import ProblemError
 from backend_common.ratelimit import enforce
-from gateway_service.appkeys import API_LIMIT_BY_SESSION, UPSTREAM_POOL, UPSTREAMS
+from gateway_service.appkeys import (
+    API_LIMIT_BY_SESSION,
+    GATEWAY_SETTINGS,
+    UPSTREAM_POOL,
+    UPSTREAMS,
+)
 from gateway_service.proxy import forward, upstream_for
 from gateway_service.security import check_csrf
 from gateway_service.session import session_key
@@ -28,6 +33,7 @@ async def proxy_api(request: web.Request) -> web.StreamResponse:
         request.app[UPSTREAM_POOL],
         upstream_for(request.path, request.app[UPSTREAMS]),
         access_token=session.access_token,
+        traced=request.app[GATEWAY_SETTINGS].tracing_exporter != "off",
         before_prepare=session.renew_cookies,
     )
 
