@@ -2,13 +2,15 @@
 """The gateway's overhead: GET /api/v1/runs/{id} through the gateway vs straight at the service.
 
 Start the stack first, with the gateway's per-session API limit out of the way (every request
-here rides on one token, and the default 50/s would answer 429):
+here rides on one token, and the default 50/s would answer 429) and JSON logs, as in production
+(`make run` renders console lines, which cost more):
 
-    GATEWAY_API_RATE_PER_SESSION=1000000 GATEWAY_API_BURST_PER_SESSION=1000000 make run
+    GATEWAY_LOG_FORMAT=json EXPERIMENT_LOG_FORMAT=json \
+      GATEWAY_API_RATE_PER_SESSION=1000000 GATEWAY_API_BURST_PER_SESSION=1000000 make run
 
 then:
 
-    .venv/bin/python bench/gateway.py [--duration 5] [--rounds 4] [--concurrency 1 32]
+    .venv/bin/python bench/gateway.py [--duration 5] [--rounds 6] [--concurrency 1 32]
 
 It registers a throwaway user, creates a project, an experiment and some runs, then measures the
 same GET with the same Bearer token (no cookies) at the experiment service and at the gateway,
@@ -178,5 +180,5 @@ if __name__ == "__main__":
     parser.add_argument(
         "--concurrency", type=int, nargs="+", default=[1, 32], help="one or more levels"
     )
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6)
     asyncio.run(main(parser.parse_args()))
