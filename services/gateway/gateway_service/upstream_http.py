@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import httptools
 from aiohttp import StreamReader
 
-# A paused upstream socket stops the service's writes: an answer never takes more memory here
-# than this, however slowly its client reads.
+# Past this much unread answer the upstream socket is paused, which stops the service's writes:
+# an answer takes about this much memory here at most, however slowly its client reads.
 _PAUSE_ABOVE = 256 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
