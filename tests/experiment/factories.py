@@ -113,6 +113,21 @@ async def start_capture(
     return await _expect(response, expect)
 
 
+async def share_sensor(
+    api: TestClient, auth_stub: Any, owner: StubUser, sensor: dict[str, Any]
+) -> uuid.UUID:
+    """A new project that `owner` edits and the sensor is shared into; its id."""
+    shared = uuid.uuid4()
+    auth_stub.grant(owner, shared, "editor")
+    response = await api.post(
+        f"/api/v1/sensors/{sensor['id']}/projects",
+        json={"project_id": str(shared)},
+        headers=owner.headers,
+    )
+    await expect(response, 201)
+    return shared
+
+
 def audit_rows(pgsql: Any, entity_id: uuid.UUID | str) -> list[dict[str, Any]]:
     """The audit rows of one entity, oldest first, as the database holds them."""
     with pgsql["experiment"].dict_cursor() as cursor:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from experiment_service.app import create_app
-from tests.experiment.factories import audit_count, audit_rows, expect
+from tests.experiment.factories import audit_count, audit_rows, expect, share_sensor
 from tests.problems import assert_problem
 
 HOUR = timedelta(hours=1)
@@ -1275,14 +1275,7 @@ async def test_profile_route_as_home_member(
 async def test_profile_route_as_member_of_a_shared_project(
     client, auth_stub, owner, project_id, sensor, targets, pgsql, clock, role, route
 ):
-    shared = uuid.uuid4()
-    auth_stub.grant(owner, shared, "editor")
-    response = await client.post(
-        f"/api/v1/sensors/{sensor['id']}/projects",
-        json={"project_id": str(shared)},
-        headers=owner.headers,
-    )
-    await expect(response, 201)
+    shared = await share_sensor(client, auth_stub, owner, sensor)
     user = auth_stub.member(shared, role)
     before = profile_rows(pgsql, sensor["id"])
     audited = audit_count(pgsql)

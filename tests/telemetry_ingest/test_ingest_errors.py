@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from telemetry_ingest_service.app import create_app as create_ingest_app
-from tests.experiment.factories import create_experiment, create_run_in_status, expect
+from tests.experiment.factories import create_experiment, create_run_in_status, expect, share_sensor
 from tests.problems import assert_problem
 from tests.telemetry_ingest.ingest_api import (
     accepted,
@@ -697,15 +697,8 @@ async def test_journal_lists_newest_first_in_pages(api, ingest, auth_stub, proje
 async def test_journal_is_readable_in_every_project_of_the_sensor(
     api, ingest, owner, auth_stub, sensor
 ):
-    shared = uuid.uuid4()
+    shared = await share_sensor(api, auth_stub, owner, sensor)
     shared_owner = auth_stub.member(shared, "owner")
-    auth_stub.grant(owner, shared, "editor")
-    response = await api.post(
-        f"/api/v1/sensors/{sensor['id']}/projects",
-        json={"project_id": str(shared)},
-        headers=owner.headers,
-    )
-    await expect(response, 201)
     await assert_problem(await send(ingest, sensor["token"], b"{"), 400, "malformed_json")
 
     for user in (auth_stub.member(shared, "viewer"), shared_owner):

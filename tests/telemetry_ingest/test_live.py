@@ -17,6 +17,7 @@ from tests.experiment.factories import (
     create_run_in_status,
     expect,
     set_run_status,
+    share_sensor,
     start_capture,
 )
 from tests.problems import assert_problem
@@ -443,14 +444,7 @@ async def test_a_closed_stream_frees_its_slot(
 async def test_member_of_a_project_the_sensor_was_shared_into_reads(
     api, ingest, auth_stub, owner, sensor, base, streams
 ):
-    shared = uuid.uuid4()
-    auth_stub.grant(owner, shared, "editor")
-    response = await api.post(
-        f"/api/v1/sensors/{sensor['id']}/projects",
-        json={"project_id": str(shared)},
-        headers=owner.headers,
-    )
-    await expect(response, 201)
+    shared = await share_sensor(api, auth_stub, owner, sensor)
     stream = await streams(ingest, auth_stub.member(shared, "viewer"), query([sensor]))
 
     await send(ingest, sensor, base, 1.0)

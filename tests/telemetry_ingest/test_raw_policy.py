@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.experiment.factories import expect
+from tests.experiment.factories import expect, share_sensor
 from tests.problems import assert_problem
 from tests.telemetry_ingest.ingest_api import (
     READING_FIELDS,
@@ -154,14 +154,7 @@ async def test_the_policy_applies_once_the_role_cache_asks_again(
 async def test_a_project_without_the_policy_that_shares_the_sensor_shows_raw_values(
     api, ingest, auth_stub, owner, project_id, sensor, base, physical_only
 ):
-    shared = uuid.uuid4()
-    auth_stub.grant(owner, shared, "editor")
-    response = await api.post(
-        f"/api/v1/sensors/{sensor['id']}/projects",
-        json={"project_id": str(shared)},
-        headers=owner.headers,
-    )
-    await expect(response, 201)
+    shared = await share_sensor(api, auth_stub, owner, sensor)
     home_viewer = auth_stub.member(project_id, "viewer")
     auth_stub.grant(home_viewer, shared, "viewer")
     await send(ingest, sensor, base, 1.0)

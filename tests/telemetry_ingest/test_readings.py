@@ -19,6 +19,7 @@ from tests.experiment.factories import (
     create_run_in_status,
     expect,
     set_run_status,
+    share_sensor,
     start_capture,
 )
 from tests.problems import assert_problem
@@ -433,14 +434,7 @@ async def test_viewer_of_the_home_project_reads(ingest, viewer, sensor, base, ro
 async def test_member_of_a_project_the_sensor_was_shared_into_reads(
     api, ingest, auth_stub, owner, sensor, base, route
 ):
-    shared = uuid.uuid4()
-    auth_stub.grant(owner, shared, "editor")
-    response = await api.post(
-        f"/api/v1/sensors/{sensor['id']}/projects",
-        json={"project_id": str(shared)},
-        headers=owner.headers,
-    )
-    await expect(response, 201)
+    shared = await share_sensor(api, auth_stub, owner, sensor)
     reader = auth_stub.member(shared, "viewer")
     await send_at(ingest, sensor, base, [(0, 1.0)])
     url, params = route_query(route, base, sensors=[sensor])
