@@ -1,7 +1,7 @@
 import asyncpg
 import pytest
 
-from backend_common.db import Database, create_pool
+from backend_common.db import Database, TransactionMismatch, create_pool
 
 
 @pytest.fixture
@@ -44,3 +44,32 @@ async def test_readonly_transaction_refuses_writes(database):
     async with database.transaction(readonly=True) as conn:
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             await conn.execute("INSERT INTO notes (id, body) VALUES (1, '{}')")
+
+
+async def test_transaction_inside_unit_of_work_joins_it(database):
+    async with database.unit_of_work() as outer:
+        async with database.transaction() as inner:
+            await inner.execute("INSERT INTO notes (id, body) VALUES (1, '{}')")
+        assert inner is outer
+        await outer.execute("INSERT INTO notes (id, body) VALUES (2, '{}')")
+
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM notes") == 2
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"isolation": "repeatable_read"}, {"isolation": "serializable"}, {"readonly": True}],
+)
+async def test_transaction_with_other_settings_inside_unit_of_work_is_refused(database, settings):
+    async def write_then_nest() -> None:
+        async with database.unit_of_work() as conn:
+            await conn.execute("INSERT INTO notes (id, body) VALUES (1, '{}')")
+            async with database.transaction(**settings):
+                pass
+
+    with pytest.raises(TransactionMismatch):
+        await write_then_nest()
+
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM notes") == 0

@@ -13,7 +13,8 @@ from backend_common.errors import ErrorMap, error_middleware
 from backend_common.keys import DATABASE, HTTP_CLIENT, SETTINGS
 from backend_common.middlewares import echo_request_id, request_context_middleware
 from backend_common.migrations import migrate
-from backend_common.rbac import ROLES, AuthServiceRoles, RoleSource
+from backend_common.pagination import PAGINATION_ERRORS
+from backend_common.rbac import RBAC_ERRORS, ROLES, AuthServiceRoles, RoleSource
 from backend_common.settings import (
     AuthClientSettings,
     DatabaseSettings,
@@ -34,6 +35,9 @@ def create_base_app(
 ) -> web.Application:
     """An app with the shared middlewares, /health, /ready, /openapi.yaml, HTTP client and pool.
 
+    `error_map` (the service's `api/errors.py`) is added to the maps of the shared domain errors
+    (roles, cursors).
+
     With AuthClientSettings, every route but `public_routes` needs an access token, verified
     against the auth service's JWKS, and `rbac.caller(request)` resolves roles through the auth
     service (or through `roles`, where a test gives its own source).
@@ -43,7 +47,7 @@ def create_base_app(
     middlewares = [
         *([tracing.server_middleware(provider)] if provider is not None else []),
         request_context_middleware,
-        error_middleware(error_map),
+        error_middleware({**RBAC_ERRORS, **PAGINATION_ERRORS, **(error_map or {})}),
         *([auth_middleware(public_routes)] if verifies_tokens else []),
         *extra_middlewares,
     ]

@@ -93,13 +93,22 @@ async def create_pool(
 # The transaction of the current unit of work (see Database.unit_of_work), if one is open.
 _AMBIENT: ContextVar[asyncpg.Connection | None] = ContextVar("ambient_transaction", default=None)
 
+_DEFAULT_ISOLATION = "read_committed"
+
+
+class TransactionMismatch(RuntimeError):
+    """A transaction asked for inside a unit of work with other isolation or readonly settings
+    than the unit of work's: joining it would silently drop them. A programming error."""
+
 
 class Database:
     """The pool of one service; domain code opens transactions through it.
 
     Inside `unit_of_work()` (a request-wide transaction, e.g. for Idempotency-Key), the domain's
     `transaction()` and `connection()` join that transaction instead of opening their own: its
-    changes commit together with whatever the unit of work writes after the domain returns.
+    changes commit together with whatever the unit of work writes after the domain returns. A
+    `transaction()` that asks for another isolation level, or for a read-only one, cannot join
+    it and raises TransactionMismatch rather than run with settings it did not ask for.
     """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -116,10 +125,15 @@ class Database:
 
     @asynccontextmanager
     async def transaction(
-        self, *, isolation: str = "read_committed", readonly: bool = False
+        self, *, isolation: str = _DEFAULT_ISOLATION, readonly: bool = False
     ) -> AsyncIterator[asyncpg.Connection]:
         ambient = _AMBIENT.get()
         if ambient is not None:
+            if isolation != _DEFAULT_ISOLATION or readonly:
+                raise TransactionMismatch(
+                    f"A {isolation}{' read-only' if readonly else ''} transaction cannot join "
+                    f"the unit of work's {_DEFAULT_ISOLATION} read-write one."
+                )
             yield ambient
             return
         async with (
@@ -130,8 +144,9 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[asyncpg.Connection]:
-        """One transaction for everything the current task does with this database."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        """One read-committed transaction for everything the current task does with this
+        database."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation=_DEFAULT_ISOLATION):
             token = _AMBIENT.set(conn)
             try:
                 yield conn

@@ -1,7 +1,8 @@
 """RFC 9457 problem+json errors: one middleware renders every failure of every service."""
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -57,9 +58,10 @@ class ProblemError(Exception):
 
 
 class DomainError(Exception):
-    """A broken domain rule; each service maps its subclasses to a status and a code.
+    """A broken domain rule; each service's `api/errors.py` maps its subclasses to a status and a
+    code. Domain code raises these and nothing HTTP.
 
-    `errors`, when set, lists the individual failures (e.g. per id of a batch).
+    `errors`, when set, lists the individual failures (e.g. per field of a batch).
     """
 
     errors: list[dict[str, Any]] | None = None
@@ -69,7 +71,19 @@ class DomainError(Exception):
         self.detail = detail or self.__class__.__doc__
 
 
-ErrorMap = Mapping[type[Exception], tuple[int, str]]
+@dataclass(frozen=True)
+class Problem:
+    """How the API answers one kind of domain error, when a status and a code are not all:
+    fixed headers (`Retry-After`, `WWW-Authenticate`), or per-item `errors` computed from the
+    exception (e.g. a code for each failure of a batch)."""
+
+    status: int
+    code: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    errors: Callable[[Any], list[dict[str, Any]]] | None = None
+
+
+ErrorMap = Mapping[type[Exception], tuple[int, str] | Problem]
 
 
 def problem_response(
@@ -100,10 +114,14 @@ def problem_response(
     )
 
 
-def _find_mapping(error_map: ErrorMap, exc: Exception) -> tuple[int, str] | None:
+def find_problem(error_map: ErrorMap, exc: Exception) -> Problem | None:
+    """How `error_map` answers `exc` (its class or the nearest mapped base class), if at all."""
     for cls in type(exc).__mro__:
-        if cls in error_map:
-            return error_map[cls]
+        mapped = error_map.get(cls)
+        if isinstance(mapped, Problem):
+            return mapped
+        if mapped is not None:
+            return Problem(*mapped)
     return None
 
 
@@ -143,15 +161,15 @@ def error_middleware(error_map: ErrorMap | None = None) -> Any:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            mapped = _find_mapping(mapping, exc)
-            if mapped is not None:
-                status, code = mapped
+            problem = find_problem(mapping, exc)
+            if problem is not None:
                 return problem_response(
                     request,
-                    status=status,
-                    code=code,
+                    status=problem.status,
+                    code=problem.code,
                     detail=getattr(exc, "detail", str(exc)),
-                    errors=getattr(exc, "errors", None),
+                    errors=problem.errors(exc) if problem.errors else getattr(exc, "errors", None),
+                    headers=problem.headers,
                 )
             _log.exception("unhandled_error", path=request.path, method=request.method)
             return problem_response(

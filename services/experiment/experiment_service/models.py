@@ -15,8 +15,9 @@ from pydantic import (
 from backend_common.conversion import Kind
 from backend_common.instants import Instant
 from backend_common.pagination import PageQuery
+from backend_common.statuses import RunStatus, SensorStatus
 from experiment_service.domain.listing import SortOrder, TagsMatch
-from experiment_service.domain.models import ExperimentStatus, RunStatus, SensorStatus
+from experiment_service.domain.models import ExperimentStatus
 from experiment_service.domain.webhook_policy import ALL_EVENTS, EVENT_TYPES, DeliveryStatus
 
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/+\-]+$")]

@@ -4,8 +4,8 @@ from backend_common.http import json_response, parse_body, parse_path_uuid, pars
 from backend_common.idempotency import idempotent
 from backend_common.pagination import PageQuery, page_of, parse_cursor
 from backend_common.rbac import caller
+from backend_common.statuses import CaptureStatus
 from experiment_service.appkeys import AUDIT_LOG, CAPTURE_SESSIONS
-from experiment_service.domain.models import CaptureStatus
 from experiment_service.models import (
     CaptureListKey,
     CaptureStart,

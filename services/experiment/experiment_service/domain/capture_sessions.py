@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
+from backend_common.statuses import CaptureStatus, RunStatus
 from experiment_service.domain import audit, outbox
 from experiment_service.domain.access import run_access
 from experiment_service.domain.errors import (
@@ -14,7 +15,7 @@ from experiment_service.domain.errors import (
     CaptureSessionNotFound,
     RunNotRunning,
 )
-from experiment_service.domain.models import CaptureSession, CaptureStatus, RunStatus
+from experiment_service.domain.models import CaptureSession
 from experiment_service.domain.transitions import CAPTURE_DELETABLE
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.run_sensors import RunSensorRepository

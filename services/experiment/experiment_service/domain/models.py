@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from backend_common.statuses import CaptureStatus, RunStatus, SensorStatus
+
 
 class ExperimentStatus(StrEnum):
     DRAFT = "draft"
@@ -12,23 +14,6 @@ class ExperimentStatus(StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     ARCHIVED = "archived"
-
-
-class RunStatus(StrEnum):
-    DRAFT = "draft"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ARCHIVED = "archived"
-
-
-class CaptureStatus(StrEnum):
-    DRAFT = "draft"
-    RUNNING = "running"
-    FAILED = "failed"
-    SUCCEEDED = "succeeded"
-    ARCHIVED = "archived"
-    BACKFILLING = "backfilling"
 
 
 class Experiment(BaseModel):
@@ -93,15 +78,6 @@ class AuditEntry(BaseModel):
     after: dict[str, Any] | None
     request_id: str | None
     at: datetime
-
-
-class SensorStatus(StrEnum):
-    """Computed from the last heartbeat (see domain.sensors.Liveness)."""
-
-    ONLINE = "online"
-    DELAYED = "delayed"
-    OFFLINE = "offline"
-    NEVER_SEEN = "never_seen"
 
 
 class ProfileStatus(StrEnum):

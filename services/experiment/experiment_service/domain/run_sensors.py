@@ -6,6 +6,7 @@ import asyncpg
 
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
+from backend_common.statuses import RunStatus
 from experiment_service.domain import audit
 from experiment_service.domain.access import run_access
 from experiment_service.domain.errors import (
@@ -13,7 +14,7 @@ from experiment_service.domain.errors import (
     SensorNotBound,
     SensorNotInProject,
 )
-from experiment_service.domain.models import BoundSensor, RunStatus
+from experiment_service.domain.models import BoundSensor
 from experiment_service.domain.sensors import Sensors, sensor_access
 from experiment_service.repositories.run_sensors import RunSensorRepository
 from experiment_service.repositories.sensors import SensorRepository

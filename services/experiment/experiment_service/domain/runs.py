@@ -10,6 +10,7 @@ import asyncpg
 from backend_common.db import Database
 from backend_common.errors import DomainError
 from backend_common.rbac import Caller, Role
+from backend_common.statuses import RunStatus
 from experiment_service.domain import audit, outbox
 from experiment_service.domain.errors import (
     ERROR_MAP,
@@ -22,7 +23,7 @@ from experiment_service.domain.errors import (
     RunNotFound,
 )
 from experiment_service.domain.listing import ListFilter, Page, SortOrder
-from experiment_service.domain.models import ExperimentStatus, Run, RunStatus
+from experiment_service.domain.models import ExperimentStatus, Run
 from experiment_service.domain.transitions import (
     RUN_FINISHED,
     RUN_STATUSES_NEEDING_IDLE_CAPTURE,

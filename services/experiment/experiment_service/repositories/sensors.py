@@ -7,6 +7,7 @@ import asyncpg
 
 from backend_common.sensor_tokens import MintedToken
 from backend_common.sql import Query, escape_like
+from backend_common.statuses import SensorStatus
 from experiment_service.domain.listing import Page
 from experiment_service.domain.models import (
     BoundSensor,
@@ -14,7 +15,6 @@ from experiment_service.domain.models import (
     IngestError,
     Sensor,
     SensorProject,
-    SensorStatus,
 )
 from experiment_service.repositories.listing import paged
 
