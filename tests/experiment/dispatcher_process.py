@@ -1,4 +1,4 @@
-"""`python -m experiment_service.dispatcher` as a real process for a test: started with the test
+"""`python -m experiment_service.workers` as a real process for a test: started with the test
 database and short timings, killed (SIGKILL), paused (SIGSTOP) and resumed, its log kept."""
 
 import asyncio
@@ -40,7 +40,7 @@ class DispatcherProcess:
     def spawn(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "experiment_service.dispatcher"],
+                [sys.executable, "-m", "experiment_service.workers"],
                 env=self.env,
                 cwd=REPO_ROOT,
                 stdout=log,

@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from backend_common.db import create_pool
-from experiment_service.domain import outbox
 from experiment_service.domain.models import Run
+from experiment_service.domain.webhooks import outbox
 from tests.experiment.factories import (
     create_experiment,
     create_run,

@@ -1,4 +1,4 @@
-"""The dispatcher as its own process (`python -m experiment_service.dispatcher`): killed after
+"""The dispatcher as its own process (`python -m experiment_service.workers`): killed after
 claiming, paused past its lease, and two of them sharing 1,000 events."""
 
 import asyncio
@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from backend_common.db import create_pool
-from experiment_service.domain import outbox
 from experiment_service.domain.models import Run
+from experiment_service.domain.webhooks import outbox
 from tests.experiment.dispatcher_process import DispatcherProcess
 from tests.experiment.factories import create_experiment, create_run
 from tests.experiment.webhook_kit import delivery_rows, subscribe, wait_until

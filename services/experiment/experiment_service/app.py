@@ -28,7 +28,6 @@ from experiment_service.appkeys import (
     SENSORS,
     WEBHOOKS,
 )
-from experiment_service.dispatcher import Dispatcher
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
@@ -37,9 +36,10 @@ from experiment_service.domain.experiments import Experiments
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
 from experiment_service.domain.sensors import Liveness, Sensors
-from experiment_service.domain.webhook_targets import TargetGuard
-from experiment_service.domain.webhooks import Webhooks
+from experiment_service.domain.webhooks.subscriptions import Webhooks
+from experiment_service.domain.webhooks.targets import TargetGuard
 from experiment_service.settings import ExperimentSettings
+from experiment_service.workers.dispatcher import Dispatcher
 
 DISPATCHER = web.AppKey("webhook_dispatcher", Dispatcher)
 

@@ -7,7 +7,7 @@ from experiment_service.domain.experiments import Experiments
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
 from experiment_service.domain.sensors import Sensors
-from experiment_service.domain.webhooks import Webhooks
+from experiment_service.domain.webhooks.subscriptions import Webhooks
 
 EXPERIMENTS = web.AppKey("experiments", Experiments)
 RUNS = web.AppKey("runs", Runs)

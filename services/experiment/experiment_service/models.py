@@ -18,7 +18,7 @@ from backend_common.pagination import PageQuery
 from backend_common.statuses import RunStatus, SensorStatus
 from experiment_service.domain.listing import SortOrder, TagsMatch
 from experiment_service.domain.models import ExperimentStatus
-from experiment_service.domain.webhook_policy import ALL_EVENTS, EVENT_TYPES, DeliveryStatus
+from experiment_service.domain.webhooks.policy import ALL_EVENTS, EVENT_TYPES, DeliveryStatus
 
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/+\-]+$")]
 Tags = Annotated[list[Tag], Field(max_length=50)]

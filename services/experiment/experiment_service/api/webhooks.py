@@ -8,7 +8,7 @@ from backend_common.idempotency import idempotent
 from backend_common.pagination import page_of, parse_cursor
 from backend_common.rbac import caller
 from experiment_service.appkeys import WEBHOOKS
-from experiment_service.domain.webhook_models import WebhookDelivery, WebhookSubscription
+from experiment_service.domain.webhooks.models import WebhookDelivery, WebhookSubscription
 from experiment_service.models import (
     DELIVERY_LIST_REPEATED,
     CreatedKey,

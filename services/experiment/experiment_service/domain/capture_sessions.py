@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import CaptureStatus, RunStatus
-from experiment_service.domain import audit, outbox
+from experiment_service.domain import audit
 from experiment_service.domain.access import run_access
 from experiment_service.domain.errors import (
     CaptureAlreadyRunning,
@@ -17,6 +17,7 @@ from experiment_service.domain.errors import (
 )
 from experiment_service.domain.models import CaptureSession
 from experiment_service.domain.transitions import CAPTURE_DELETABLE
+from experiment_service.domain.webhooks import outbox
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.run_sensors import RunSensorRepository
 

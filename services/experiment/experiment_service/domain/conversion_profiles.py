@@ -16,7 +16,7 @@ import asyncpg
 from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit, outbox
+from experiment_service.domain import audit
 from experiment_service.domain.errors import (
     ConversionProfileNotFound,
     InvalidTransition,
@@ -27,6 +27,7 @@ from experiment_service.domain.listing import Page
 from experiment_service.domain.models import ConversionProfile, ProfileStatus
 from experiment_service.domain.sensors import SensorAccess, sensor_access
 from experiment_service.domain.transitions import PROFILE_TRANSITIONS
+from experiment_service.domain.webhooks import outbox
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
 
 ENTITY = "conversion_profile"

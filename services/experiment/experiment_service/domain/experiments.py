@@ -6,7 +6,7 @@ from typing import Any
 
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit, outbox
+from experiment_service.domain import audit
 from experiment_service.domain.errors import (
     ExperimentArchived,
     ExperimentHasRunningRuns,
@@ -19,6 +19,7 @@ from experiment_service.domain.transitions import (
     EXPERIMENT_NEEDS_IDLE_RUNS,
     EXPERIMENT_TRANSITIONS,
 )
+from experiment_service.domain.webhooks import outbox
 from experiment_service.repositories.experiments import ExperimentRepository
 
 ENTITY = "experiment"

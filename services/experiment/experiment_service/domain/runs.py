@@ -11,7 +11,7 @@ from backend_common.db import Database
 from backend_common.errors import DomainError
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
-from experiment_service.domain import audit, outbox
+from experiment_service.domain import audit
 from experiment_service.domain.errors import (
     ERROR_MAP,
     BatchFailed,
@@ -29,6 +29,7 @@ from experiment_service.domain.transitions import (
     RUN_STATUSES_NEEDING_IDLE_CAPTURE,
     RUN_TRANSITIONS,
 )
+from experiment_service.domain.webhooks import outbox
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.experiments import ExperimentRepository
 from experiment_service.repositories.runs import RunRepository

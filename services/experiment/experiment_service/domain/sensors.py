@@ -16,7 +16,7 @@ from backend_common import sensor_tokens
 from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role, RoleTooLow
-from experiment_service.domain import audit, outbox
+from experiment_service.domain import audit
 from experiment_service.domain.errors import (
     HomeProjectNotRemovable,
     SensorAlreadyInProject,
@@ -28,6 +28,7 @@ from experiment_service.domain.errors import (
 )
 from experiment_service.domain.listing import Page
 from experiment_service.domain.models import IngestError, Sensor, SensorProject, SensorWithToken
+from experiment_service.domain.webhooks import outbox
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
 from experiment_service.repositories.run_sensors import RunSensorRepository
 from experiment_service.repositories.sensors import SensorFilter, SensorRepository, SensorView

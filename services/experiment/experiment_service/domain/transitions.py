@@ -1,11 +1,7 @@
 """The status machines, as data: what may follow what."""
 
-from experiment_service.domain.models import (
-    CaptureStatus,
-    ExperimentStatus,
-    ProfileStatus,
-    RunStatus,
-)
+from backend_common.statuses import CaptureStatus, RunStatus
+from experiment_service.domain.models import ExperimentStatus, ProfileStatus
 
 EXPERIMENT_TRANSITIONS: dict[ExperimentStatus, frozenset[ExperimentStatus]] = {
     ExperimentStatus.DRAFT: frozenset({ExperimentStatus.RUNNING, ExperimentStatus.ARCHIVED}),

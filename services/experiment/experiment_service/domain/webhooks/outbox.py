@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from backend_common.rbac import Caller, Role
 from experiment_service.domain.models import ConversionProfile
-from experiment_service.domain.webhook_policy import EVENT_TYPES, PING
+from experiment_service.domain.webhooks.policy import EVENT_TYPES, PING
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
-from experiment_service.repositories.webhook_outbox import WebhookOutboxRepository
+from experiment_service.repositories.webhooks.outbox import WebhookOutboxRepository
 
 ACTIVATED = "conversion_profile.activated"
 

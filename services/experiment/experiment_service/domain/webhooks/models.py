@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from experiment_service.domain.webhook_policy import DeliveryStatus
+from experiment_service.domain.webhooks.policy import DeliveryStatus
 
 
 class WebhookSubscription(BaseModel):

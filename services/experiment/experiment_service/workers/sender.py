@@ -15,9 +15,9 @@ import orjson
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from experiment_service.domain.errors import WebhookTargetRefused
-from experiment_service.domain.webhook_models import ClaimedDelivery
-from experiment_service.domain.webhook_signing import signature_header
-from experiment_service.domain.webhook_targets import TargetGuard
+from experiment_service.domain.webhooks.models import ClaimedDelivery
+from experiment_service.domain.webhooks.signing import signature_header
+from experiment_service.domain.webhooks.targets import TargetGuard
 
 RESPONSE_BODY_LIMIT = 1024
 ERROR_LIMIT = 1000

@@ -13,7 +13,7 @@ import asyncpg
 from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit, outbox
+from experiment_service.domain import audit
 from experiment_service.domain.errors import (
     DeliveryInProgress,
     WebhookDeliveryNotFound,
@@ -21,16 +21,17 @@ from experiment_service.domain.errors import (
     WebhookLimit,
     WebhookNotFound,
 )
-from experiment_service.domain.webhook_models import (
+from experiment_service.domain.webhooks import outbox
+from experiment_service.domain.webhooks.models import (
     WebhookDelivery,
     WebhookSubscription,
     WebhookSubscriptionWithSecret,
 )
-from experiment_service.domain.webhook_policy import DeliveryStatus
-from experiment_service.domain.webhook_signing import new_secret
-from experiment_service.domain.webhook_targets import TargetGuard
-from experiment_service.repositories.webhook_outbox import WebhookOutboxRepository
-from experiment_service.repositories.webhook_subscriptions import WebhookSubscriptionRepository
+from experiment_service.domain.webhooks.policy import DeliveryStatus
+from experiment_service.domain.webhooks.signing import new_secret
+from experiment_service.domain.webhooks.targets import TargetGuard
+from experiment_service.repositories.webhooks.outbox import WebhookOutboxRepository
+from experiment_service.repositories.webhooks.subscriptions import WebhookSubscriptionRepository
 
 ENTITY = "webhook"
 

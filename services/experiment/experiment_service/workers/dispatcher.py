@@ -1,7 +1,7 @@
 """The webhook dispatcher: claims due deliveries from the outbox and sends them.
 
 It runs as a task in every experiment process (`webhook_dispatcher_enabled`) and can run alone
-(`python -m experiment_service.dispatcher`); any number may share one database. A claim gives a
+(`python -m experiment_service.workers`); any number may share one database. A claim gives a
 delivery a fresh lease token and `lease_until`; the outcome is recorded only under that token, so
 a dispatcher that stalled past its lease cannot overwrite a newer claim, and the claim of one
 that died comes back when its lease ends. A NOTIFY on every new delivery wakes it; a poll every
@@ -21,19 +21,19 @@ import structlog
 from backend_common.clock import Clock, utc_now
 from backend_common.db import UNAVAILABLE, Database
 from backend_common.notifications import Listener
-from experiment_service.dispatcher.sender import TryResult, guarded_session, send
-from experiment_service.domain import outbox
-from experiment_service.domain.webhook_models import ClaimedDelivery
-from experiment_service.domain.webhook_policy import (
+from experiment_service.domain.webhooks import outbox
+from experiment_service.domain.webhooks.models import ClaimedDelivery
+from experiment_service.domain.webhooks.policy import (
     DeliveryStatus,
     judge,
     next_try,
     retry_after,
 )
-from experiment_service.domain.webhook_targets import TargetGuard
-from experiment_service.repositories.webhook_outbox import CHANNEL, WebhookOutboxRepository
-from experiment_service.repositories.webhook_subscriptions import WebhookSubscriptionRepository
+from experiment_service.domain.webhooks.targets import TargetGuard
+from experiment_service.repositories.webhooks.outbox import CHANNEL, WebhookOutboxRepository
+from experiment_service.repositories.webhooks.subscriptions import WebhookSubscriptionRepository
 from experiment_service.settings import ExperimentSettings
+from experiment_service.workers.sender import TryResult, guarded_session, send
 
 _log = structlog.get_logger(__name__)
 

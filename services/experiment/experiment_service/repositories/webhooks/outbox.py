@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from backend_common.sql import Query
-from experiment_service.domain.webhook_models import (
+from experiment_service.domain.webhooks.models import (
     ClaimedDelivery,
     WebhookAttempt,
     WebhookDelivery,

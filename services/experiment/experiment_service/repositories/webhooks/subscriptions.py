@@ -5,7 +5,7 @@ from typing import Any
 import asyncpg
 
 from backend_common.sql import Query
-from experiment_service.domain.webhook_models import WebhookSubscription
+from experiment_service.domain.webhooks.models import WebhookSubscription
 
 COLUMNS = (
     "id, project_id, target_url, event_types, active, disabled_reason, description,"

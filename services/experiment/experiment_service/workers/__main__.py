@@ -1,5 +1,6 @@
-"""`python -m experiment_service.dispatcher`: the webhook dispatcher as a process of its own,
-with the experiment service's settings (EXPERIMENT_*). SIGTERM or SIGINT stops it."""
+"""`python -m experiment_service.workers`: the service's background workers (today the webhook
+dispatcher) as a process of their own, with the experiment service's settings (EXPERIMENT_*).
+SIGTERM or SIGINT stops it."""
 
 import asyncio
 import signal
@@ -9,8 +10,8 @@ import structlog
 from backend_common.db import Database, create_pool
 from backend_common.logging import configure_logging
 from backend_common.settings import mask_dsn
-from experiment_service.dispatcher import Dispatcher
 from experiment_service.settings import ExperimentSettings
+from experiment_service.workers.dispatcher import Dispatcher
 
 
 async def serve(settings: ExperimentSettings) -> None:
