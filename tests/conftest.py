@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.plugins.services",
     "tests.plugins.auth_stub",
     "tests.plugins.people",
+    "tests.plugins.roles",
 ]
 
 
