@@ -3,9 +3,9 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from auth_service.api import accounts, projects, users
+from auth_service.api.errors import ERROR_MAP
 from auth_service.appkeys import ACCOUNTS, PROJECTS, SIGNING_KEYS
 from auth_service.domain.accounts import Accounts, LogResetSender, ResetSender, TokenPolicy
-from auth_service.domain.errors import ERROR_MAP
 from auth_service.domain.passwords import PasswordHasher
 from auth_service.domain.projects import Projects
 from auth_service.settings import AuthSettings

@@ -1,4 +1,4 @@
-from backend_common.errors import DomainError, ErrorMap
+from backend_common.errors import DomainError
 
 
 class UsernameTaken(DomainError):
@@ -55,21 +55,3 @@ class Forbidden(DomainError):
 
 class LastOwner(DomainError):
     """A project keeps at least one owner."""
-
-
-ERROR_MAP: ErrorMap = {
-    UsernameTaken: (409, "username_taken"),
-    EmailTaken: (409, "email_taken"),
-    RegistrationClosed: (403, "registration_closed"),
-    InvalidCredentials: (401, "invalid_credentials"),
-    InvalidRefreshToken: (401, "invalid_refresh_token"),
-    RefreshTokenReused: (401, "refresh_token_reused"),
-    WrongPassword: (403, "wrong_password"),
-    InvalidResetToken: (400, "invalid_reset_token"),
-    ProjectNotFound: (404, "project_not_found"),
-    UserNotFound: (404, "user_not_found"),
-    MemberNotFound: (404, "member_not_found"),
-    AlreadyMember: (409, "already_member"),
-    Forbidden: (403, "forbidden"),
-    LastOwner: (409, "last_owner"),
-}
