@@ -6,9 +6,10 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from auth_service.domain.models import Member, ProjectWithRole, Role, TokenPair, User
+from auth_service.domain.models import Member, ProjectWithRole, TokenPair, User, UserSummary
 from auth_service.domain.passwords import password_problem
 from backend_common.pagination import PageQuery
+from backend_common.rbac import Role
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -176,3 +177,7 @@ class UserSearchQuery(PageQuery):
 class UserSummaryOut(BaseModel):
     id: uuid.UUID
     username: str
+
+    @classmethod
+    def from_domain(cls, user: UserSummary) -> "UserSummaryOut":
+        return cls(id=user.id, username=user.username)

@@ -15,7 +15,7 @@ from auth_service.models import (
 )
 from backend_common.auth import CALLER
 from backend_common.http import json_response, parse_body
-from backend_common.pagination import MAX_LIMIT
+from backend_common.pagination import MAX_LIMIT, PageRequest
 
 routes = web.RouteTableDef()
 
@@ -59,13 +59,13 @@ async def logout(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     caller = request[CALLER]
     user = await request.app[ACCOUNTS].me(caller.user_id)
-    projects, _ = await request.app[PROJECTS].list_mine(
-        caller_id=caller.user_id, q=None, cursor=None, limit=MAX_LIMIT
+    projects = await request.app[PROJECTS].list_mine(
+        caller_id=caller.user_id, q=None, page=PageRequest(limit=MAX_LIMIT)
     )
     return json_response(
         MeOut(
             **UserOut.from_domain(user).model_dump(),
-            projects=[MeProjectOut(id=p.id, name=p.name, role=p.role) for p in projects],
+            projects=[MeProjectOut(id=p.id, name=p.name, role=p.role) for p in projects.items],
         )
     )
 

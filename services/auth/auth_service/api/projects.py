@@ -39,12 +39,10 @@ async def create_project(request: web.Request) -> web.Response:
 @routes.get("/api/v1/projects", name="list_projects")
 async def list_projects(request: web.Request) -> web.Response:
     query = parse_query(request, ProjectListQuery)
-    items, next_cursor = await request.app[PROJECTS].list_mine(
-        caller_id=request[CALLER].user_id, q=query.q, cursor=query.cursor, limit=query.limit
+    page = await request.app[PROJECTS].list_mine(
+        caller_id=request[CALLER].user_id, q=query.q, page=query.page
     )
-    return json_response(
-        {"items": [ProjectOut.from_domain(p) for p in items], "next_cursor": next_cursor}
-    )
+    return json_response(page.map(ProjectOut.from_domain).as_json())
 
 
 @routes.get("/api/v1/projects/{project_id}", name="get_project")
@@ -96,15 +94,10 @@ async def get_membership(request: web.Request) -> web.Response:
 async def list_members(request: web.Request) -> web.Response:
     project_id = parse_path_uuid(request, "project_id")
     query = parse_query(request, PageQuery)
-    items, next_cursor = await request.app[PROJECTS].list_members(
-        caller_id=request[CALLER].user_id,
-        project_id=project_id,
-        cursor=query.cursor,
-        limit=query.limit,
+    page = await request.app[PROJECTS].list_members(
+        caller_id=request[CALLER].user_id, project_id=project_id, page=query.page
     )
-    return json_response(
-        {"items": [MemberOut.from_domain(m) for m in items], "next_cursor": next_cursor}
-    )
+    return json_response(page.map(MemberOut.from_domain).as_json())
 
 
 @routes.post("/api/v1/projects/{project_id}/members", name="add_member")

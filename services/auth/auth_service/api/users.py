@@ -10,8 +10,5 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/users", name="search_users")
 async def search_users(request: web.Request) -> web.Response:
     query = parse_query(request, UserSearchQuery)
-    rows, next_cursor = await request.app[PROJECTS].search_users(
-        q=query.q, cursor=query.cursor, limit=query.limit
-    )
-    items = [UserSummaryOut(id=user_id, username=username) for user_id, username in rows]
-    return json_response({"items": items, "next_cursor": next_cursor})
+    page = await request.app[PROJECTS].search_users(q=query.q, page=query.page)
+    return json_response(page.map(UserSummaryOut.from_domain).as_json())

@@ -13,6 +13,13 @@ class User(BaseModel):
     created_at: datetime
 
 
+class UserSummary(BaseModel):
+    """What anyone signed in may learn about another user (to add them to a project)."""
+
+    id: uuid.UUID
+    username: str
+
+
 class UserCredentials(User):
     password_hash: str
 

@@ -1,10 +1,8 @@
 """Projects and membership: who may see and change what."""
 
 import uuid
-from datetime import datetime
 
 import asyncpg
-from pydantic import BaseModel, Field
 
 from auth_service.domain.errors import (
     Forbidden,
@@ -13,29 +11,12 @@ from auth_service.domain.errors import (
     ProjectNotFound,
     UserNotFound,
 )
-from auth_service.domain.models import Member, ProjectWithRole, Role
+from auth_service.domain.models import Member, ProjectWithRole, UserSummary
 from auth_service.repositories.projects import MemberRepository, ProjectRepository
 from auth_service.repositories.users import UserRepository
 from backend_common.db import Database
-from backend_common.pagination import page_of, parse_cursor
-from backend_common.rbac import Membership
-
-# PostgreSQL text cannot hold NUL: a forged cursor carrying one is invalid, not a driver error.
-_TEXT = r"^[^\x00]*$"
-
-
-class _ProjectKey(BaseModel):
-    name: str = Field(pattern=_TEXT)
-    id: uuid.UUID
-
-
-class _MemberKey(BaseModel):
-    at: datetime
-    id: uuid.UUID
-
-
-class _UserKey(BaseModel):
-    u: str = Field(pattern=_TEXT)
+from backend_common.pagination import Page, PageRequest
+from backend_common.rbac import Membership, Role
 
 
 async def _require_role(
@@ -68,17 +49,10 @@ class Projects:
         return ProjectWithRole(**project.model_dump(), role=Role.OWNER)
 
     async def list_mine(
-        self, *, caller_id: uuid.UUID, q: str | None, cursor: str | None, limit: int
-    ) -> tuple[list[ProjectWithRole], str | None]:
-        after = None
-        if cursor:
-            key = parse_cursor(cursor, _ProjectKey)
-            after = (key.name, key.id)
+        self, *, caller_id: uuid.UUID, q: str | None, page: PageRequest
+    ) -> Page[ProjectWithRole]:
         async with self._db.connection() as conn:
-            rows = await ProjectRepository(conn).list_for_user(
-                caller_id, q=q, after=after, limit=limit + 1
-            )
-        return page_of(rows, limit=limit, key=lambda p: {"name": p.name, "id": str(p.id)})
+            return await ProjectRepository(conn).list_for_user(caller_id, q=q, page=page)
 
     async def get(self, *, caller_id: uuid.UUID, project_id: uuid.UUID) -> ProjectWithRole:
         async with self._db.connection() as conn:
@@ -123,18 +97,11 @@ class Projects:
         return membership
 
     async def list_members(
-        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, cursor: str | None, limit: int
-    ) -> tuple[list[Member], str | None]:
-        after = None
-        if cursor:
-            key = parse_cursor(cursor, _MemberKey)
-            after = (key.at, key.id)
+        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, page: PageRequest
+    ) -> Page[Member]:
         async with self._db.connection() as conn:
             await _require_role(conn, project_id, caller_id, Role.VIEWER)
-            rows = await MemberRepository(conn).list(project_id, after=after, limit=limit + 1)
-        return page_of(
-            rows, limit=limit, key=lambda m: {"at": m.added_at.isoformat(), "id": str(m.user_id)}
-        )
+            return await MemberRepository(conn).list(project_id, page=page)
 
     async def add_member(
         self,
@@ -185,13 +152,9 @@ class Projects:
                 await self._keep_an_owner(members, project_id)
             await members.delete(project_id, user_id)
 
-    async def search_users(
-        self, *, q: str, cursor: str | None, limit: int
-    ) -> tuple[list[tuple[uuid.UUID, str]], str | None]:
-        after = parse_cursor(cursor, _UserKey).u if cursor else None
+    async def search_users(self, *, q: str, page: PageRequest) -> Page[UserSummary]:
         async with self._db.connection() as conn:
-            rows = await UserRepository(conn).search(prefix=q, after=after, limit=limit + 1)
-        return page_of(rows, limit=limit, key=lambda row: {"u": row[1].lower()})
+            return await UserRepository(conn).search(prefix=q, page=page)
 
     @staticmethod
     async def _lock_for_membership_change(

@@ -2,10 +2,30 @@ import uuid
 from datetime import datetime
 
 import asyncpg
+from pydantic import Field
 
 from auth_service.domain.errors import AlreadyMember
-from auth_service.domain.models import Member, Project, ProjectWithRole, Role
-from backend_common.rbac import Membership
+from auth_service.domain.models import Member, Project, ProjectWithRole
+from backend_common.pagination import CursorKey, Page, PageRequest
+from backend_common.rbac import Membership, Role
+
+# PostgreSQL text cannot hold NUL: a forged cursor carrying one is invalid, not a driver error.
+_TEXT = r"^[^\x00]*$"
+
+
+class ProjectKey(CursorKey):
+    """Where a page of the caller's projects ends: they are listed by (name, id)."""
+
+    name: str = Field(pattern=_TEXT)
+    id: uuid.UUID
+
+
+class MemberKey(CursorKey):
+    """Where a page of a project's members ends: they are listed by (added_at, user_id)."""
+
+    at: datetime
+    id: uuid.UUID
+
 
 _PROJECT_COLUMNS = (
     "p.id, p.name, p.description, p.physical_only, p.created_by, p.created_at, p.updated_at"
@@ -100,16 +120,21 @@ class ProjectRepository:
         await self._conn.execute(_DELETE_PROJECT, project_id)
 
     async def list_for_user(
-        self,
-        user_id: uuid.UUID,
-        *,
-        q: str | None,
-        after: tuple[str, uuid.UUID] | None,
-        limit: int,
-    ) -> list[ProjectWithRole]:
-        after_name, after_id = after or (None, None)
-        rows = await self._conn.fetch(_LIST_FOR_USER, user_id, q, after_name, after_id, limit)
-        return [ProjectWithRole.model_validate(dict(row)) for row in rows]
+        self, user_id: uuid.UUID, *, q: str | None, page: PageRequest
+    ) -> Page[ProjectWithRole]:
+        after = page.after(ProjectKey)
+        rows = await self._conn.fetch(
+            _LIST_FOR_USER,
+            user_id,
+            q,
+            after.name if after else None,
+            after.id if after else None,
+            page.fetch,
+        )
+        return page.page(
+            [ProjectWithRole.model_validate(dict(row)) for row in rows],
+            key=lambda project: ProjectKey(name=project.name, id=project.id),
+        )
 
 
 class MemberRepository:
@@ -136,12 +161,19 @@ class MemberRepository:
         row = await self._conn.fetchrow(_GET_MEMBER, project_id, user_id)
         return Member.model_validate(dict(row)) if row else None
 
-    async def list(
-        self, project_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
-    ) -> list[Member]:
-        after_at, after_id = after or (None, None)
-        rows = await self._conn.fetch(_LIST_MEMBERS, project_id, after_at, after_id, limit)
-        return [Member.model_validate(dict(row)) for row in rows]
+    async def list(self, project_id: uuid.UUID, *, page: PageRequest) -> Page[Member]:
+        after = page.after(MemberKey)
+        rows = await self._conn.fetch(
+            _LIST_MEMBERS,
+            project_id,
+            after.at if after else None,
+            after.id if after else None,
+            page.fetch,
+        )
+        return page.page(
+            [Member.model_validate(dict(row)) for row in rows],
+            key=lambda member: MemberKey(at=member.added_at, id=member.user_id),
+        )
 
     async def set_role(self, project_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> None:
         await self._conn.execute(_SET_ROLE, project_id, user_id, role)

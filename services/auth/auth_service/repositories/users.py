@@ -1,9 +1,11 @@
 import uuid
 
 import asyncpg
+from pydantic import Field
 
 from auth_service.domain.errors import EmailTaken, UsernameTaken
-from auth_service.domain.models import User, UserCredentials
+from auth_service.domain.models import User, UserCredentials, UserSummary
+from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import escape_like
 
 _COLUMNS = "id, username, email, created_at"
@@ -28,6 +30,13 @@ _SEARCH = """
     ORDER BY lower(username)
     LIMIT $3
 """
+
+
+class UserKey(CursorKey):
+    """Where a page of a user search ends: the last lower(username) returned."""
+
+    # PostgreSQL text cannot hold NUL: a forged cursor carrying one is invalid, not a driver error.
+    u: str = Field(pattern=r"^[^\x00]*$")
 
 
 class UserRepository:
@@ -66,8 +75,12 @@ class UserRepository:
     async def set_password(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self._conn.execute(_SET_PASSWORD, user_id, password_hash)
 
-    async def search(
-        self, *, prefix: str, after: str | None, limit: int
-    ) -> list[tuple[uuid.UUID, str]]:
-        rows = await self._conn.fetch(_SEARCH, escape_like(prefix.lower()) + "%", after, limit)
-        return [(row["id"], row["username"]) for row in rows]
+    async def search(self, *, prefix: str, page: PageRequest) -> Page[UserSummary]:
+        after = page.after(UserKey)
+        rows = await self._conn.fetch(
+            _SEARCH, escape_like(prefix.lower()) + "%", after.u if after else None, page.fetch
+        )
+        return page.page(
+            [UserSummary.model_validate(dict(row)) for row in rows],
+            key=lambda user: UserKey(u=user.username.lower()),
+        )
