@@ -28,16 +28,14 @@ PUBLIC_ROUTES = frozenset(
 @routes.post("/api/v1/auth/register", name="register")
 async def register(request: web.Request) -> web.Response:
     body = await parse_body(request, RegisterIn)
-    user = await request.app[ACCOUNTS].register(
-        username=body.username, email=body.email, password=body.password
-    )
+    user = await request.app[ACCOUNTS].register(body)
     return json_response(UserOut.from_domain(user), status=201)
 
 
 @routes.post("/api/v1/auth/login", name="login")
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginIn)
-    pair = await request.app[ACCOUNTS].login(login=body.username, password=body.password)
+    pair = await request.app[ACCOUNTS].login(body)
     return json_response(TokenOut.from_domain(pair), headers={"Cache-Control": "no-store"})
 
 
@@ -75,10 +73,7 @@ async def change_password(request: web.Request) -> web.Response:
     body = await parse_body(request, PasswordChangeIn)
     caller = request[CALLER]
     await request.app[ACCOUNTS].change_password(
-        user_id=caller.user_id,
-        session_id=caller.session_id,
-        old_password=body.old_password,
-        new_password=body.new_password,
+        user_id=caller.user_id, session_id=caller.session_id, data=body
     )
     return web.Response(status=204)
 
@@ -93,7 +88,7 @@ async def request_password_reset(request: web.Request) -> web.Response:
 @routes.post("/api/v1/auth/password-reset/confirm", name="reset_password")
 async def reset_password(request: web.Request) -> web.Response:
     body = await parse_body(request, PasswordResetConfirmIn)
-    await request.app[ACCOUNTS].reset_password(token=body.token, new_password=body.new_password)
+    await request.app[ACCOUNTS].reset_password(body)
     return web.Response(status=204)
 
 

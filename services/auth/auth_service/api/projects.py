@@ -23,12 +23,7 @@ routes = web.RouteTableDef()
 @idempotent
 async def create_project(request: web.Request) -> web.Response:
     body = await parse_body(request, ProjectCreate)
-    project = await request.app[PROJECTS].create(
-        caller_id=request[CALLER].user_id,
-        name=body.name,
-        description=body.description,
-        physical_only=body.physical_only,
-    )
+    project = await request.app[PROJECTS].create(caller_id=request[CALLER].user_id, data=body)
     return json_response(
         ProjectOut.from_domain(project),
         status=201,
@@ -58,11 +53,7 @@ async def update_project(request: web.Request) -> web.Response:
     project_id = parse_path_uuid(request, "project_id")
     body = await parse_body(request, ProjectUpdate)
     project = await request.app[PROJECTS].update(
-        caller_id=request[CALLER].user_id,
-        project_id=project_id,
-        name=body.name,
-        description=body.description,
-        physical_only=body.physical_only,
+        caller_id=request[CALLER].user_id, project_id=project_id, changes=body
     )
     return json_response(ProjectOut.from_domain(project))
 
@@ -106,11 +97,7 @@ async def add_member(request: web.Request) -> web.Response:
     project_id = parse_path_uuid(request, "project_id")
     body = await parse_body(request, MemberAdd)
     member = await request.app[PROJECTS].add_member(
-        caller_id=request[CALLER].user_id,
-        project_id=project_id,
-        user_id=body.user_id,
-        username=body.username,
-        role=body.role,
+        caller_id=request[CALLER].user_id, project_id=project_id, data=body
     )
     return json_response(
         MemberOut.from_domain(member),

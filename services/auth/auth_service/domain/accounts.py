@@ -22,6 +22,7 @@ from auth_service.domain.errors import (
 )
 from auth_service.domain.models import TokenPair, User
 from auth_service.domain.passwords import PasswordHasher
+from auth_service.models import LoginIn, PasswordChangeIn, PasswordResetConfirmIn, RegisterIn
 from auth_service.repositories.tokens import PasswordResetRepository, RefreshTokenRepository
 from auth_service.repositories.users import UserRepository
 from auth_service.signing import SigningKeys, access_token_claims
@@ -96,20 +97,21 @@ class Accounts:
         self._registration_open = registration_open
         self._background: set[asyncio.Task[None]] = set()
 
-    async def register(self, *, username: str, email: str, password: str) -> User:
+    async def register(self, data: RegisterIn) -> User:
         if not self._registration_open:
             raise RegistrationClosed()
-        password_hash = await self._hasher.hash(password)
+        password_hash = await self._hasher.hash(data.password)
         async with self._db.transaction() as conn:
             return await UserRepository(conn).insert(
-                username=username, email=email, password_hash=password_hash
+                username=data.username, email=data.email, password_hash=password_hash
             )
 
-    async def login(self, *, login: str, password: str) -> TokenPair:
+    async def login(self, data: LoginIn) -> TokenPair:
+        """`data.username` may be the username or the email address."""
         async with self._db.connection() as conn:
-            user = await UserRepository(conn).get_credentials_by_login(login)
+            user = await UserRepository(conn).get_credentials_by_login(data.username)
         # Verified even for an unknown user (against a dummy hash): same answer, same time.
-        if not await self._hasher.verify(password, user.password_hash if user else None):
+        if not await self._hasher.verify(data.password, user.password_hash if user else None):
             raise InvalidCredentials()
         assert user is not None
         async with self._db.transaction() as conn:
@@ -151,21 +153,16 @@ class Accounts:
         return user
 
     async def change_password(
-        self,
-        *,
-        user_id: uuid.UUID,
-        session_id: str | None,
-        old_password: str,
-        new_password: str,
+        self, *, user_id: uuid.UUID, session_id: str | None, data: PasswordChangeIn
     ) -> None:
         """Sets a new password and ends every other session (the caller's `session_id` stays)."""
         async with self._db.connection() as conn:
             user = await UserRepository(conn).get_credentials(user_id)
         if user is None:
             raise UserNotFound()
-        if not await self._hasher.verify(old_password, user.password_hash):
+        if not await self._hasher.verify(data.old_password, user.password_hash):
             raise WrongPassword()
-        new_hash = await self._hasher.hash(new_password)
+        new_hash = await self._hasher.hash(data.new_password)
         async with self._db.transaction() as conn:
             await UserRepository(conn).set_password(user_id, new_hash)
             await RefreshTokenRepository(conn).revoke_user(
@@ -199,10 +196,10 @@ class Accounts:
         except Exception:
             _log.exception("password_reset_failed")
 
-    async def reset_password(self, *, token: str, new_password: str) -> None:
-        new_hash = await self._hasher.hash(new_password)
+    async def reset_password(self, data: PasswordResetConfirmIn) -> None:
+        new_hash = await self._hasher.hash(data.new_password)
         async with self._db.transaction() as conn:
-            user_id = await PasswordResetRepository(conn).use(_digest(token))
+            user_id = await PasswordResetRepository(conn).use(_digest(data.token))
             if user_id is None:
                 raise InvalidResetToken()
             await UserRepository(conn).set_password(user_id, new_hash)

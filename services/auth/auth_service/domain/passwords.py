@@ -1,11 +1,16 @@
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TypeVar
 
 import bcrypt
 
 # bcrypt only reads 72 bytes; longer passwords are refused at registration instead of truncated.
 MAX_PASSWORD_BYTES = 72
 MIN_PASSWORD_CHARS = 8
+
+T = TypeVar("T")
 
 
 def password_problem(password: str) -> str | None:
@@ -29,7 +34,7 @@ class PasswordHasher:
 
     async def hash(self, password: str) -> str:
         salt = bcrypt.gensalt(self._rounds)
-        hashed = await self._run(bcrypt.hashpw, password.encode(), salt)
+        hashed = await self._run(partial(bcrypt.hashpw, password.encode(), salt))
         return hashed.decode()
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
@@ -39,11 +44,11 @@ class PasswordHasher:
             candidate = candidate[:MAX_PASSWORD_BYTES]
             password_hash = None
         stored = password_hash.encode() if password_hash else self._dummy_hash
-        matches = await self._run(bcrypt.checkpw, candidate, stored)
+        matches = await self._run(partial(bcrypt.checkpw, candidate, stored))
         return matches and password_hash is not None
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _run(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

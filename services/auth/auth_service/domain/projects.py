@@ -12,6 +12,7 @@ from auth_service.domain.errors import (
     UserNotFound,
 )
 from auth_service.domain.models import Member, ProjectWithRole, UserSummary
+from auth_service.models import MemberAdd, ProjectCreate, ProjectUpdate
 from auth_service.repositories.projects import MemberRepository, ProjectRepository
 from auth_service.repositories.users import UserRepository
 from backend_common.db import Database
@@ -35,16 +36,9 @@ class Projects:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(
-        self, *, caller_id: uuid.UUID, name: str, description: str, physical_only: bool
-    ) -> ProjectWithRole:
+    async def create(self, *, caller_id: uuid.UUID, data: ProjectCreate) -> ProjectWithRole:
         async with self._db.transaction() as conn:
-            project = await ProjectRepository(conn).insert(
-                name=name,
-                description=description,
-                physical_only=physical_only,
-                created_by=caller_id,
-            )
+            project = await ProjectRepository(conn).insert(data, created_by=caller_id)
             await MemberRepository(conn).insert(project.id, caller_id, Role.OWNER)
         return ProjectWithRole(**project.model_dump(), role=Role.OWNER)
 
@@ -63,21 +57,13 @@ class Projects:
         return ProjectWithRole(**project.model_dump(), role=role)
 
     async def update(
-        self,
-        *,
-        caller_id: uuid.UUID,
-        project_id: uuid.UUID,
-        name: str | None,
-        description: str | None,
-        physical_only: bool | None,
+        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, changes: ProjectUpdate
     ) -> ProjectWithRole:
         """Editors change the name and description; only owners the raw-value policy."""
         async with self._db.transaction() as conn:
-            minimum = Role.EDITOR if physical_only is None else Role.OWNER
+            minimum = Role.EDITOR if changes.physical_only is None else Role.OWNER
             role = await _require_role(conn, project_id, caller_id, minimum)
-            project = await ProjectRepository(conn).update(
-                project_id, name=name, description=description, physical_only=physical_only
-            )
+            project = await ProjectRepository(conn).update(project_id, changes)
         if project is None:
             # Deleted by an owner since the role check.
             raise ProjectNotFound()
@@ -104,21 +90,20 @@ class Projects:
             return await MemberRepository(conn).list(project_id, page=page)
 
     async def add_member(
-        self,
-        *,
-        caller_id: uuid.UUID,
-        project_id: uuid.UUID,
-        user_id: uuid.UUID | None,
-        username: str | None,
-        role: Role,
+        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, data: MemberAdd
     ) -> Member:
+        """Adds the user `data` names by id or by username."""
         async with self._db.transaction() as conn:
             members = await self._lock_for_membership_change(conn, project_id, caller_id)
             users = UserRepository(conn)
-            user = await (users.get(user_id) if user_id else users.get_by_username(username or ""))
+            user = await (
+                users.get(data.user_id)
+                if data.user_id
+                else users.get_by_username(data.username or "")
+            )
             if user is None:
                 raise UserNotFound()
-            await members.insert(project_id, user.id, role)
+            await members.insert(project_id, user.id, data.role)
             member = await members.get(project_id, user.id)
         assert member is not None
         return member

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from auth_service.domain.errors import AlreadyMember
 from auth_service.domain.models import Member, Project, ProjectWithRole
+from auth_service.models import ProjectCreate, ProjectUpdate
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.rbac import Membership, Role
 
@@ -87,11 +88,9 @@ class ProjectRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def insert(
-        self, *, name: str, description: str, physical_only: bool, created_by: uuid.UUID
-    ) -> Project:
+    async def insert(self, data: ProjectCreate, *, created_by: uuid.UUID) -> Project:
         row = await self._conn.fetchrow(
-            _INSERT_PROJECT, name, description, physical_only, created_by
+            _INSERT_PROJECT, data.name, data.description, data.physical_only, created_by
         )
         return Project.model_validate(dict(row))
 
@@ -103,16 +102,10 @@ class ProjectRepository:
         """Serialises membership changes of one project (the last-owner rule needs it)."""
         return await self._conn.fetchval(_LOCK_PROJECT, project_id) is not None
 
-    async def update(
-        self,
-        project_id: uuid.UUID,
-        *,
-        name: str | None,
-        description: str | None,
-        physical_only: bool | None,
-    ) -> Project | None:
+    async def update(self, project_id: uuid.UUID, changes: ProjectUpdate) -> Project | None:
+        """Sets the fields `changes` gives (None leaves one as it is)."""
         row = await self._conn.fetchrow(
-            _UPDATE_PROJECT, project_id, name, description, physical_only
+            _UPDATE_PROJECT, project_id, changes.name, changes.description, changes.physical_only
         )
         return Project.model_validate(dict(row)) if row else None
 
@@ -182,4 +175,5 @@ class MemberRepository:
         await self._conn.execute(_DELETE_MEMBER, project_id, user_id)
 
     async def count_owners(self, project_id: uuid.UUID) -> int:
-        return await self._conn.fetchval(_COUNT_OWNERS, project_id)
+        owners: int = await self._conn.fetchval(_COUNT_OWNERS, project_id)
+        return owners

@@ -71,7 +71,8 @@ class PasswordResetRepository:
 
     async def use(self, token_hash: bytes) -> uuid.UUID | None:
         """Marks a valid token used and returns its user; None if unknown, used or expired."""
-        return await self._conn.fetchval(_USE_RESET, token_hash)
+        user_id: uuid.UUID | None = await self._conn.fetchval(_USE_RESET, token_hash)
+        return user_id
 
     async def expire_for_user(self, user_id: uuid.UUID) -> None:
         await self._conn.execute(_EXPIRE_RESETS_OF_USER, user_id)
