@@ -12,7 +12,7 @@ import structlog
 from backend_common import logging as backend_logging
 from backend_common.auth import TokenVerifier
 from backend_common.logging import configure_logging, flush_logs
-from tests.backend_common.verifier_kit import AUDIENCE, ISSUER, LEEWAY, FakeJwks
+from tests.backend_common.verifier_kit import AUDIENCE, ISSUER, LEEWAY, FakeJwks, VerifierClock
 from tests.tokens import SigningKey
 
 
@@ -32,9 +32,21 @@ def fetcher(ed_key, es_key):
 
 
 @pytest.fixture
-def make_verifier(fetcher):
+def clock():
+    """The verifiers' time: tests move it instead of sleeping."""
+    return VerifierClock()
+
+
+@pytest.fixture
+def make_verifier(fetcher, clock):
     def make(fetch_jwks=fetcher, **overrides: Any) -> TokenVerifier:
-        values: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, "leeway": LEEWAY}
+        values: dict[str, Any] = {
+            "issuer": ISSUER,
+            "audience": AUDIENCE,
+            "leeway": LEEWAY,
+            "clock": clock,
+            "monotonic": clock.monotonic,
+        }
         return TokenVerifier(fetch_jwks=fetch_jwks, **(values | overrides))
 
     return make

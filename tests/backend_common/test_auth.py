@@ -47,6 +47,10 @@ def valid_payload(**overrides: Any) -> dict[str, Any]:
     return claims | {"jti": "jti-1"} | overrides
 
 
+# TokenVerifier's default: an unknown kid refetches the JWKS at most once per 10 s.
+REFETCH_INTERVAL = 10.0
+
+
 def replace_char(text: str, index: int) -> str:
     return text[:index] + ("A" if text[index] != "A" else "B") + text[index + 1 :]
 
@@ -78,13 +82,35 @@ async def test_verify_token_without_sid_has_no_session_id(verifier, ed_key):
     assert claims.session_id is None
 
 
-async def test_verify_expired_within_leeway_is_accepted(verifier, ed_key):
-    now = int(time.time())
+async def test_verify_expired_within_leeway_is_accepted(verifier, clock, ed_key):
+    now = clock.epoch
     token = ed_key.mint(USER_ID, iat=now - 910, exp=now - (LEEWAY - 20))
 
     claims = await verifier.verify(token)
 
     assert claims.user_id == USER_ID
+
+
+async def test_verify_token_not_yet_valid_verifies_once_clock_reaches_nbf(verifier, clock, ed_key):
+    token = ed_key.mint(USER_ID, nbf=clock.epoch + LEEWAY + 60)
+    with pytest.raises(InvalidToken, match=r"not yet valid \(nbf\)"):
+        await verifier.verify(token)
+    clock.advance(60)
+
+    claims = await verifier.verify(token)
+
+    assert claims.user_id == USER_ID
+
+
+async def test_verify_remembered_token_is_refused_once_clock_passes_exp(verifier, clock, ed_key):
+    token = ed_key.mint(USER_ID, ttl=900)
+    await verifier.verify(token)
+    clock.advance(900 + LEEWAY - 5)
+    await verifier.verify(token)
+    clock.advance(10)
+
+    with pytest.raises(InvalidToken, match="Signature has expired"):
+        await verifier.verify(token)
 
 
 # --- refused tokens -----------------------------------------------------------------------------
@@ -144,8 +170,8 @@ async def test_verify_hs256_with_any_secret_is_refused(verifier, ed_key):
         ),
     ],
 )
-async def test_verify_bad_claim_is_refused(verifier, ed_key, claims_at, reason):
-    token = ed_key.mint(USER_ID, **claims_at(int(time.time())))
+async def test_verify_bad_claim_is_refused(verifier, clock, ed_key, claims_at, reason):
+    token = ed_key.mint(USER_ID, **claims_at(clock.epoch))
 
     with pytest.raises(InvalidToken, match=reason):
         await verifier.verify(token)
@@ -157,6 +183,12 @@ async def test_verify_missing_required_claim_is_refused(verifier, ed_key, claim)
 
     with pytest.raises(InvalidToken, match=f'missing the "{claim}" claim'):
         await verifier.verify(token)
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf", "exp"])
+async def test_verify_time_claim_not_an_integer_is_refused(verifier, ed_key, claim):
+    with pytest.raises(InvalidToken, match="must be integers"):
+        await verifier.verify(ed_key.mint(USER_ID, **{claim: "soon"}))
 
 
 @pytest.mark.parametrize("sub", ["alice", "", "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4g"])
@@ -270,13 +302,13 @@ async def test_verify_concurrent_on_cold_cache_fetches_jwks_once(verifier, fetch
     assert fetcher.calls == 1
 
 
-async def test_verify_rotated_key_refetches_once_and_verifies(make_verifier, ed_key):
+async def test_verify_rotated_key_refetches_once_and_verifies(make_verifier, clock, ed_key):
     fetcher = FakeJwks(ed_key)
-    verifier = make_verifier(fetcher, min_refetch_interval=0.05)
+    verifier = make_verifier(fetcher)
     await verifier.verify(ed_key.mint(USER_ID))
     rotated = SigningKey.generate("ed-2")
     fetcher.keys.append(rotated)
-    await asyncio.sleep(0.06)
+    clock.advance(REFETCH_INTERVAL)
 
     claims = await verifier.verify(rotated.mint(USER_ID))
     await verifier.verify(rotated.mint(USER_ID))
@@ -297,16 +329,35 @@ async def test_verify_unknown_kids_within_interval_fetch_no_more(make_verifier, 
     assert fetcher.calls == 1
 
 
-async def test_verify_key_published_late_verifies_after_interval(make_verifier, ed_key):
+async def test_verify_unknown_kid_refetches_only_when_interval_has_passed(
+    make_verifier, clock, ed_key
+):
     fetcher = FakeJwks(ed_key)
-    verifier = make_verifier(fetcher, min_refetch_interval=0.05)
+    verifier = make_verifier(fetcher)
     await verifier.verify(ed_key.mint(USER_ID))
     rotated = SigningKey.generate("ed-2")
-    await asyncio.sleep(0.06)
+    fetcher.keys.append(rotated)
+    clock.advance(REFETCH_INTERVAL - 1)
+    with pytest.raises(InvalidToken, match="unknown key id"):
+        await verifier.verify(rotated.mint(USER_ID))
+    clock.advance(1)
+
+    claims = await verifier.verify(rotated.mint(USER_ID))
+
+    assert claims.user_id == USER_ID
+    assert fetcher.calls == 2
+
+
+async def test_verify_key_published_late_verifies_after_interval(make_verifier, clock, ed_key):
+    fetcher = FakeJwks(ed_key)
+    verifier = make_verifier(fetcher)
+    await verifier.verify(ed_key.mint(USER_ID))
+    rotated = SigningKey.generate("ed-2")
+    clock.advance(REFETCH_INTERVAL)
     with pytest.raises(InvalidToken, match="unknown key id"):
         await verifier.verify(rotated.mint(USER_ID))
     fetcher.keys.append(rotated)
-    await asyncio.sleep(0.06)
+    clock.advance(REFETCH_INTERVAL)
 
     claims = await verifier.verify(rotated.mint(USER_ID))
 
@@ -360,16 +411,16 @@ async def test_verify_failing_fetcher_is_503(make_verifier, ed_key, tmp_path, ma
     assert (caught.value.status, caught.value.code) == (503, "auth_keys_unavailable")
 
 
-async def test_verify_after_failed_fetch_within_interval_is_still_503(make_verifier, ed_key):
+async def test_verify_after_failed_fetch_within_interval_is_still_503(make_verifier, clock, ed_key):
     # Within the interval the keys cannot be checked: a valid token must not be called invalid.
     fetcher = FakeJwks(ed_key)
     fetcher.error = aiohttp.ClientConnectionError("refused")
-    verifier = make_verifier(fetcher, min_refetch_interval=0.05)
+    verifier = make_verifier(fetcher)
     for _ in range(2):
         with pytest.raises(ProblemError, match="Could not load the token keys"):
             await verifier.verify(ed_key.mint(USER_ID))
     fetcher.error = None
-    await asyncio.sleep(0.06)
+    clock.advance(REFETCH_INTERVAL)
 
     claims = await verifier.verify(ed_key.mint(USER_ID))
 

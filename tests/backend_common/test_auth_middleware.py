@@ -12,9 +12,7 @@ from backend_common.auth import (
 )
 from backend_common.http import json_response
 from backend_common.settings import ServiceSettings
-from tests.backend_common.verifier_kit import (
-    USER_ID,
-)
+from tests.backend_common.verifier_kit import LEEWAY, USER_ID
 from tests.problems import assert_problem
 from tests.tokens import SigningKey
 
@@ -49,6 +47,18 @@ async def test_protected_route_valid_token_answers_caller(client, ed_key):
 
     assert response.status == 200
     assert await response.json() == {"user_id": str(USER_ID)}
+
+
+async def test_protected_route_token_past_its_expiry_is_401(client, clock, ed_key):
+    headers = {"Authorization": f"Bearer {ed_key.mint(USER_ID, ttl=900)}"}
+    assert (await client.get("/whoami", headers=headers)).status == 200
+    clock.advance(900 + LEEWAY)
+
+    response = await client.get("/whoami", headers=headers)
+
+    body = await assert_problem(response, 401, "unauthorized")
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert "Signature has expired" in body["detail"]
 
 
 async def test_protected_route_lowercase_scheme_answers_caller(client, ed_key):

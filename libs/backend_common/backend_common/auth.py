@@ -4,6 +4,9 @@ The verifier holds the auth service's public keys (JWKS), fetched once and refet
 names an unknown `kid` (at most once per `min_refetch_interval`, so forged kids cannot hammer the
 auth service). Algorithms are pinned to the asymmetric ones the auth service signs with, so `none`
 and HS* tokens (including HS256 keyed with a public key) never verify.
+
+Time comes from two injected clocks: the time of day (`clock`) judges `exp`, `nbf` and `iat`, and
+a monotonic one (`monotonic`) spaces the refetches; tests move both instead of waiting.
 """
 
 import asyncio
@@ -20,6 +23,7 @@ import jwt
 import orjson
 from aiohttp import web
 
+from backend_common.clock import Clock, utc_now
 from backend_common.errors import ProblemError
 
 ALGORITHMS = ("EdDSA", "ES256")
@@ -27,6 +31,8 @@ REQUIRED_CLAIMS = ["sub", "iss", "aud", "iat", "exp", "jti"]
 VERIFIED_CACHE_SIZE = 10_000
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+# Seconds that only ever grow (time.monotonic): for intervals, immune to changes of the time of day.
+Monotonic = Callable[[], float]
 
 
 class InvalidToken(Exception):
@@ -52,6 +58,8 @@ class TokenVerifier:
         leeway: float = 30.0,
         algorithms: Iterable[str] = ALGORITHMS,
         min_refetch_interval: float = 10.0,
+        clock: Clock = utc_now,
+        monotonic: Monotonic = time.monotonic,
     ) -> None:
         self._fetch_jwks = fetch_jwks
         self._issuer = issuer
@@ -59,6 +67,8 @@ class TokenVerifier:
         self._leeway = leeway
         self._algorithms = list(algorithms)
         self._min_refetch_interval = min_refetch_interval
+        self._clock = clock
+        self._monotonic = monotonic
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._fetch_error: str | None = None
@@ -69,7 +79,7 @@ class TokenVerifier:
         """The token's claims; a token verified before is answered from memory until it expires
         (a client sends the same token with every request, and the signature check dominates)."""
         claims = self._verified.get(token)
-        if claims is not None and claims.expires_at + self._leeway > time.time():
+        if claims is not None and claims.expires_at + self._leeway > self._now():
             self._verified.move_to_end(token)
             return claims
         claims = await self._verify(token)
@@ -99,24 +109,49 @@ class TokenVerifier:
                 algorithms=[algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": REQUIRED_CLAIMS},
+                # PyJWT would judge these by the real time of day; _check_times uses our clock.
+                options={
+                    "require": REQUIRED_CLAIMS,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
+        expires_at = self._check_times(claims)
         try:
             user_id = uuid.UUID(claims["sub"])
         except (ValueError, TypeError):
             raise InvalidToken("subject is not a user id") from None
-        if claims["iat"] > time.time() + self._leeway:
-            raise InvalidToken("token issued in the future")
         return AccessClaims(
             user_id=user_id,
             token_id=str(claims["jti"]),
             session_id=claims.get("sid"),
-            expires_at=int(claims["exp"]),
+            expires_at=expires_at,
             token=token,
         )
+
+    def _check_times(self, claims: dict[str, Any]) -> int:
+        """Refuses a token issued or valid only in the future, or expired, give or take the
+        leeway; returns its `exp`. Same rules and messages as PyJWT's own checks."""
+        try:
+            issued_at = int(claims["iat"])
+            expires_at = int(claims["exp"])
+            not_before = int(claims["nbf"]) if "nbf" in claims else None
+        except (ValueError, TypeError, OverflowError):
+            raise InvalidToken("iat, nbf and exp must be integers") from None
+        now = self._now()
+        if issued_at > now + self._leeway:
+            raise InvalidToken("The token is not yet valid (iat)")
+        if not_before is not None and not_before > now + self._leeway:
+            raise InvalidToken("The token is not yet valid (nbf)")
+        if expires_at <= now - self._leeway:
+            raise InvalidToken("Signature has expired")
+        return expires_at
+
+    def _now(self) -> float:
+        return self._clock().timestamp()
 
     async def _key(self, kid: str) -> jwt.PyJWK:
         if kid in self._keys:
@@ -134,11 +169,11 @@ class TokenVerifier:
     def _may_refetch(self) -> bool:
         return (
             self._fetched_at is None
-            or time.monotonic() - self._fetched_at >= self._min_refetch_interval
+            or self._monotonic() - self._fetched_at >= self._min_refetch_interval
         )
 
     async def _refresh(self) -> None:
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self._monotonic()
         try:
             jwks = await self._fetch_jwks()
             if not isinstance(jwks, dict):
