@@ -1,4 +1,5 @@
-"""`Idempotency-Key` on creating POSTs (IETF httpapi draft semantics, DESIGN.md §4).
+"""`Idempotency-Key` on creating POSTs, with the semantics of the IETF httpapi Idempotency-Key
+draft.
 
 A keyed request does its work and stores its 2xx response under the key in one transaction
 (`Database.unit_of_work`), so a stored answer exists exactly when the effect does. When the key

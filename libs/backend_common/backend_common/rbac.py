@@ -1,6 +1,6 @@
 """Project roles for services other than auth: asked of the auth service, cached for a few seconds.
 
-Roles are not in the access token (DESIGN.md §3). A service asks
+Roles are not in the access token (it carries only who the caller is). A service asks
 `GET /api/v1/projects/{P}/membership` with the caller's own bearer token; the answer (a role and
 the project's raw-value policy, or "not a member") is cached per (user, project) for `ttl` seconds.
 """

@@ -1,7 +1,8 @@
-"""Sensor tokens (DESIGN.md §3): `etps_<sensor id as 32 hex digits>_<secret>`.
+"""Sensor tokens: `etps_<sensor id as 32 hex digits>_<secret>`.
 
 The experiment service mints them and keeps only their SHA-256 digests; telemetry ingest finds
-the sensor from the token itself and compares digests. A token is shown once.
+the sensor from the token itself (no scan of every digest) and compares digests. A token is
+shown once.
 """
 
 import hashlib
