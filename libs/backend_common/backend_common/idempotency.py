@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -26,6 +26,7 @@ from aiohttp import web
 from backend_common.auth import CALLER
 from backend_common.errors import ProblemError
 from backend_common.keys import DATABASE
+from backend_common.repositories.idempotency import IdempotencyRepository, StoredAnswer
 
 _log = structlog.get_logger(__name__)
 
@@ -33,26 +34,6 @@ HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 DEFAULT_TTL = timedelta(hours=24)
-
-# Stores the answer under a new key, or over one that has expired; returns nothing when the key
-# holds a live answer. Waits while another transaction holds the same key.
-_STORE = """
-    INSERT INTO request_idempotency
-        (user_id, key, fingerprint, expires_at, status, body, content_type, location)
-    VALUES ($1, $2, $3, now() + $4::interval, $5, $6, $7, $8)
-    ON CONFLICT (user_id, key) DO UPDATE
-        SET fingerprint = EXCLUDED.fingerprint, expires_at = EXCLUDED.expires_at,
-            status = EXCLUDED.status, body = EXCLUDED.body,
-            content_type = EXCLUDED.content_type, location = EXCLUDED.location,
-            created_at = now()
-        WHERE request_idempotency.expires_at <= now()
-    RETURNING true
-"""
-_GET = """
-    SELECT fingerprint, status, body, content_type, location
-    FROM request_idempotency WHERE user_id = $1 AND key = $2 AND expires_at > now()
-"""
-_PURGE = "DELETE FROM request_idempotency WHERE expires_at <= now()"
 
 
 class _KeyTaken(Exception):
@@ -93,28 +74,30 @@ def idempotent(handler: Any = None, *, secrets: tuple[str, ...] = ()) -> Any:
                 response = await handler(request)
                 if not (isinstance(response, web.Response) and 200 <= response.status < 300):
                     return response
-                stored = await conn.fetchval(
-                    _STORE,
-                    user_id,
-                    key,
-                    fingerprint,
-                    DEFAULT_TTL,
-                    response.status,
-                    _without(secrets, response.body) if secrets else response.body,
-                    response.content_type,
-                    response.headers.get("Location"),
+                body = cast(bytes, response.body)  # handlers answer JSON, never a stream
+                stored = await IdempotencyRepository(conn).store(
+                    user_id=user_id,
+                    key=key,
+                    ttl=DEFAULT_TTL,
+                    answer=StoredAnswer(
+                        fingerprint=fingerprint,
+                        status=response.status,
+                        body=_without(secrets, body) if secrets else body,
+                        content_type=response.content_type,
+                        location=response.headers.get("Location"),
+                    ),
                 )
                 if not stored:
                     raise _KeyTaken()
                 return response
         except Exception as exc:
             # Rolled back. An earlier request with this key may be why (it did the work first).
-            row = await db.pool.fetchrow(_GET, user_id, key)
-            if row is None:
+            stored_answer = await IdempotencyRepository(db.pool).get(user_id=user_id, key=key)
+            if stored_answer is None:
                 if isinstance(exc, _KeyTaken):
                     raise ProblemError(409, "conflict", "Retry the request.") from None
                 raise
-            return _replay(row, fingerprint)
+            return _replay(stored_answer, fingerprint)
 
     return wrapper
 
@@ -132,25 +115,24 @@ def _canonical(body: bytes) -> bytes:
         return body
 
 
-def _replay(row: Any, fingerprint: bytes) -> web.Response:
-    if row["fingerprint"] != fingerprint:
+def _replay(answer: StoredAnswer, fingerprint: bytes) -> web.Response:
+    if answer.fingerprint != fingerprint:
         raise ProblemError(
             422,
             "idempotency_key_reused",
             f"This {HEADER} was used for a different request; use a new key.",
         )
     headers = {REPLAY_HEADER: "true"}
-    if row["location"]:
-        headers["Location"] = row["location"]
+    if answer.location:
+        headers["Location"] = answer.location
     return web.Response(
-        status=row["status"], body=row["body"], content_type=row["content_type"], headers=headers
+        status=answer.status, body=answer.body, content_type=answer.content_type, headers=headers
     )
 
 
 async def purge_expired(pool: Any) -> int:
     """Deletes answers past their time; returns how many."""
-    result = await pool.execute(_PURGE)
-    return int(result.split()[-1])
+    return await IdempotencyRepository(pool).purge_expired()
 
 
 PURGE_INTERVAL = 3600.0

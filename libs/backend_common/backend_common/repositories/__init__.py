@@ -1,0 +1,1 @@
+"""SQL of the shared library, on tables every service database has (see its migrations)."""
