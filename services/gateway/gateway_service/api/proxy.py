@@ -6,35 +6,22 @@ from aiohttp import web
 
 from backend_common.errors import ProblemError
 from backend_common.ratelimit import enforce
-from gateway_service.appkeys import (
-    API_LIMIT_BY_SESSION,
-    GATEWAY_SETTINGS,
-    UPSTREAM_POOL,
-    UPSTREAMS,
-)
-from gateway_service.proxy import forward, upstream_for
-from gateway_service.security import check_csrf
-from gateway_service.session import session_key
-from gateway_service.upstream import session_token
+from gateway_service.appkeys import API_LIMIT_BY_SESSION, FORWARDER, ORIGINS, SESSIONS
+from gateway_service.browser.tokens import session_key
 
 routes = web.RouteTableDef()
 PROXIED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 async def proxy_api(request: web.Request) -> web.StreamResponse:
-    check_csrf(request)
-    session = await session_token(request)
+    request.app[ORIGINS].check_csrf(request)
+    session = await request.app[SESSIONS].token(request)
     bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     token = session.access_token or bearer
     if token:
         enforce(request.app[API_LIMIT_BY_SESSION], session_key(token))
-    return await forward(
-        request,
-        request.app[UPSTREAM_POOL],
-        upstream_for(request.path, request.app[UPSTREAMS]),
-        access_token=session.access_token,
-        traced=request.app[GATEWAY_SETTINGS].tracing_exporter != "off",
-        before_prepare=session.renew_cookies,
+    return await request.app[FORWARDER].forward(
+        request, access_token=session.access_token, before_prepare=session.renew_cookies
     )
 
 

@@ -9,7 +9,7 @@ from opentelemetry import propagate
 from backend_common.errors import ProblemError
 from backend_common.keys import REQUEST_ID
 from backend_common.middlewares import REQUEST_ID_HEADER
-from gateway_service.upstream_http import (
+from gateway_service.upstream.pool import (
     Answer,
     Origin,
     UpstreamError,
@@ -56,8 +56,8 @@ class Upstreams:
 
 
 def upstream_for(path: str, upstreams: Upstreams) -> Origin:
-    """DESIGN.md routing: auth, projects and users to auth; telemetry to ingest; the rest to
-    the experiment service."""
+    """The service that owns `path`: the auth service owns /api/v1/auth, /api/v1/projects and
+    /api/v1/users, the ingest service /api/v1/telemetry, the experiment service the rest."""
     if path.startswith(("/api/v1/auth/", "/api/v1/projects", "/api/v1/users")):
         return upstreams.auth
     if path.startswith("/api/v1/telemetry"):
@@ -100,45 +100,64 @@ def outgoing_headers(
     return headers
 
 
-def _copy_answer_headers(answer: Answer, response: web.StreamResponse) -> None:
-    headers = answer.headers
+def hop_by_hop_removed(
+    headers: list[tuple[str, str]], dropped: frozenset[str] = HOP_BY_HOP
+) -> list[tuple[str, str]]:
+    """`headers` in their order without the `dropped` ones (lower case) and those that a
+    Connection header names."""
     connection = [value for name, value in headers if name.lower() == "connection"]
-    dropped = _NOT_RETURNED | _named_in_connection(connection) if connection else _NOT_RETURNED
-    for name, value in headers:
-        if name.lower() not in dropped:
-            response.headers.add(name, value)
+    if connection:
+        dropped = dropped | _named_in_connection(connection)
+    return [(name, value) for name, value in headers if name.lower() not in dropped]
 
 
-async def forward(
-    request: web.Request,
-    pool: UpstreamPool,
-    origin: Origin,
-    *,
-    access_token: str | None,
-    traced: bool,
-    before_prepare: Callable[[web.StreamResponse], None],
-) -> web.StreamResponse:
-    """Sends the request on and streams the answer back as it arrives (small answers of known
-    length whole); `before_prepare` may still change the answer's headers (e.g. renewed session
-    cookies). The path and query go on as the client wrote them: decoding would turn %2F into a
-    new segment and %3F into a query, and resolving `..` could leave the service's base path."""
-    try:
-        answer = await pool.request(
-            origin,
-            request.method,
-            request.raw_path,
-            outgoing_headers(request, access_token, traced=traced),
-            request.content if request.body_exists else None,
-            request.content_length,
-        )
-    except UpstreamTimeout:
-        raise ProblemError(504, "upstream_timeout", "The service did not answer in time.") from None
-    except UpstreamError:
-        raise ProblemError(502, "upstream_unavailable", "The service cannot be reached.") from None
-    try:
-        return await _answer(request, answer, before_prepare)
-    finally:
-        answer.release()
+def _copy_answer_headers(answer: Answer, response: web.StreamResponse) -> None:
+    for name, value in hop_by_hop_removed(answer.headers, _NOT_RETURNED):
+        response.headers.add(name, value)
+
+
+class Forwarder:
+    """Forwards requests to the service that owns their path, over `pool`; `traced`: the
+    gateway's span goes along as the service's parent."""
+
+    def __init__(self, pool: UpstreamPool, upstreams: Upstreams, *, traced: bool) -> None:
+        self._pool = pool
+        self._upstreams = upstreams
+        self._traced = traced
+
+    async def forward(
+        self,
+        request: web.Request,
+        *,
+        access_token: str | None,
+        before_prepare: Callable[[web.StreamResponse], None],
+    ) -> web.StreamResponse:
+        """Sends the request on and streams the answer back as it arrives (small answers of
+        known length whole); `before_prepare` may still change the answer's headers (e.g.
+        renewed session cookies). The path and query go on as the client wrote them: decoding
+        would turn %2F into a new segment and %3F into a query, and resolving `..` could leave
+        the service's base path."""
+        try:
+            answer = await self._pool.request(
+                upstream_for(request.path, self._upstreams),
+                request.method,
+                request.raw_path,
+                outgoing_headers(request, access_token, traced=self._traced),
+                request.content if request.body_exists else None,
+                request.content_length,
+            )
+        except UpstreamTimeout:
+            raise ProblemError(
+                504, "upstream_timeout", "The service did not answer in time."
+            ) from None
+        except UpstreamError:
+            raise ProblemError(
+                502, "upstream_unavailable", "The service cannot be reached."
+            ) from None
+        try:
+            return await _answer(request, answer, before_prepare)
+        finally:
+            answer.release()
 
 
 async def _answer(
