@@ -84,6 +84,7 @@ class _Connection(asyncio.Protocol):
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.ends_at_head = False
+        self.informational = False
 
     def begin(self, *, head_only: bool) -> None:
         """Ready for the next exchange; a HEAD's answer ends with its head."""
@@ -104,7 +105,8 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamError(f"malformed answer: {exc}"))
+            # A callback's own refusal is the error's context.
+            self._fail(UpstreamError(f"malformed answer: {exc.__context__ or exc}"))
 
     def eof_received(self) -> bool:
         return False  # close the transport: connection_lost follows
@@ -132,10 +134,23 @@ class _Connection(asyncio.Protocol):
         self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.head_done:
+            return  # a trailer field after a chunked body: not passed on, as aiohttp's client
+        if not value.isascii():
+            # obs-text: the services send ASCII only, and other bytes could not be passed on
+            # unchanged (the answer's headers go out as text).
+            raise ValueError("a header value with bytes outside ASCII")
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # 100 Continue, 103 Early Hints: not the answer, which follows on its heels.
+            self.informational = True
+            self.reason = b""
+            self.headers = []
+            return
+        self.status = status
         self.keep_alive = self._parser.should_keep_alive()
         self.head_done = True
         if self.ends_at_head:
@@ -155,6 +170,9 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self.informational:
+            self.informational = False
+            return
         self.keep_alive = self._parser.should_keep_alive()
         self.complete = True
         self._wake()
