@@ -4,8 +4,9 @@
 prefixes /auth, /experiment and /telemetry_ingest.
 """
 
+import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ EXPERIMENT = "/experiment"
 TELEMETRY = "/telemetry_ingest"
 
 StartGateway = Callable[..., Awaitable[TestClient]]
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 
 
 @pytest.fixture
@@ -100,3 +102,34 @@ def auth_service(mockserver) -> AuthService:
 
     service.login, service.refresh, service.logout, service.me = _login, _refresh, _logout, _me
     return service
+
+
+@pytest.fixture
+async def raw_upstream() -> AsyncIterator[Callable[[Script], Awaitable[str]]]:
+    """A TCP server answering with the bytes a test scripts; the script gets each connection's
+    reader, writer and number (0, 1, ...)."""
+    servers: list[asyncio.Server] = []
+
+    async def start(script: Script) -> str:
+        connections = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            number, connections = connections, connections + 1
+            try:
+                await script(reader, writer, number)
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        servers.append(server)
+        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")

@@ -3,48 +3,16 @@ and answers framed by length, by chunks or by the connection's end."""
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
 
+from tests.gateway.conftest import read_head
 from tests.gateway.gateway_api import access_token
 from tests.problems import assert_problem
 
 BEARER = {"Authorization": f"Bearer {access_token()}"}
-Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-
-
-@pytest.fixture
-async def raw_upstream() -> AsyncIterator[Callable[[Script], Awaitable[str]]]:
-    """A TCP server answering with the bytes a test scripts; the script gets each connection's
-    reader, writer and number (0, 1, ...)."""
-    servers: list[asyncio.Server] = []
-
-    async def start(script: Script) -> str:
-        connections = 0
-
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal connections
-            number, connections = connections, connections + 1
-            try:
-                await script(reader, writer, number)
-            finally:
-                writer.close()
-
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        servers.append(server)
-        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
-
-async def read_head(reader: asyncio.StreamReader) -> bytes:
-    return await reader.readuntil(b"\r\n\r\n")
 
 
 async def test_calls_in_a_row_share_one_connection(start_gateway, aiohttp_server):
