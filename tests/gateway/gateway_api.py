@@ -54,9 +54,14 @@ def raw_url(client: TestClient, path: str) -> URL:
     return URL(f"{own_origin(client)}{path}", encoded=True)
 
 
-def put_session(client: TestClient, *, access: str | None, refresh: str | None) -> str:
+def put_session(
+    client: TestClient,
+    *,
+    access: str | None,
+    refresh: str | None,
+    csrf: str = "csrf-token-of-the-test-session",
+) -> str:
     """Cookies of a session as a login leaves them in the browser; returns the CSRF token."""
-    csrf = "csrf-token-of-the-test-session"
     wanted = [
         (name, value, path)
         for name, value in (("etp_access", access), ("etp_refresh", refresh))

@@ -3,7 +3,9 @@ to a service."""
 
 import asyncio
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
 
 from tests.gateway.conftest import EXPERIMENT
 from tests.gateway.gateway_api import (
@@ -447,3 +449,109 @@ async def test_session_route_with_cookies_but_no_csrf_token_is_403(gateway, auth
 
     await assert_problem(response, 403, "csrf_token")
     assert auth_service.refresh.times_called == auth_service.logout.times_called == 0
+
+
+@pytest.fixture
+def rotating_refresh(auth_service, mockserver):
+    """The auth service's refresh as it is: a refresh token works once, a spent one is 401."""
+    spent: set[str] = set()
+
+    @mockserver.json_handler("/auth/api/v1/auth/refresh")
+    def refresh(request):
+        token = request.json["refresh_token"]
+        if token in spent:
+            return auth_service.unauthorized("invalid_refresh_token")
+        spent.add(token)
+        return auth_service.tokens()
+
+    return refresh
+
+
+def assert_no_tokens_handed_out(response, body: str, auth_service) -> None:
+    handed_out = {morsel.value for morsel in set_cookies(response).values()}
+    for tokens in auth_service.issued:
+        for secret in (tokens["access_token"], tokens["refresh_token"]):
+            assert secret not in handed_out
+            assert secret not in body
+
+
+async def test_refresh_replay_of_spent_cookie_by_another_client_gets_no_tokens(
+    gateway, auth_service, rotating_refresh
+):
+    csrf = await log_in(gateway)
+    refreshed = await gateway.post(REFRESH, headers=unsafe_headers(gateway, csrf))
+    assert refreshed.status == 200, await refreshed.text()
+    # The attacker holds the spent refresh cookie, and a CSRF cookie and header of their own.
+    gateway.session.cookie_jar.clear()
+    attacker_csrf = put_session(gateway, access=None, refresh="refresh-1")
+    assert attacker_csrf != csrf
+
+    response = await gateway.post(REFRESH, headers=unsafe_headers(gateway, attacker_csrf))
+
+    body = await response.text()
+    await assert_problem(response, 401, "invalid_refresh_token")
+    assert_no_tokens_handed_out(response, body, auth_service)
+    assert rotating_refresh.times_called == 2
+
+
+@pytest.mark.parametrize("csrf_cookie", ["another", None])
+async def test_api_call_replaying_spent_refresh_cookie_gets_no_tokens(
+    gateway, auth_service, rotating_refresh, mockserver, csrf_cookie
+):
+    @mockserver.json_handler(f"{EXPERIMENT}/api/v1/experiments")
+    def experiments(request):
+        return {}
+
+    expired = access_token(ttl=-60)
+    put_session(gateway, access=expired, refresh="refresh-old")
+    assert (await gateway.get("/api/v1/experiments")).status == 200
+    gateway.session.cookie_jar.clear()
+    if csrf_cookie is None:
+        put_session(gateway, access=expired, refresh="refresh-old")
+        gateway.session.cookie_jar.clear(lambda cookie: cookie.key == "csrf_token")
+    else:
+        put_session(gateway, access=expired, refresh="refresh-old", csrf=csrf_cookie)
+
+    response = await gateway.get("/api/v1/experiments")
+
+    body = await response.text()
+    await assert_problem(response, 401, "invalid_refresh_token")
+    assert_no_tokens_handed_out(response, body, auth_service)
+    assert experiments.times_called == 1
+
+
+async def test_api_call_replaying_refresh_cookie_during_refresh_does_not_share_it(
+    gateway, auth_service, mockserver
+):
+    spent: set[str] = set()
+
+    @mockserver.json_handler("/auth/api/v1/auth/refresh")
+    async def _refresh(request):
+        token = request.json["refresh_token"]
+        if token in spent:
+            return auth_service.unauthorized("invalid_refresh_token")
+        spent.add(token)
+        await asyncio.sleep(0.2)  # the attacker's copy arrives meanwhile
+        return auth_service.tokens()
+
+    @mockserver.json_handler(f"{EXPERIMENT}/api/v1/experiments")
+    def _experiments(request):
+        return {}
+
+    attacker = TestClient(gateway.server, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    await attacker.start_server()
+    expired = access_token(ttl=-60)
+    put_session(gateway, access=expired, refresh="refresh-old")
+    put_session(attacker, access=expired, refresh="refresh-old", csrf="the-attackers-own")
+
+    own = asyncio.ensure_future(gateway.get("/api/v1/experiments"))
+    await asyncio.sleep(0.05)
+    try:
+        stolen = await attacker.get("/api/v1/experiments")
+        body = await stolen.text()
+    finally:
+        await attacker.session.close()
+
+    assert (await own).status == 200
+    await assert_problem(stolen, 401, "invalid_refresh_token")
+    assert_no_tokens_handed_out(stolen, body, auth_service)

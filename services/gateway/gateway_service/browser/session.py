@@ -2,6 +2,7 @@
 
 import asyncio
 import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 
@@ -9,7 +10,12 @@ from aiohttp import web
 
 from backend_common.errors import ProblemError
 from backend_common.keys import REQUEST_ID
-from gateway_service.browser.cookies import ACCESS_COOKIE, REFRESH_COOKIE, SessionCookies
+from gateway_service.browser.cookies import (
+    ACCESS_COOKIE,
+    CSRF_COOKIE,
+    REFRESH_COOKIE,
+    SessionCookies,
+)
 from gateway_service.browser.tokens import expires_soon
 from gateway_service.upstream.auth import AuthClient, Tokens
 
@@ -17,33 +23,49 @@ from gateway_service.upstream.auth import AuthClient, Tokens
 class Refreshes:
     """One refresh per refresh token at a time (and its result kept briefly): parallel requests
     of one browser that all find their access token expired must not present the same refresh
-    token twice, which the auth service would take for token theft and end the session."""
+    token twice, which the auth service would take for token theft and end the session.
+
+    A result is shared only with requests that also carry the session's CSRF cookie (`client`):
+    the refresh cookie alone, e.g. a spent one replayed from elsewhere, gets nothing from memory
+    and goes to the auth service, which refuses it (and ends the session as stolen)."""
 
     KEEP_SECONDS = 10.0
 
     def __init__(self, auth: AuthClient) -> None:
         self._auth = auth
-        self._pending: dict[bytes, asyncio.Task[Tokens]] = {}
-        self._done: dict[bytes, tuple[float, Tokens]] = {}
+        self._pending: dict[bytes, tuple[bytes, asyncio.Task[Tokens]]] = {}
+        self._done: dict[bytes, tuple[float, bytes, Tokens]] = {}
 
-    async def refresh(self, refresh_token: str, *, request_id: str) -> Tokens:
+    async def refresh(self, refresh_token: str, *, client: str, request_id: str) -> Tokens:
         key = hashlib.sha256(refresh_token.encode()).digest()
+        client_key = client.encode()
         now = time.monotonic()
         self._done = {k: v for k, v in self._done.items() if v[0] > now}
-        if key in self._done:
-            return self._done[key][1]
-        task = self._pending.get(key)
-        if task is None:
+        done = self._done.get(key)
+        if done is not None and _same_client(done[1], client_key):
+            return done[2]
+        pending = self._pending.get(key)
+        if pending is not None and _same_client(pending[0], client_key):
+            task = pending[1]
+        elif done is not None or pending is not None:
+            return await self._auth.refresh(refresh_token, request_id=request_id)
+        else:
             task = asyncio.ensure_future(self._auth.refresh(refresh_token, request_id=request_id))
-            self._pending[key] = task
+            self._pending[key] = (client_key, task)
             task.add_done_callback(lambda _: self._pending.pop(key, None))
         tokens = await asyncio.shield(task)
-        self._done[key] = (time.monotonic() + self.KEEP_SECONDS, tokens)
+        self._done[key] = (time.monotonic() + self.KEEP_SECONDS, client_key, tokens)
         return tokens
 
     def forget(self, refresh_token: str) -> None:
         """After a logout the old refresh token must not be answered from memory."""
         self._done.pop(hashlib.sha256(refresh_token.encode()).digest(), None)
+
+
+def _same_client(kept: bytes, client: bytes) -> bool:
+    """Whether a request comes from the browser a refresh was made for: same CSRF cookie, and
+    one at all (without it nothing tells two clients apart)."""
+    return bool(kept) and hmac.compare_digest(kept, client)
 
 
 @dataclass
@@ -82,7 +104,11 @@ class Sessions:
         """New tokens for the session; a refused refresh ends it, and its cookies go with the
         401."""
         try:
-            return await self._refreshes.refresh(refresh_token, request_id=request[REQUEST_ID])
+            return await self._refreshes.refresh(
+                refresh_token,
+                client=request.cookies.get(CSRF_COOKIE, ""),
+                request_id=request[REQUEST_ID],
+            )
         except ProblemError as problem:
             if problem.status == 401:
                 scratch = web.Response()
