@@ -26,13 +26,22 @@ Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[N
 
 
 @pytest.fixture
-def start_gateway(aiohttp_client, make_settings) -> StartGateway:
-    """Starts a gateway with the test settings (plain-http cookies unless told otherwise) and
-    gives a client whose cookie jar keeps cookies of an IP host."""
+def start_gateway(aiohttp_client, make_settings, get_free_port) -> StartGateway:
+    """Starts a gateway with the test settings (plain-http cookies unless told otherwise), its
+    public origin the address the client calls, and gives a client whose cookie jar keeps
+    cookies of an IP host."""
 
     async def start(**overrides: Any) -> TestClient:
-        settings = make_settings("gateway", **{"cookie_secure": False, **overrides})
-        return await aiohttp_client(create_app(settings), cookie_jar=aiohttp.CookieJar(unsafe=True))
+        port = get_free_port()
+        settings = make_settings(
+            "gateway",
+            **{"cookie_secure": False, "public_origin": f"http://127.0.0.1:{port}", **overrides},
+        )
+        return await aiohttp_client(
+            create_app(settings),
+            server_kwargs={"port": port},
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+        )
 
     return start
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from gateway_service.settings import GatewaySettings
 from tests.gateway.conftest import EXPERIMENT
 from tests.gateway.gateway_api import access_token, log_in, own_origin, put_session
 from tests.problems import assert_problem
@@ -244,3 +245,82 @@ async def test_same_origin_call_gets_no_cors_headers(client, mockserver):
 
     assert response.status == 200
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "claimed",
+    [{"Origin": "http://evil.example"}, {"Referer": "http://evil.example/page"}],
+)
+async def test_unsafe_call_whose_host_matches_its_foreign_origin_is_403(
+    client, csrf, experiments, claimed
+):
+    # The Host header is the client's to write: the origin it names is not the gateway's.
+    response = await client.post(
+        EXPERIMENTS, json={}, headers={"Host": "evil.example", "X-CSRF-Token": csrf, **claimed}
+    )
+
+    await assert_problem(response, 403, "csrf_origin")
+    assert experiments.times_called == 0
+
+
+async def test_login_whose_host_matches_its_foreign_origin_is_403(client, auth_service):
+    response = await client.post(
+        "/auth/login",
+        json={"username": "ada", "password": "pw"},
+        headers={"Host": "evil.example", "Origin": "http://evil.example"},
+    )
+
+    await assert_problem(response, 403, "csrf_origin")
+    assert auth_service.login.times_called == 0
+
+
+async def test_preflight_whose_host_matches_its_foreign_origin_is_403(client):
+    response = await client.options(
+        EXPERIMENTS,
+        headers={
+            "Host": "evil.example",
+            "Origin": "http://evil.example",
+            "Access-Control-Request-Method": "POST",
+        },
+    )
+
+    await assert_problem(response, 403, "origin_not_allowed")
+
+
+async def test_unsafe_call_from_configured_public_origin_is_forwarded(
+    start_gateway, auth_service, experiments
+):
+    client = await start_gateway(public_origin="https://ETP.example:443/")
+    csrf = await log_in(client)
+
+    response = await client.post(
+        EXPERIMENTS, json={}, headers={"Origin": "https://etp.example", "X-CSRF-Token": csrf}
+    )
+    own = await client.post(
+        EXPERIMENTS, json={}, headers={"Origin": own_origin(client), "X-CSRF-Token": csrf}
+    )
+
+    assert response.status == 201, await response.text()
+    await assert_problem(own, 403, "csrf_origin")
+    assert experiments.times_called == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "origin"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"port": 8443, "tls_cert_file": "chain.pem"}, "https://127.0.0.1:8443"),
+        ({"public_origin": "http://Localhost:80"}, "http://localhost"),
+        ({"public_origin": "https://etp.example:8443/"}, "https://etp.example:8443"),
+    ],
+)
+def test_public_origin_setting_default_and_normal_form(settings, origin):
+    assert GatewaySettings(**settings).own_origin() == origin
+
+
+@pytest.mark.parametrize(
+    "value", ["etp.example", "ftp://etp.example", "https://etp.example/app", "https://u@etp.ex"]
+)
+def test_public_origin_setting_not_an_origin_is_refused(value):
+    with pytest.raises(ValueError, match="not an origin"):
+        GatewaySettings(public_origin=value)

@@ -27,7 +27,7 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
-    origins = Origins(settings.allowed_origins)
+    origins = Origins(settings.own_origin(), settings.allowed_origins)
     app = create_base_app(settings, extra_middlewares=(cors_middleware(origins),))
     app.on_response_prepare.append(response_headers(origins))
     app[ORIGINS] = origins

@@ -1,7 +1,8 @@
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from backend_common.settings import ServiceSettings
@@ -22,7 +23,10 @@ class GatewaySettings(ServiceSettings):
     # Browser sessions.
     cookie_secure: bool = True  # false only for plain-http local development
     refresh_cookie_max_age: int = Field(default=30 * 24 * 3600, gt=0)
-    allowed_origins: list[str] = []  # besides the gateway's own origin
+    # The origin browsers reach the gateway at (what its pages send as Origin); unset: the
+    # origin of `make run`, http(s)://127.0.0.1:<port>.
+    public_origin: str | None = None
+    allowed_origins: list[str] = []  # besides public_origin
     static_dir: Path | None = None  # the SPA's files, index.html as the fallback
 
     # Rate limits: tokens a second and burst.
@@ -32,3 +36,36 @@ class GatewaySettings(ServiceSettings):
     login_burst_per_username: int = Field(default=5, ge=1)
     api_rate_per_session: float = Field(default=50.0, gt=0)
     api_burst_per_session: int = Field(default=200, ge=1)
+
+    @field_validator("public_origin")
+    @classmethod
+    def _an_origin(cls, value: str | None) -> str | None:
+        return None if value is None else normalized_origin(value)
+
+    def own_origin(self) -> str:
+        if self.public_origin is not None:
+            return self.public_origin
+        scheme = "https" if self.tls_cert_file is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalized_origin(value: str) -> str:
+    """`scheme://host[:port]` as a browser sends it in Origin: lower case, no default port."""
+    parts = urlsplit(value.strip().rstrip("/"))
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ValueError(f"not an origin (scheme://host[:port]): {value!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = parts.port
+    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"

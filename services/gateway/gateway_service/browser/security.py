@@ -23,10 +23,6 @@ PAGE_CSP = (
 )
 
 
-def own_origin(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
-
-
 def _request_origin(request: web.Request) -> str | None:
     origin = request.headers.get("Origin")
     if origin and origin != "null":
@@ -44,14 +40,16 @@ def _is_preflight(request: web.Request) -> bool:
 
 
 class Origins:
-    """The origins whose pages may call the gateway with the browser's cookies: its own and
+    """The origins whose pages may call the gateway with the browser's cookies: its own, as
+    configured (`own`, never taken from the request's Host, which the client writes), and
     `allowed` (written with or without a trailing slash)."""
 
-    def __init__(self, allowed: Iterable[str]) -> None:
+    def __init__(self, own: str, allowed: Iterable[str]) -> None:
+        self.own = own
         self.allowed = frozenset(origin.rstrip("/") for origin in allowed)
 
-    def allow(self, request: web.Request, origin: str) -> bool:
-        return origin == own_origin(request) or origin in self.allowed
+    def allow(self, origin: str) -> bool:
+        return origin == self.own or origin in self.allowed
 
     def check_csrf(self, request: web.Request) -> None:
         """Unsafe requests that ride on the session cookies need the double-submit token and an
@@ -61,7 +59,7 @@ class Origins:
         if not has_session(request):
             return
         origin = _request_origin(request)
-        if origin is None or not self.allow(request, origin):
+        if origin is None or not self.allow(origin):
             raise ProblemError(403, "csrf_origin", "The request's Origin is not allowed.")
         if not csrf_token_matches(request):
             raise ProblemError(
@@ -74,7 +72,7 @@ class Origins:
         """Login from a browser page of another site is refused (login CSRF); clients that send
         no Origin (curl, SDKs) may log in."""
         origin = _request_origin(request)
-        if origin is not None and not self.allow(request, origin):
+        if origin is not None and not self.allow(origin):
             raise ProblemError(403, "csrf_origin", "The request's Origin is not allowed.")
 
 
@@ -84,8 +82,8 @@ def cors_middleware(origins: Origins) -> Middleware:
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin", "")
-        if origin and origin != own_origin(request) and _is_preflight(request):
-            if not origins.allow(request, origin):
+        if origin and origin != origins.own and _is_preflight(request):
+            if not origins.allow(origin):
                 raise ProblemError(403, "origin_not_allowed", f"Origin {origin} is not allowed.")
             return web.Response(
                 status=204,
@@ -117,9 +115,9 @@ def response_headers(origins: Origins) -> PrepareHook:
 
 def _cors_headers(request: web.Request, response: web.StreamResponse, origins: Origins) -> None:
     origin = request.headers.get("Origin", "")
-    if not origin or origin == own_origin(request) or _is_preflight(request):
+    if not origin or origin == origins.own or _is_preflight(request):
         return
-    if origins.allow(request, origin):
+    if origins.allow(origin):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
