@@ -163,3 +163,206 @@ async def test_service_that_takes_none_of_the_body_is_504(start_gateway, raw_ups
 
     await assert_problem(response, 504, "upstream_timeout")
     assert asyncio.get_running_loop().time() - started < 5
+
+
+async def raw_exchange(client, request: bytes, *, seconds: float = 5.0) -> tuple[int, bytes]:
+    """Sends `request` as written to the gateway and reads its answer: status and the rest."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(seconds):
+            head = await read_head(reader)
+            rest = await reader.read(64 * 1024)
+    finally:
+        writer.close()
+    return int(head.split(b" ", 2)[1]), head + rest
+
+
+def keep_alive_service(heads: list[tuple[int, bytes]]):
+    async def script(reader, writer, number):
+        while True:
+            try:
+                heads.append((number, await read_head(reader)))
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(OK)
+            await writer.drain()
+
+    return script
+
+
+BEARER_LINE = b"Authorization: " + BEARER["Authorization"].encode() + b"\r\n"
+
+
+async def test_absolute_form_target_goes_on_as_path_and_query(start_gateway, raw_upstream):
+    heads: list[tuple[int, bytes]] = []
+    client = await start_gateway(experiment_url=await raw_upstream(keep_alive_service(heads)))
+    own = f"http://127.0.0.1:{client.port}".encode()
+
+    status, _ = await raw_exchange(
+        client,
+        b"GET " + own + b"/api/v1/experiments?name=a%2Fb HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\n" + BEARER_LINE + b"Connection: close\r\n\r\n",
+    )
+
+    assert status == 200
+    assert heads[0][1].startswith(b"GET /api/v1/experiments?name=a%2Fb HTTP/1.1\r\n")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"http://other.example/api/v1/experiments",
+        b"http://other.example:{port}/api/v1/experiments",
+        b"https://127.0.0.1:{port}/api/v1/experiments",
+        b"http://user@127.0.0.1:{port}/api/v1/experiments",
+    ],
+)
+async def test_absolute_form_target_of_another_origin_is_400(start_gateway, raw_upstream, target):
+    heads: list[tuple[int, bytes]] = []
+    client = await start_gateway(experiment_url=await raw_upstream(keep_alive_service(heads)))
+    target = target.replace(b"{port}", str(client.port).encode())
+
+    status, answer = await raw_exchange(
+        client,
+        b"GET "
+        + target
+        + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + BEARER_LINE
+        + b"Connection: close\r\n\r\n",
+    )
+
+    assert status == 400
+    assert b"application/problem+json" in answer
+    assert b'"foreign_target"' in answer
+    assert heads == []
+
+
+@pytest.mark.parametrize(
+    ("framing", "part"),
+    [
+        (b"Content-Length: 100\r\n", b'{"batch": '),
+        (b"Transfer-Encoding: chunked\r\n", b'a\r\n{"batch": '),
+    ],
+)
+async def test_client_that_stops_sending_its_body_gets_408_and_connection_not_reused(
+    start_gateway, raw_upstream, framing, part
+):
+    closed = asyncio.Event()
+    heads: list[tuple[int, bytes]] = []
+
+    async def script(reader, writer, number):
+        if number == 0:
+            heads.append((number, await read_head(reader)))
+            while await reader.read(1024):  # the part of the body, then the gateway's close
+                pass
+            closed.set()
+            return
+        await keep_alive_service(heads)(reader, writer, number)
+
+    client = await start_gateway(telemetry_url=await raw_upstream(script), client_body_timeout=0.3)
+    started = asyncio.get_running_loop().time()
+
+    status, answer = await raw_exchange(
+        client,
+        b"POST /api/v1/telemetry HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + BEARER_LINE
+        + b"Content-Type: application/json\r\n"
+        + framing
+        + b"\r\n"
+        + part,
+    )
+
+    assert status == 408
+    assert b'"request_timeout"' in answer
+    assert asyncio.get_running_loop().time() - started < 3
+    await asyncio.wait_for(closed.wait(), 2)
+    after = await client.post("/api/v1/telemetry", data=b"{}", headers=BEARER)
+    assert after.status == 200
+    assert [number for number, _ in heads] == [0, 1]
+
+
+def held_first_service(heads: list[tuple[int, bytes]], arrived, release):
+    """Answers at once but the very first request, which waits for `release`."""
+
+    async def script(reader, writer, number):
+        while True:
+            try:
+                heads.append((number, await read_head(reader)))
+            except asyncio.IncompleteReadError:
+                return
+            if len(heads) == 1:
+                arrived.set()
+                await release.wait()
+            writer.write(OK)
+            await writer.drain()
+
+    return script
+
+
+async def test_calls_past_connection_bound_wait_then_get_503_with_retry_after(
+    start_gateway, raw_upstream
+):
+    heads: list[tuple[int, bytes]] = []
+    arrived, release = asyncio.Event(), asyncio.Event()
+    client = await start_gateway(
+        experiment_url=await raw_upstream(held_first_service(heads, arrived, release)),
+        upstream_max_connections=1,
+        upstream_queue_timeout=0.3,
+    )
+    first = asyncio.ensure_future(client.get("/api/v1/experiments", headers=BEARER))
+    await asyncio.wait_for(arrived.wait(), 2)
+    started = asyncio.get_running_loop().time()
+
+    refused = await client.get("/api/v1/experiments", headers=BEARER)
+
+    await assert_problem(refused, 503, "upstream_busy")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert asyncio.get_running_loop().time() - started >= 0.25
+    assert len(heads) == 1
+    release.set()
+    assert (await first).status == 200
+    assert (await client.get("/api/v1/experiments", headers=BEARER)).status == 200
+    assert [number for number, _ in heads] == [0, 0]
+
+
+async def test_call_past_connection_bound_is_served_when_one_comes_free(
+    start_gateway, raw_upstream
+):
+    heads: list[tuple[int, bytes]] = []
+    arrived, release = asyncio.Event(), asyncio.Event()
+    client = await start_gateway(
+        experiment_url=await raw_upstream(held_first_service(heads, arrived, release)),
+        upstream_max_connections=1,
+        upstream_queue_timeout=5,
+    )
+    first = asyncio.ensure_future(client.get("/api/v1/experiments", headers=BEARER))
+    await asyncio.wait_for(arrived.wait(), 2)
+    second = asyncio.ensure_future(client.get("/api/v1/experiments?page=2", headers=BEARER))
+    await asyncio.sleep(0.2)
+    assert not second.done()
+
+    release.set()
+
+    assert [(await first).status, (await second).status] == [200, 200]
+    assert [number for number, _ in heads] == [0, 0]
+
+
+async def test_connection_bound_is_per_service(start_gateway, raw_upstream):
+    heads: list[tuple[int, bytes]] = []
+    arrived, release = asyncio.Event(), asyncio.Event()
+    client = await start_gateway(
+        experiment_url=await raw_upstream(held_first_service(heads, arrived, release)),
+        telemetry_url=await raw_upstream(keep_alive_service([])),
+        upstream_max_connections=1,
+        upstream_queue_timeout=0.3,
+    )
+    first = asyncio.ensure_future(client.get("/api/v1/experiments", headers=BEARER))
+    await asyncio.wait_for(arrived.wait(), 2)
+
+    other = await client.get("/api/v1/telemetry/sensors", headers=BEARER)
+
+    assert other.status == 200
+    release.set()
+    assert (await first).status == 200

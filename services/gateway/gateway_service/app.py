@@ -88,8 +88,16 @@ def _forwarder_ctx(settings: GatewaySettings, upstreams: Upstreams) -> CleanupCo
         pool = UpstreamPool(
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
+            body_timeout=settings.client_body_timeout,
+            max_in_use=settings.upstream_max_connections,
+            queue_timeout=settings.upstream_queue_timeout,
         )
-        app[FORWARDER] = Forwarder(pool, upstreams, traced=settings.tracing_exporter != "off")
+        app[FORWARDER] = Forwarder(
+            pool,
+            upstreams,
+            own_origin=settings.own_origin(),
+            traced=settings.tracing_exporter != "off",
+        )
         try:
             yield
         finally:

@@ -19,6 +19,12 @@ class GatewaySettings(ServiceSettings):
     telemetry_url: str = "http://127.0.0.1:8003"
     upstream_connect_timeout: float = Field(default=5.0, gt=0)
     upstream_read_timeout: float = Field(default=60.0, gt=0)  # longer than SSE keep-alives
+    # Connections in use per service (each request in flight, a live stream as long as it
+    # runs, holds one); past it a request waits up to upstream_queue_timeout, then 503.
+    upstream_max_connections: int = Field(default=512, ge=1)
+    upstream_queue_timeout: float = Field(default=5.0, gt=0)
+    # Seconds the gateway waits for more of a request's body; past them 408.
+    client_body_timeout: float = Field(default=30.0, gt=0)
 
     # Browser sessions.
     cookie_secure: bool = True  # false only for plain-http local development

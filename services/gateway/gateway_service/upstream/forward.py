@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from opentelemetry import propagate
@@ -9,9 +10,12 @@ from opentelemetry import propagate
 from backend_common.errors import ProblemError
 from backend_common.keys import REQUEST_ID
 from backend_common.middlewares import REQUEST_ID_HEADER
+from gateway_service.settings import normalized_origin
 from gateway_service.upstream.pool import (
     Answer,
+    ClientBodyTimeout,
     Origin,
+    UpstreamBusy,
     UpstreamError,
     UpstreamPool,
     UpstreamTimeout,
@@ -63,6 +67,20 @@ def upstream_for(path: str, upstreams: Upstreams) -> Origin:
     if path.startswith("/api/v1/telemetry"):
         return upstreams.telemetry
     return upstreams.experiment
+
+
+def origin_form(target: str, own_origin: str) -> str:
+    """The path and query of an absolute-form request target (`http://host/path?query`, RFC
+    9112 §3.2.2), as written; a target naming another origin than the gateway's is refused."""
+    try:
+        parts = urlsplit(target)
+        ours = normalized_origin(f"{parts.scheme}://{parts.netloc}") == own_origin
+    except ValueError:
+        ours = False
+    if not ours:
+        raise ProblemError(400, "foreign_target", "The request target names another origin.")
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
 
 
 def _named_in_connection(values: Iterable[str]) -> frozenset[str]:
@@ -120,9 +138,12 @@ class Forwarder:
     """Forwards requests to the service that owns their path, over `pool`; `traced`: the
     gateway's span goes along as the service's parent."""
 
-    def __init__(self, pool: UpstreamPool, upstreams: Upstreams, *, traced: bool) -> None:
+    def __init__(
+        self, pool: UpstreamPool, upstreams: Upstreams, *, own_origin: str, traced: bool
+    ) -> None:
         self._pool = pool
         self._upstreams = upstreams
+        self._own_origin = own_origin
         self._traced = traced
 
     async def forward(
@@ -136,16 +157,30 @@ class Forwarder:
         known length whole); `before_prepare` may still change the answer's headers (e.g.
         renewed session cookies). The path and query go on as the client wrote them: decoding
         would turn %2F into a new segment and %3F into a query, and resolving `..` could leave
-        the service's base path."""
+        the service's base path. An absolute-form target goes on as its path and query."""
+        target = request.raw_path
+        if not target.startswith("/"):
+            target = origin_form(target, self._own_origin)
         try:
             answer = await self._pool.request(
                 upstream_for(request.path, self._upstreams),
                 request.method,
-                request.raw_path,
+                target,
                 outgoing_headers(request, access_token, traced=self._traced),
                 request.content if request.body_exists else None,
                 request.content_length,
             )
+        except ClientBodyTimeout:
+            raise ProblemError(
+                408, "request_timeout", "The request's body did not arrive in time."
+            ) from None
+        except UpstreamBusy:
+            raise ProblemError(
+                503,
+                "upstream_busy",
+                "The service has too many requests in progress; try again shortly.",
+                headers={"Retry-After": "1"},
+            ) from None
         except UpstreamTimeout:
             raise ProblemError(
                 504, "upstream_timeout", "The service did not answer in time."

@@ -32,6 +32,14 @@ class UpstreamTimeout(UpstreamError):
     """The service took longer than the connect or read timeout."""
 
 
+class UpstreamBusy(Exception):
+    """The service has as many connections in use as it may; none came free in time."""
+
+
+class ClientBodyTimeout(Exception):
+    """The client stopped sending the request's body."""
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a service listens, from its base URL (`http://host:port/prefix`)."""
@@ -254,9 +262,9 @@ class Answer:
     """A service's answer: status and head at once, the body read whole or as it arrives.
     `release` must follow (the connection goes back to the pool, or is closed)."""
 
-    def __init__(self, pool: "UpstreamPool", origin: Origin, conn: _Connection) -> None:
+    def __init__(self, pool: "UpstreamPool", service: "_Service", conn: _Connection) -> None:
         self._pool = pool
-        self._origin = origin
+        self._service = service
         self._conn = conn
         self._released = False
         self.status = conn.status
@@ -295,29 +303,49 @@ class Answer:
     def release(self) -> None:
         if not self._released:
             self._released = True
-            self._pool.put_back(self._origin, self._conn)
+            self._pool.put_back(self._service, self._conn)
+
+
+class _Service:
+    """The pool's share of one service: its idle connections (newest last) and the slots of
+    connections in use."""
+
+    __slots__ = ("idle", "slots")
+
+    def __init__(self, max_in_use: int) -> None:
+        self.idle: list[_Connection] = []
+        self.slots = asyncio.Semaphore(max_in_use)
 
 
 class UpstreamPool:
     """Idle keep-alive connections per service, newest first. Connections idle longer than
     `idle_seconds` (under the services' own 75 s keep-alive) are not used again, and one that
-    the service closed while it sat idle is noticed before a request goes out on it. Connections
-    in use are not bounded: each request in flight holds one (a live stream as long as it runs),
-    as it holds its client's."""
+    the service closed while it sat idle is noticed before a request goes out on it. Each
+    request in flight holds a connection (a live stream as long as it runs); at most
+    `max_in_use` per service, past which a request waits up to `queue_timeout` seconds for one
+    to come free (`UpstreamBusy`). A request's body is taken from the client as it arrives; a
+    client that sends none of the rest for `body_timeout` seconds ends the exchange
+    (`ClientBodyTimeout`) and the connection is closed, its request half sent."""
 
     def __init__(
         self,
         *,
         connect_timeout: float,
         read_timeout: float,
+        body_timeout: float = 30.0,
+        max_in_use: int = 512,
+        queue_timeout: float = 5.0,
         idle_seconds: float = 30.0,
         max_idle_per_origin: int = 100,
     ) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.body_timeout = body_timeout
+        self.queue_timeout = queue_timeout
+        self._max_in_use = max_in_use
         self._idle_seconds = idle_seconds
         self._max_idle = max_idle_per_origin
-        self._idle: dict[Origin, list[_Connection]] = {}
+        self._services: dict[Origin, _Service] = {}
 
     async def request(
         self,
@@ -348,27 +376,40 @@ class UpstreamPool:
                 "\r\n",
             ]
         ).encode("utf-8", "surrogateescape")
-        while True:
-            conn = await self._connection(origin)
-            conn.begin(head_only=method == "HEAD")
-            try:
-                conn.write(head)
-                conn.sent_all = body is None or await _send_body(
-                    conn, body, chunked=length is None, seconds=self.read_timeout
-                )
-                while not conn.head_done and conn.error is None:
-                    await conn.wait(self.read_timeout)
-            except BaseException:
+        service = self._services.get(origin)
+        if service is None:
+            service = self._services[origin] = _Service(self._max_in_use)
+        await self._take_slot(service.slots)
+        try:
+            while True:
+                conn = await self._connection(service, origin)
+                conn.begin(head_only=method == "HEAD")
+                try:
+                    conn.write(head)
+                    conn.sent_all = body is None or await _send_body(
+                        conn,
+                        body,
+                        chunked=length is None,
+                        seconds=self.read_timeout,
+                        body_seconds=self.body_timeout,
+                    )
+                    while not conn.head_done and conn.error is None:
+                        await conn.wait(self.read_timeout)
+                except BaseException:
+                    conn.close()
+                    raise
+                if conn.error is None:
+                    return Answer(self, service, conn)
                 conn.close()
-                raise
-            if conn.error is None:
-                return Answer(self, origin, conn)
-            conn.close()
-            if not (conn.reused and body is None and not conn.received_any):
-                raise UpstreamError(str(conn.error))
+                if not (conn.reused and body is None and not conn.received_any):
+                    raise UpstreamError(str(conn.error))
+        except BaseException:
+            service.slots.release()
+            raise
 
-    def put_back(self, origin: Origin, conn: _Connection) -> None:
-        idle = self._idle.setdefault(origin, [])
+    def put_back(self, service: _Service, conn: _Connection) -> None:
+        service.slots.release()
+        idle = service.idle
         if not conn.reusable or len(idle) >= self._max_idle:
             conn.close()
             return
@@ -377,13 +418,23 @@ class UpstreamPool:
         idle.append(conn)
 
     def close(self) -> None:
-        for idle in self._idle.values():
-            for conn in idle:
+        for service in self._services.values():
+            for conn in service.idle:
                 conn.close()
-        self._idle.clear()
+            service.idle.clear()
 
-    async def _connection(self, origin: Origin) -> _Connection:
-        idle = self._idle.get(origin)
+    async def _take_slot(self, slots: asyncio.Semaphore) -> None:
+        if not slots.locked():
+            await slots.acquire()  # at once: no timer for the common case
+            return
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await slots.acquire()
+        except TimeoutError:
+            raise UpstreamBusy("every connection to the service is in use") from None
+
+    async def _connection(self, service: _Service, origin: Origin) -> _Connection:
+        idle = service.idle
         now = asyncio.get_running_loop().time()
         while idle:
             conn = idle.pop()
@@ -410,16 +461,27 @@ class UpstreamPool:
 
 
 async def _send_body(
-    conn: _Connection, body: StreamReader, *, chunked: bool, seconds: float
+    conn: _Connection, body: StreamReader, *, chunked: bool, seconds: float, body_seconds: float
 ) -> bool:
     """Streams the body on; stops early (False) when the service has answered or gone, and
-    gives up when the service takes none of it for `seconds`."""
-    async for chunk in body.iter_any():
+    gives up when the service takes none of it for `seconds` or the client sends none of the
+    rest for `body_seconds`."""
+    while True:
+        chunk = body.read_nowait()  # what has arrived: a timer only when waiting for more
+        if not chunk:
+            if body.at_eof():
+                break
+            try:
+                async with asyncio.timeout(body_seconds):
+                    chunk = await body.readany()
+            except TimeoutError:
+                raise ClientBodyTimeout("the client stopped sending the body") from None
+            if not chunk:
+                break
         if conn.error is not None or conn.complete:
             return False
-        if chunk:
-            conn.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
-            await conn.drain(seconds)
+        conn.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+        await conn.drain(seconds)
     if chunked and conn.error is None:
         conn.write(b"0\r\n\r\n")
     return conn.error is None
