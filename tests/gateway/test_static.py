@@ -131,3 +131,45 @@ async def test_no_static_dir_unknown_path_is_404_problem(gateway, path):
 
     await assert_problem(response, 404, "not_found")
     assert "Content-Security-Policy" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/%00",
+        "/app.js%00.html",
+        "/assets/%00/logo.svg",
+        "/" + "a" * 5000,
+        "/assets/" + "b/" * 2500,
+        "/assets/" + "c" * 300 + "/logo.svg",
+    ],
+)
+async def test_spa_path_that_no_file_can_have_is_400_problem(client, path):
+    response = await client.session.get(raw_url(client, path))
+
+    body = await assert_problem(response, 400, "invalid_path")
+    assert "Traceback" not in str(body)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/..%2f..%2fsecret.txt",
+        "/assets/..%2f..%2fsecret.txt",
+        "/..%5csecret.txt",
+        "/%2e%2e%2fsecret.txt",
+        "/assets/%2e%2e/%2e%2e/secret.txt",
+        "/.%2e/secret.txt",
+        "/%c0%ae%c0%ae/secret.txt",
+        "/%ff/../secret.txt",
+        "/" + "%2e%2e%2f" * 300 + "secret.txt",
+    ],
+)
+async def test_spa_encoded_traversal_is_404_or_index_never_the_file(client, path):
+    response = await client.session.get(raw_url(client, path))
+
+    body = await response.text()
+    assert SECRET not in body
+    assert response.status in (200, 400, 404)
+    if response.status == 200:
+        assert body == INDEX

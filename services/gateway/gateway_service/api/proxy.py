@@ -35,14 +35,35 @@ def add_proxy_routes(app: web.Application) -> None:
             )
 
 
+# Longer than any page path of the SPA, and under what file systems take (PATH_MAX, NAME_MAX).
+MAX_PAGE_PATH = 1024
+MAX_PATH_SEGMENT = 255
+
+
+def _page_path(tail: str) -> str:
+    """The decoded path below the site's root, if a file could have it: no NUL (which no file
+    name holds), not over-long. Anything else is 400, not a file system error."""
+    if (
+        "\x00" in tail
+        or len(tail) > MAX_PAGE_PATH
+        or any(len(segment) > MAX_PATH_SEGMENT for segment in tail.split("/"))
+    ):
+        raise ProblemError(400, "invalid_path", "No page has such a path.")
+    return tail
+
+
 def add_static_routes(app: web.Application, folder: Path) -> None:
     """The SPA: files of `folder`, and its index.html for any other page path."""
     root = folder.resolve()
     index = root / "index.html"
 
     async def spa(request: web.Request) -> web.FileResponse:
-        wanted = (root / request.match_info["tail"]).resolve()
-        if wanted.is_relative_to(root) and wanted.is_file():
+        try:
+            wanted = (root / _page_path(request.match_info["tail"])).resolve()
+            found = wanted.is_relative_to(root) and wanted.is_file()
+        except (OSError, ValueError):  # e.g. a folder on the way that may not be read
+            found = False
+        if found:
             return web.FileResponse(wanted)
         if not index.is_file():
             raise ProblemError(404, "not_found", "No such page.")
