@@ -81,7 +81,7 @@ async def test_api_calls_over_burst_per_session_are_429_with_retry_after(
 
 
 async def test_api_calls_limit_counts_each_session_apart(start_gateway, mockserver):
-    client = await start_gateway(api_burst_per_session=1)
+    client = await start_gateway(api_burst_per_session=1, api_rate_per_session=0.5)
 
     @mockserver.json_handler(f"{EXPERIMENT}/api/v1/experiments")
     def _experiments(request):
@@ -97,7 +97,7 @@ async def test_api_calls_limit_counts_each_session_apart(start_gateway, mockserv
 
 
 async def test_api_calls_limit_applies_to_bearer_clients(start_gateway, mockserver):
-    client = await start_gateway(api_burst_per_session=2)
+    client = await start_gateway(api_burst_per_session=2, api_rate_per_session=0.5)
 
     @mockserver.json_handler(f"{EXPERIMENT}/api/v1/experiments")
     def _experiments(request):
