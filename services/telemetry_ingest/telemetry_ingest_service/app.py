@@ -14,14 +14,13 @@ from backend_common.db import UNAVAILABLE, Database, within
 from backend_common.keys import DATABASE
 from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
-from backend_common.rbac import RBAC_ERRORS
 from telemetry_ingest_service.api import live, telemetry
 from telemetry_ingest_service.api import readings as readings_api
+from telemetry_ingest_service.api.errors import ERRORS
 from telemetry_ingest_service.appkeys import CREDENTIALS, HUB, INGEST, READINGS, SENSOR_RATES
 from telemetry_ingest_service.domain import credentials
 from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, Digests
-from telemetry_ingest_service.domain.errors import ERRORS
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
 from telemetry_ingest_service.domain.live import Filter, Hub
@@ -39,9 +38,7 @@ PARTITION_MONTHS_AHEAD = 4
 
 
 def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> web.Application:
-    app = create_base_app(
-        settings, error_map={**RBAC_ERRORS, **ERRORS}, public_routes=("ingest_telemetry",)
-    )
+    app = create_base_app(settings, error_map=ERRORS, public_routes=("ingest_telemetry",))
     app[SENSOR_RATES] = TokenBuckets(rate=settings.sensor_rate, burst=settings.sensor_burst)
 
     async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:

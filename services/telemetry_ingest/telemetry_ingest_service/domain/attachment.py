@@ -11,34 +11,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from backend_common.errors import DomainError
+from telemetry_ingest_service.domain.errors import (
+    CaptureSessionArchived,
+    CaptureSessionMismatch,
+    RunArchived,
+    SensorNotBound,
+)
 
 ARCHIVED = "archived"
 FINISHED = frozenset({"succeeded", "failed"})
-
-
-class SensorNotBound(DomainError):
-    """The sensor is not bound to that run."""
-
-
-class CaptureSessionMismatch(DomainError):
-    """That capture session does not belong to the run (or to a run the sensor is bound to)."""
-
-
-class RunArchived(DomainError):
-    """The run is archived: it takes no more readings."""
-
-
-class CaptureSessionArchived(DomainError):
-    """The capture session is archived: it takes no more readings."""
-
-
-ERRORS = {
-    SensorNotBound: (409, "sensor_not_bound"),
-    CaptureSessionMismatch: (409, "capture_session_mismatch"),
-    RunArchived: (409, "run_archived"),
-    CaptureSessionArchived: (409, "capture_session_archived"),
-}
 
 
 @dataclass(frozen=True)

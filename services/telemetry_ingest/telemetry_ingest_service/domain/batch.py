@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from telemetry_ingest_service.domain.errors import BatchInvalid
+
 MAX_ERRORS_LISTED = 100
 MAX_SIGNAL_LENGTH = 64
 MAX_BATCH_ID_LENGTH = 200
@@ -39,16 +41,6 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.timestamps)
-
-
-class BatchInvalid(Exception):
-    """The batch is refused; `errors` name each bad field, `rejected` counts bad readings."""
-
-    def __init__(self, errors: list[dict[str, str]], *, rejected: int, readings: int) -> None:
-        super().__init__(f"{rejected} of {readings} readings are invalid")
-        self.errors = errors
-        self.rejected = rejected
-        self.readings = readings
 
 
 @dataclass(frozen=True)

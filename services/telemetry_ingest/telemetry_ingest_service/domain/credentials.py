@@ -16,7 +16,7 @@ from datetime import datetime
 
 from backend_common import sensor_tokens
 from backend_common.clock import Clock, utc_now
-from backend_common.errors import ProblemError
+from telemetry_ingest_service.domain.errors import InvalidToken, TokenCheckUnavailable
 
 CHANNEL = "sensor_tokens"
 _RELOAD_INTERVAL = 1.0
@@ -30,12 +30,6 @@ DigestSource = Callable[[uuid.UUID], Awaitable[Digests]]
 class SensorCredential:
     sensor_id: uuid.UUID
     digest: bytes
-
-
-def _unauthorized(detail: str) -> ProblemError:
-    return ProblemError(
-        401, "invalid_token", detail, headers={"WWW-Authenticate": 'Bearer realm="sensors"'}
-    )
 
 
 @dataclass
@@ -62,16 +56,14 @@ class Credentials:
         self._max_entries = max_entries
         self._cache: OrderedDict[uuid.UUID, _Entry] = OrderedDict()
 
-    async def verify(self, authorization: str | None) -> SensorCredential:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise _unauthorized("Send the sensor token as `Authorization: Bearer <token>`.")
+    async def verify(self, token: str) -> SensorCredential:
+        """The sensor the token belongs to; InvalidToken if it works for none (now)."""
         sensor_id = sensor_tokens.sensor_of(token)
         if sensor_id is None:
-            raise _unauthorized("This is not a sensor token.")
+            raise InvalidToken("This is not a sensor token.")
         digest = sensor_tokens.matches(token, self._working(await self._digests(sensor_id, token)))
         if digest is None:
-            raise _unauthorized("The sensor token is not valid (revoked, rotated or unknown).")
+            raise InvalidToken()
         return SensorCredential(sensor_id, digest)
 
     def forget(self, sensor_id: uuid.UUID | None = None) -> None:
@@ -97,12 +89,7 @@ class Credentials:
             digests = await self._load(sensor_id)
         except self._unavailable:
             if entry is None:
-                raise ProblemError(
-                    503,
-                    "database_unavailable",
-                    "Cannot check the sensor token now; retry shortly.",
-                    headers={"Retry-After": "5"},
-                ) from None
+                raise TokenCheckUnavailable() from None
             return entry.digests
         self._cache[sensor_id] = _Entry(digests, now + self._ttl, now)
         self._cache.move_to_end(sensor_id)

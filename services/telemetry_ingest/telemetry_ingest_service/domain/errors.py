@@ -1,4 +1,8 @@
-from backend_common.errors import DomainError, ErrorMap
+"""What the telemetry domain refuses; `api/errors.py` says how each is answered."""
+
+from typing import Any
+
+from backend_common.errors import DomainError
 
 
 class SensorNotFound(DomainError):
@@ -33,13 +37,51 @@ class NoRange(DomainError):
     """Give from and to, or a capture session that has started."""
 
 
-ERRORS: ErrorMap = {
-    SensorNotFound: (404, "sensor_not_found"),
-    RunNotFound: (404, "run_not_found"),
-    CaptureSessionNotFound: (404, "capture_session_not_found"),
-    RawValuesHidden: (403, "raw_values_hidden"),
-    TooManyBuckets: (422, "too_many_buckets"),
-    TooManyPoints: (422, "too_many_points"),
-    TooManyReadings: (422, "too_many_readings"),
-    NoRange: (422, "no_range"),
-}
+# --- the ingest path -----------------------------------------------------------------------------
+
+
+class InvalidToken(DomainError):
+    """The sensor token is not valid (revoked, rotated or unknown)."""
+
+
+class TokenCheckUnavailable(DomainError):
+    """Cannot check the sensor token now; retry shortly."""
+
+
+class TokenSensorMismatch(DomainError):
+    """The token belongs to another sensor than sensor_id."""
+
+
+class BatchInvalid(DomainError):
+    """Invalid body."""
+
+    def __init__(self, errors: list[dict[str, Any]], *, rejected: int, readings: int) -> None:
+        """`errors` name each bad field; `rejected` counts the bad readings."""
+        super().__init__(
+            f"Nothing was stored: {rejected} of {readings} readings are invalid."
+            if rejected
+            else None
+        )
+        self.errors = errors
+        self.rejected = rejected
+        self.readings = readings
+
+
+class NotStored(DomainError):
+    """The database is unreachable and the spool is full; nothing was stored. Retry later."""
+
+
+class SensorNotBound(DomainError):
+    """The sensor is not bound to that run."""
+
+
+class CaptureSessionMismatch(DomainError):
+    """That capture session does not belong to the run (or to a run the sensor is bound to)."""
+
+
+class RunArchived(DomainError):
+    """The run is archived: it takes no more readings."""
+
+
+class CaptureSessionArchived(DomainError):
+    """The capture session is archived: it takes no more readings."""

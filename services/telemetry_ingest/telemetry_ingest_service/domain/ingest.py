@@ -1,35 +1,31 @@
 """The ingest path: a sensor's batch from request body to stored readings (or a clear refusal).
 
-accept(): decode → check the batch (all or nothing) → store it in one transaction: attach it to a
+accept(): check the decoded batch (all or nothing) → store it in one transaction: attach it to a
 run and capture session, convert each reading by the profile valid at its timestamp, insert the
-batch row (idempotent, and a NOTIFY for live streams) and COPY the readings. Refused batches go
-to the sensor's ingest error journal.
+batch row (idempotent, and a NOTIFY for live streams) and COPY the readings. A refusal is a
+domain error; the API answers it and keeps it in the sensor's ingest error journal (journal()).
 
 When PostgreSQL is unreachable (or does not answer within `db_timeout`), a checked batch is
 appended to the on-disk spool instead and acknowledged as spooled; for a second after such a
 failure, batches go straight to the spool. drain_spool() stores spooled batches once PostgreSQL
-is back; a full spool answers 503. A store whose outcome is unclear (the connection dropped
-around the commit) is spooled too: its ingest key makes the second store a no-op.
+is back; a full spool refuses the batch (NotStored). A store whose outcome is unclear (the
+connection dropped around the commit) is spooled too: its ingest key makes the second store a
+no-op.
 """
 
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
-import orjson
 import structlog
 
 from backend_common.clock import Clock
 from backend_common.db import UNAVAILABLE, Database, within
-from backend_common.errors import DomainError, ProblemError
-from backend_common.http import check_json_values
-from telemetry_ingest_service.domain import attachment
-from telemetry_ingest_service.domain.attachment import Binding, attach
-from telemetry_ingest_service.domain.batch import Batch, BatchInvalid, Limits, parse_batch
+from backend_common.errors import DomainError
+from telemetry_ingest_service.domain.attachment import NONE, Binding, attach
+from telemetry_ingest_service.domain.batch import Batch, Limits, parse_batch
 from telemetry_ingest_service.domain.conversion import (
     ERROR,
     NO_PROFILE,
@@ -38,6 +34,7 @@ from telemetry_ingest_service.domain.conversion import (
     convert_batch,
 )
 from telemetry_ingest_service.domain.credentials import SensorCredential
+from telemetry_ingest_service.domain.errors import BatchInvalid, NotStored, TokenSensorMismatch
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.spool import Spool, SpoolFull
 from telemetry_ingest_service.repositories.telemetry import TelemetryRepository, records
@@ -69,15 +66,39 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Rejection:
-    """What the journal keeps of a refused batch."""
+    """What the journal keeps of a refused batch: how it was answered, and what it held."""
 
     status: int
     code: str
     detail: str
     readings: int = 0
     rejected: int = 0
-    errors: list[dict[str, str]] | None = None
+    errors: list[dict[str, Any]] | None = None
     batch_id: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        status: int,
+        code: str,
+        detail: str,
+        errors: list[dict[str, Any]] | None,
+        data: Any,
+        cause: BaseException,
+    ) -> "Rejection":
+        """The journal entry of a batch (`data`, decoded JSON if it got that far; else None)
+        refused for `cause` with that answer."""
+        readings, batch_id = _counts(data)
+        return cls(
+            status=status,
+            code=code,
+            detail=detail,
+            readings=readings,
+            rejected=cause.rejected if isinstance(cause, BatchInvalid) else 0,
+            errors=errors,
+            batch_id=batch_id,
+        )
 
 
 class Ingest:
@@ -103,51 +124,16 @@ class Ingest:
         self._skip_database_until = 0.0
         self.spooled = asyncio.Event()
 
-    async def accept(
-        self,
-        credential: SensorCredential,
-        read_body: Callable[[], Awaitable[bytes]],
-        *,
-        request_id: str | None,
-    ) -> Accepted:
-        """Reads, checks and stores (or spools) a batch; refusals (ProblemError, also from
-        `read_body`) are journaled, then raised."""
+    async def accept(self, credential: SensorCredential, data: Any) -> Accepted:
+        """Checks and stores (or spools) a batch (`data`, decoded JSON) of the credential's
+        sensor; a refusal raises its domain error."""
         received_at = self._clock()
-        body = b""
-        try:
-            body = await read_body()
-            batch = self._parse(credential, body, received_at)
-            result = await self._store_or_spool(batch)
-        except ProblemError as exc:
-            if exc.status != 503:  # a full spool is ours to answer for, not the sensor's
-                await self.journal(credential.sensor_id, _rejection(exc, body), request_id)
-            raise
+        batch = parse_batch(data, received_at=received_at, limits=self._limits)
+        if batch.sensor_id != credential.sensor_id:
+            raise TokenSensorMismatch()
+        result = await self._store_or_spool(batch)
         self._heartbeats.note(credential.sensor_id, credential.digest, received_at)
         return result
-
-    def _parse(self, credential: SensorCredential, body: bytes, received_at: datetime) -> Batch:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ProblemError(
-                400, "malformed_json", f"The body is not valid JSON: {exc}"
-            ) from None
-        if b"\\u0000" in body:
-            check_json_values(data)  # says where the NUL is
-        try:
-            batch = parse_batch(data, received_at=received_at, limits=self._limits)
-        except BatchInvalid as exc:
-            raise ProblemError(
-                422,
-                "validation_failed",
-                f"Nothing was stored: {exc}." if exc.rejected else "Invalid body.",
-                errors=exc.errors,
-            ) from exc
-        if batch.sensor_id != credential.sensor_id:
-            raise ProblemError(
-                403, "token_sensor_mismatch", "The token belongs to another sensor than sensor_id."
-            )
-        return batch
 
     async def _store_or_spool(self, batch: Batch) -> Accepted:
         if time.monotonic() >= self._skip_database_until:
@@ -159,13 +145,7 @@ class Ingest:
         try:
             await self._spool.append(batch)
         except SpoolFull as exc:
-            raise ProblemError(
-                503,
-                "spool_full",
-                "The database is unreachable and the spool is full; nothing was stored. "
-                "Retry later.",
-                headers={"Retry-After": "10"},
-            ) from exc
+            raise NotStored() from exc
         self.spooled.set()
         return Accepted(accepted=len(batch), spooled=True)
 
@@ -228,11 +208,10 @@ class Ingest:
                     run_id=batch.run_id,
                     session_id=batch.capture_session_id,
                 )
-            except DomainError as exc:
+            except DomainError:
                 if not replay:
-                    status, code = attachment.ERRORS[type(exc)]
-                    raise ProblemError(status, code, str(exc)) from None
-                attached = attachment.NONE
+                    raise
+                attached = NONE
             spans = [self._converters.span(*row) for row in context["profiles"]]
             converted = convert_batch(batch.timestamps, batch.raw_values, spans)
             result = Accepted(
@@ -319,26 +298,8 @@ class Ingest:
             raise
 
 
-def _rejection(exc: ProblemError, body: bytes) -> Rejection:
-    readings, batch_id = _counts(body)
-    cause = exc.__cause__
-    return Rejection(
-        status=exc.status,
-        code=exc.code,
-        detail=exc.detail or exc.code,
-        readings=readings,
-        rejected=cause.rejected if isinstance(cause, BatchInvalid) else 0,
-        errors=exc.errors,
-        batch_id=batch_id,
-    )
-
-
-def _counts(body: bytes) -> tuple[int, str | None]:
-    """How many readings a refused body held, and its batch id, as far as it can tell."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return 0, None
+def _counts(data: Any) -> tuple[int, str | None]:
+    """How many readings a refused batch held, and its batch id, as far as it can tell."""
     if not isinstance(data, dict):
         return 0, None
     readings = data.get("readings")
