@@ -200,7 +200,7 @@ class Readings:
                     layer=layer,
                     width=width,
                 )
-        async with self._db.connection() as conn:
+        async with self._db.transaction(readonly=True) as conn:
             repository = ReadingRepository(conn)
             await self._visible(caller, repository, selection, layer)
             return await repository.aggregate(selection, layer=layer, width=width, origin=ORIGIN)

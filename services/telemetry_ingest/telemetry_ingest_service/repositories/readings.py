@@ -63,7 +63,13 @@ _AGGREGATE = """
     ORDER BY sensor_id, bucket_start
 """
 _HUGE_VALUES_SCALE = "power(2::float8, -600)"
-_AGGREGATE_SETTINGS = "SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0"
+# A day of one sensor (86,400 readings) sorts in memory, and faster in one process than in
+# parallel workers that each spill and then merge.
+_AGGREGATE_SETTINGS = """
+    SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0;
+    SAVEPOINT before_aggregate
+"""
+_BEFORE_AGGREGATE_ROLLBACK = "ROLLBACK TO SAVEPOINT before_aggregate"
 LAYER_COLUMNS = {"raw": "raw_value", "physical": "physical_value"}
 
 
@@ -228,6 +234,9 @@ class ReadingRepository:
     async def aggregate(
         self, selection: Selection, *, layer: str, width: timedelta, origin: datetime
     ) -> list[dict[str, Any]]:
+        """Per sensor and bucket, from the readings. Needs the caller's transaction: its
+        settings are SET LOCAL, and values whose sums overflow are summed again, scaled, after
+        a rollback to a savepoint."""
         query = Query()
         parts = {
             "value": LAYER_COLUMNS[layer],
@@ -235,19 +244,14 @@ class ReadingRepository:
             "width": f"{query.param(width)}::interval",
             "origin": f"{query.param(origin)}::timestamptz",
         }
+        await self._conn.execute(_AGGREGATE_SETTINGS)
         try:
-            rows = await self._aggregate(_AGGREGATE.format(scale="1", **parts), query.params)
+            rows = await self._conn.fetch(_AGGREGATE.format(scale="1", **parts), *query.params)
         except asyncpg.NumericValueOutOfRangeError:
+            await self._conn.execute(_BEFORE_AGGREGATE_ROLLBACK)
             sql = _AGGREGATE.format(scale=_HUGE_VALUES_SCALE, **parts)
-            rows = await self._aggregate(sql, query.params)
+            rows = await self._conn.fetch(sql, *query.params)
         return [dict(row) for row in rows]
-
-    async def _aggregate(self, sql: str, params: list[Any]) -> list[asyncpg.Record]:
-        # A day of one sensor (86,400 readings) sorts in memory, and faster in one process
-        # than in parallel workers that each spill and then merge.
-        async with self._conn.transaction(readonly=True):
-            await self._conn.execute(_AGGREGATE_SETTINGS)
-            return await self._conn.fetch(sql, *params)
 
 
 def _text(value: uuid.UUID | None) -> str | None:
