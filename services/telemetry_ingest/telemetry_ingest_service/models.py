@@ -2,12 +2,13 @@
 
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from backend_common.instants import Instant
+from backend_common.pagination import PageQuery
 
 Layer = Literal["raw", "physical"]
 Bucket = Literal["10s", "1m", "5m", "1h", "1d"]
@@ -35,9 +36,8 @@ class _Selection(BaseModel):
         return self
 
 
-class HistoryQuery(_Selection):
+class HistoryQuery(_Selection, PageQuery):
     limit: int = Field(default=1000, ge=1, le=MAX_PAGE)
-    cursor: str | None = Field(default=None, max_length=1024)
 
 
 class ExportQuery(_Selection):
@@ -92,11 +92,3 @@ class StreamQuery(BaseModel):
         if not self.sensor_id and self.run_id is None and self.capture_session_id is None:
             raise ValueError("give sensor_id, run_id or capture_session_id")
         return self
-
-
-class ReadingKey(BaseModel):
-    """Where a history page ends: (timestamp, batch, seq) of its last reading."""
-
-    t: datetime
-    b: int
-    s: int

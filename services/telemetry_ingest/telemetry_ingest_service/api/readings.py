@@ -8,7 +8,6 @@ from pydantic import BaseModel, create_model
 
 from backend_common.export import stream_export
 from backend_common.http import json_response, parse_query
-from backend_common.pagination import encode_cursor, parse_cursor
 from backend_common.rbac import caller
 from telemetry_ingest_service.appkeys import READINGS
 from telemetry_ingest_service.domain.readings import ORIGIN, bucket_for_points
@@ -18,7 +17,6 @@ from telemetry_ingest_service.models import (
     AlignedQuery,
     ExportQuery,
     HistoryQuery,
-    ReadingKey,
 )
 from telemetry_ingest_service.repositories.readings import Selection
 
@@ -40,21 +38,10 @@ def selection_of(query: Any) -> Selection:
 async def list_telemetry(request: web.Request) -> web.Response:
     """Stored readings in (timestamp, batch, seq) order, keyset-paginated."""
     query = parse_query(request, HistoryQuery, repeated=READING_REPEATED)
-    after = None
-    if query.cursor is not None:
-        key = parse_cursor(query.cursor, ReadingKey)
-        after = (key.t, key.b, key.s)
-    rows, fields = await request.app[READINGS].page(
-        caller(request), selection_of(query), layer=query.layer, after=after, limit=query.limit + 1
+    page = await request.app[READINGS].page(
+        caller(request), selection_of(query), layer=query.layer, page=query.page
     )
-    items = [{name: row[name] for name in fields} for row in rows[: query.limit]]
-    next_cursor = None
-    if len(rows) > query.limit:
-        last = rows[query.limit - 1]
-        next_cursor = encode_cursor(
-            {"t": last["timestamp"].isoformat(), "b": last["batch_id"], "s": last["seq"]}
-        )
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return json_response(page.as_json())
 
 
 @routes.get("/api/v1/telemetry/aggregate", name="aggregate_telemetry")

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backend_common.db import Database
+from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller
 from telemetry_ingest_service.domain import rollup
 from telemetry_ingest_service.domain.alignment import (
@@ -152,19 +153,14 @@ class Readings:
             return await self._visible(caller, ReadingRepository(conn), selection, layer)
 
     async def page(
-        self,
-        caller: Caller,
-        selection: Selection,
-        *,
-        layer: str,
-        after: tuple[datetime, int, int] | None,
-        limit: int,
-    ) -> tuple[list[Any], tuple[str, ...]]:
-        """Readings after the position `after`, and the fields the caller sees of them."""
+        self, caller: Caller, selection: Selection, *, layer: str, page: PageRequest
+    ) -> Page[dict[str, Any]]:
+        """A page of readings, with the fields the caller sees of them."""
         async with self._db.connection() as conn:
             repository = ReadingRepository(conn)
             fields = await self._visible(caller, repository, selection, layer)
-            return await repository.page(selection, after=after, limit=limit), fields
+            rows = await repository.page(selection, page)
+        return rows.map(lambda row: {name: row[name] for name in fields})
 
     async def stream(
         self, caller: Caller, selection: Selection, *, layer: str

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 
 # A reading as the API shows it, plus its position (batch_id, seq) for keyset paging. Ids come
@@ -71,6 +72,14 @@ _AGGREGATE_SETTINGS = """
 """
 _BEFORE_AGGREGATE_ROLLBACK = "ROLLBACK TO SAVEPOINT before_aggregate"
 LAYER_COLUMNS = {"raw": "raw_value", "physical": "physical_value"}
+
+
+class ReadingKey(CursorKey):
+    """Where a history page ends: (timestamp, batch, seq) of its last reading."""
+
+    t: datetime
+    b: int
+    s: int
 
 
 @dataclass(frozen=True)
@@ -189,21 +198,21 @@ class ReadingRepository:
     async def latest_batch(self) -> int:
         return await self._conn.fetchval(_LATEST_BATCH)
 
-    async def page(
-        self, selection: Selection, *, after: tuple[datetime, int, int] | None, limit: int
-    ) -> list[asyncpg.Record]:
-        """Readings in (timestamp, batch, seq) order, after the position `after`.
+    async def page(self, selection: Selection, page: PageRequest) -> Page[asyncpg.Record]:
+        """Readings in (timestamp, batch, seq) order, after the cursor's reading.
 
-        Per sensor, an ordered scan of the (sensor_id, timestamp) index that stops at `limit`;
-        several sensors are merged (a plain `sensor_id = ANY(…)` would sort all of them).
+        Per sensor, an ordered scan of the (sensor_id, timestamp) index that stops at the
+        page's end; several sensors are merged (a plain `sensor_id = ANY(…)` would sort all of
+        them).
         """
         query = Query()
         after_sql = ""
+        after = page.after(ReadingKey)
         if after is not None:
-            ts, batch, seq = (query.param(value) for value in after)
+            ts, batch, seq = query.param(after.t), query.param(after.b), query.param(after.s)
             after_sql = f' AND ("timestamp", batch_id, seq) > ({ts}::timestamptz, {batch}, {seq})'
         order = 'ORDER BY "timestamp", batch_id, seq'
-        limit_sql = f"LIMIT {query.param(limit)}"
+        limit_sql = f"LIMIT {query.param(page.fetch)}"
         if len(selection.sensor_ids) <= 1:
             where = selection.where(query) + after_sql
             sql = f"SELECT {_READING_COLUMNS} FROM telemetry_records WHERE {where} {order}"
@@ -218,7 +227,10 @@ class ReadingRepository:
                     f" {order} {limit_sql})"
                 )
             sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) merged {order} {limit_sql}"
-        return await self._conn.fetch(sql, *query.params)
+        rows = await self._conn.fetch(sql, *query.params)
+        return page.page(
+            rows, key=lambda row: ReadingKey(t=row["timestamp"], b=row["batch_id"], s=row["seq"])
+        )
 
     async def stream(self, selection: Selection) -> AsyncIterator[asyncpg.Record]:
         """Every selected reading in time order, through a cursor (needs a transaction)."""
