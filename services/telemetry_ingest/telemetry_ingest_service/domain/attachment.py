@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from backend_common.statuses import CaptureStatus, RunStatus
 from telemetry_ingest_service.domain.errors import (
     CaptureSessionArchived,
     CaptureSessionMismatch,
@@ -18,8 +19,9 @@ from telemetry_ingest_service.domain.errors import (
     SensorNotBound,
 )
 
-ARCHIVED = "archived"
-FINISHED = frozenset({"succeeded", "failed"})
+# A finished run or session takes readings marked late; an archived one takes none.
+FINISHED_RUN = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
+FINISHED_SESSION = frozenset({CaptureStatus.SUCCEEDED, CaptureStatus.FAILED})
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,9 @@ def attach(
 ) -> Attachment:
     if run_id is None and session_id is None:
         running = [
-            b for b in bindings if b.session_id is not None and b.session_status == "running"
+            b
+            for b in bindings
+            if b.session_id is not None and b.session_status == CaptureStatus.RUNNING
         ]
         if not running:
             return NONE
@@ -66,9 +70,9 @@ def attach(
 
 
 def _checked(binding: Binding) -> Attachment:
-    if binding.run_status == ARCHIVED:
+    if binding.run_status == RunStatus.ARCHIVED:
         raise RunArchived()
-    if binding.session_status == ARCHIVED:
+    if binding.session_status == CaptureStatus.ARCHIVED:
         raise CaptureSessionArchived()
-    late = binding.run_status in FINISHED or binding.session_status in FINISHED
+    late = binding.run_status in FINISHED_RUN or binding.session_status in FINISHED_SESSION
     return Attachment(binding.run_id, binding.session_id, late)

@@ -20,18 +20,20 @@ _READING_COLUMNS = """
     capture_session_id::text AS capture_session_id, meta, batch_id, seq
 """
 _SENSOR_PROJECTS = """
-    SELECT s.id, ARRAY(SELECT project_id FROM sensor_projects WHERE sensor_id = s.id) AS projects
-    FROM sensors s WHERE s.id = ANY($1::uuid[])
+    SELECT s.id,
+           ARRAY(SELECT project_id FROM telemetry_seam.sensor_projects WHERE sensor_id = s.id)
+               AS projects
+    FROM telemetry_seam.sensors s WHERE s.id = ANY($1::uuid[])
 """
-_RUN_PROJECT = "SELECT project_id FROM runs WHERE id = $1"
+_RUN_PROJECT = "SELECT project_id FROM telemetry_seam.runs WHERE id = $1"
 _BATCH_READINGS = """
     SELECT "timestamp", received_at, sensor_id, raw_value, physical_value, signal,
            conversion_status, late, run_id, capture_session_id, meta
     FROM telemetry_records WHERE batch_id = $1 ORDER BY seq
 """
 _LATEST_BATCH = "SELECT coalesce(max(id), 0) FROM telemetry_batches"
-_SESSION_SPAN = "SELECT started_at, stopped_at FROM capture_sessions WHERE id = $1"
-_SESSION_PROJECT = "SELECT project_id FROM capture_sessions WHERE id = $1"
+_SESSION_SPAN = "SELECT started_at, stopped_at FROM telemetry_seam.capture_sessions WHERE id = $1"
+_SESSION_PROJECT = "SELECT project_id FROM telemetry_seam.capture_sessions WHERE id = $1"
 # Per sensor and bucket: each reading weighs the time until the next one in its bucket (the last
 # one until the bucket's end), which gives the time-weighted average. Readings at one instant
 # are ordered as the history orders them (batch, then position). One window does the ordered

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from backend_common.statuses import CaptureStatus
+
 RECORD_COLUMNS = (
     "batch_id",
     "seq",
@@ -26,27 +28,28 @@ RECORD_COLUMNS = (
 NOTIFY_CHANNEL = "telemetry"
 
 _TOKENS = """
-    SELECT token_hash, expires_at FROM sensor_tokens
+    SELECT token_hash, expires_at FROM telemetry_seam.sensor_tokens
     WHERE sensor_id = $1 AND (expires_at IS NULL OR expires_at > now())
 """
 # In one round trip: the published profiles whose validity meets [first, last] of the batch,
 # each run the sensor is bound to (with the session asked for, or else its running session), and
 # whether the batch is stored already.
-_CONTEXT = """
+_CONTEXT = f"""
     SELECT
         ARRAY(
             SELECT (p.id, p.kind, p.payload, p.valid_from, p.valid_to)
-            FROM conversion_profiles p
+            FROM telemetry_seam.conversion_profiles p
             WHERE p.sensor_id = $1 AND p.valid_from <= $4
               AND (p.valid_to IS NULL OR p.valid_to > $3)
             ORDER BY p.valid_from
         ) AS profiles,
         ARRAY(
             SELECT (r.id, r.status, cs.id, cs.status, cs.started_at)
-            FROM run_sensors rs
-            JOIN runs r ON r.id = rs.run_id
-            LEFT JOIN capture_sessions cs ON cs.run_id = r.id
-                AND CASE WHEN $2::uuid IS NULL THEN cs.status = 'running' ELSE cs.id = $2 END
+            FROM telemetry_seam.run_sensors rs
+            JOIN telemetry_seam.runs r ON r.id = rs.run_id
+            LEFT JOIN telemetry_seam.capture_sessions cs ON cs.run_id = r.id
+                AND CASE WHEN $2::uuid IS NULL THEN cs.status = '{CaptureStatus.RUNNING}'
+                         ELSE cs.id = $2 END
             WHERE rs.sensor_id = $1
         ) AS bindings,
         EXISTS (
@@ -69,16 +72,8 @@ _INSERT_BATCH = """
         'batch', id, 'sensor', $1::text, 'run', $4::text, 'session', $5::text)::text)
     FROM batch
 """
-_HEARTBEATS = """
-    UPDATE sensors s SET last_heartbeat = v.at
-    FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at)
-    WHERE s.id = v.id AND (s.last_heartbeat IS NULL OR s.last_heartbeat < v.at)
-"""
-_TOKENS_USED = """
-    UPDATE sensor_tokens t SET last_used_at = v.at
-    FROM unnest($1::bytea[], $2::timestamptz[]) AS v(hash, at)
-    WHERE t.token_hash = v.hash AND (t.last_used_at IS NULL OR t.last_used_at < v.at)
-"""
+_HEARTBEATS = "SELECT telemetry_seam.record_heartbeats($1::uuid[], $2::timestamptz[])"
+_TOKENS_USED = "SELECT telemetry_seam.record_token_use($1::bytea[], $2::timestamptz[])"
 # Keeps the newest `$10` entries of the sensor (the DELETE does not see the row it inserts).
 _JOURNAL = """
     WITH entry AS (
