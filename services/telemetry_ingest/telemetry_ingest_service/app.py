@@ -1,16 +1,12 @@
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
-import structlog
 from aiohttp import web
 
 from backend_common.app import create_base_app
 from backend_common.clock import Clock, utc_now
-from backend_common.db import UNAVAILABLE, Database, within
+from backend_common.db import UNAVAILABLE
 from backend_common.keys import DATABASE
 from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
@@ -20,21 +16,17 @@ from telemetry_ingest_service.api.errors import ERRORS
 from telemetry_ingest_service.appkeys import CREDENTIALS, HUB, INGEST, READINGS, SENSOR_RATES
 from telemetry_ingest_service.domain import credentials
 from telemetry_ingest_service.domain.batch import Limits
-from telemetry_ingest_service.domain.credentials import Credentials, Digests
+from telemetry_ingest_service.domain.credentials import Credentials, stored_digests
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
-from telemetry_ingest_service.domain.live import Filter, Hub
+from telemetry_ingest_service.domain.live import Hub, StoredBatches
 from telemetry_ingest_service.domain.readings import Readings
 from telemetry_ingest_service.domain.rollup import Rollup
 from telemetry_ingest_service.domain.spool import Spool
-from telemetry_ingest_service.repositories.readings import ReadingRepository
-from telemetry_ingest_service.repositories.telemetry import NOTIFY_CHANNEL, TelemetryRepository
+from telemetry_ingest_service.domain.storage import Storage
+from telemetry_ingest_service.repositories.telemetry import NOTIFY_CHANNEL
 from telemetry_ingest_service.settings import TelemetryIngestSettings
-
-_log = structlog.get_logger(__name__)
-
-# Monthly telemetry partitions are kept this far ahead (on plain PostgreSQL).
-PARTITION_MONTHS_AHEAD = 4
+from telemetry_ingest_service.workers import Workers
 
 
 def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> web.Application:
@@ -43,16 +35,11 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
 
     async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
-
-        async def load_digests(sensor_id: uuid.UUID) -> Digests:
-            async def load() -> Digests:
-                async with db.connection() as conn:
-                    return await TelemetryRepository(conn).token_digests(sensor_id)
-
-            return await within(settings.db_timeout, load())
-
         app[CREDENTIALS] = Credentials(
-            load_digests, ttl=settings.token_cache_ttl, unavailable=UNAVAILABLE, clock=clock
+            stored_digests(db, timeout=settings.db_timeout),
+            ttl=settings.token_cache_ttl,
+            unavailable=UNAVAILABLE,
+            clock=clock,
         )
         # One folder per worker process; a worker drains the folders of workers that are gone.
         spool = Spool(
@@ -60,7 +47,6 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
         )
         spool.open()
         app[READINGS] = Readings(db, rollup_reads=settings.rollup_reads)
-        rollup = Rollup(db, clock=clock, grace=timedelta(seconds=settings.rollup_grace_seconds))
         app[INGEST] = Ingest(
             db,
             clock=clock,
@@ -73,7 +59,27 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             spool=spool,
             db_timeout=settings.db_timeout,
         )
-        app[HUB] = hub = _hub(db, settings)
+        batches = StoredBatches(db, replay_limit=settings.stream_replay_batches)
+        app[HUB] = hub = Hub(
+            missed=batches.missed,
+            readings=batches.readings,
+            latest=batches.latest,
+            queue_size=settings.stream_queue_size,
+            streams_per_user=settings.streams_per_user,
+            keepalive=settings.stream_keepalive_seconds,
+        )
+        workers = Workers(
+            ingest=app[INGEST],
+            rollup=Rollup(db, clock=clock, grace=timedelta(seconds=settings.rollup_grace_seconds)),
+            storage=Storage(
+                db,
+                retention=timedelta(days=settings.retention_days)
+                if settings.retention_days
+                else None,
+            ),
+            heartbeat_interval=settings.heartbeat_interval,
+            rollup_interval=settings.rollup_interval,
+        )
 
         def reconnected() -> None:
             app[CREDENTIALS].forget()
@@ -88,25 +94,11 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             on_reconnect=reconnected,
         )
         hub.start()
-        retention = timedelta(days=settings.retention_days) if settings.retention_days else None
-        try:
-            await _maintain_storage(db, retention)
-        except UNAVAILABLE as exc:
-            _log.warning("storage_not_maintained", error=repr(exc))  # the hourly job retries
+        await workers.maintain_storage()
         await listener.start()
-        tasks = [
-            asyncio.create_task(_every(3600, lambda: _maintain_storage(db, retention))),
-            asyncio.create_task(_every(settings.heartbeat_interval, app[INGEST].flush_heartbeats)),
-            asyncio.create_task(_drain_spool(app[INGEST])),
-            asyncio.create_task(_every(settings.rollup_interval, rollup.refresh)),
-        ]
+        workers.start()
         yield
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        with contextlib.suppress(*UNAVAILABLE):
-            await app[INGEST].flush_heartbeats()
+        await workers.stop()
         await hub.stop()
         await listener.stop()
         spool.close()
@@ -119,74 +111,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
     return app
 
 
-def _hub(db: Database, settings: TelemetryIngestSettings) -> Hub:
-    async def missed(flt: Filter, after: int) -> list[int]:
-        async with db.connection() as conn:
-            return await ReadingRepository(conn).batches_after(
-                after,
-                sensor_ids=flt.sensor_ids,
-                run_id=flt.run_id,
-                capture_session_id=flt.capture_session_id,
-                limit=settings.stream_replay_batches,
-            )
-
-    async def readings(batch_id: int) -> list[dict[str, Any]]:
-        async with db.connection() as conn:
-            return await ReadingRepository(conn).batch_readings(batch_id)
-
-    async def latest() -> int:
-        async with db.connection() as conn:
-            return await ReadingRepository(conn).latest_batch()
-
-    return Hub(
-        missed=missed,
-        readings=readings,
-        latest=latest,
-        queue_size=settings.stream_queue_size,
-        streams_per_user=settings.streams_per_user,
-        keepalive=settings.stream_keepalive_seconds,
-    )
-
-
 async def _end_streams(app: web.Application) -> None:
     """On shutdown, before waiting for handlers: live streams end instead of holding it up."""
     if HUB in app:
         await app[HUB].stop()
-
-
-async def _maintain_storage(db: Database, retention: timedelta | None) -> None:
-    """Partitions for the coming months, and the retention setting applied."""
-    async with db.connection() as conn:
-        telemetry = TelemetryRepository(conn)
-        await telemetry.ensure_partitions(PARTITION_MONTHS_AHEAD)
-        await telemetry.apply_retention(retention)
-
-
-async def _every(seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except UNAVAILABLE as exc:
-            _log.warning("periodic_job_database_unavailable", error=repr(exc))
-        except Exception:
-            _log.exception("periodic_job_failed")
-
-
-async def _drain_spool(ingest: Ingest) -> None:
-    """Stores spooled batches when some arrive, and retries every few seconds while PostgreSQL
-    is away (a spool left from an earlier process is drained at start)."""
-    backoff = 0.5
-    while True:
-        try:
-            stored = await ingest.drain_spool()
-            if stored:
-                _log.info("spool_drained", batches=stored)
-            backoff = 0.5
-            await ingest.spooled.wait()
-        except UNAVAILABLE:
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
-        except Exception:
-            _log.exception("spool_drain_failed")
-            await asyncio.sleep(5.0)

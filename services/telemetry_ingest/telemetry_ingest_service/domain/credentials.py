@@ -16,7 +16,9 @@ from datetime import datetime
 
 from backend_common import sensor_tokens
 from backend_common.clock import Clock, utc_now
+from backend_common.db import Database, within
 from telemetry_ingest_service.domain.errors import InvalidToken, TokenCheckUnavailable
+from telemetry_ingest_service.repositories.telemetry import TelemetryRepository
 
 CHANNEL = "sensor_tokens"
 _RELOAD_INTERVAL = 1.0
@@ -24,6 +26,20 @@ _RELOAD_INTERVAL = 1.0
 # A sensor's token digests, each with the instant it stops working (None: no end).
 Digests = list[tuple[bytes, datetime | None]]
 DigestSource = Callable[[uuid.UUID], Awaitable[Digests]]
+
+
+def stored_digests(db: Database, *, timeout: float) -> DigestSource:
+    """The digest source of the database: a sensor's working tokens, or TimeoutError after
+    `timeout` seconds."""
+
+    async def load(sensor_id: uuid.UUID) -> Digests:
+        async def fetch() -> Digests:
+            async with db.connection() as conn:
+                return await TelemetryRepository(conn).token_digests(sensor_id)
+
+        return await within(timeout, fetch())
+
+    return load
 
 
 @dataclass(frozen=True)

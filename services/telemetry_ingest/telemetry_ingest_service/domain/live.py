@@ -23,6 +23,9 @@ from typing import Any
 import orjson
 import structlog
 
+from backend_common.db import Database
+from telemetry_ingest_service.repositories.readings import ReadingRepository
+
 _log = structlog.get_logger(__name__)
 
 CLOSED = object()  # the last item of a stream's queue
@@ -185,3 +188,31 @@ class Hub:
         while not stream.queue.empty():
             stream.queue.get_nowait()
         stream.queue.put_nowait(CLOSED)
+
+
+class StoredBatches:
+    """What the hub reads of stored batches: those a stream missed, a batch's readings, the
+    latest batch id."""
+
+    def __init__(self, db: Database, *, replay_limit: int) -> None:
+        self._db = db
+        self._replay_limit = replay_limit
+
+    async def missed(self, flt: Filter, after: int) -> list[int]:
+        """The newest `replay_limit` batches after `after` that the filter wants, oldest first."""
+        async with self._db.connection() as conn:
+            return await ReadingRepository(conn).batches_after(
+                after,
+                sensor_ids=flt.sensor_ids,
+                run_id=flt.run_id,
+                capture_session_id=flt.capture_session_id,
+                limit=self._replay_limit,
+            )
+
+    async def readings(self, batch_id: int) -> list[dict[str, Any]]:
+        async with self._db.connection() as conn:
+            return await ReadingRepository(conn).batch_readings(batch_id)
+
+    async def latest(self) -> int:
+        async with self._db.connection() as conn:
+            return await ReadingRepository(conn).latest_batch()
