@@ -10,20 +10,24 @@ from backend_common.export import stream_export
 from backend_common.http import json_response, parse_query
 from backend_common.rbac import caller
 from telemetry_ingest_service.appkeys import READINGS
-from telemetry_ingest_service.domain.readings import ORIGIN, bucket_for_points
+from telemetry_ingest_service.domain.alignment import ORIGIN
+from telemetry_ingest_service.domain.readings import bucket_for_points
 from telemetry_ingest_service.models import (
     READING_REPEATED,
     AggregateQuery,
     AlignedQuery,
     ExportQuery,
     HistoryQuery,
+    StreamQuery,
 )
 from telemetry_ingest_service.repositories.readings import Selection
 
 routes = web.RouteTableDef()
 
 
-def selection_of(query: Any) -> Selection:
+def selection_of(
+    query: HistoryQuery | ExportQuery | AggregateQuery | AlignedQuery | StreamQuery,
+) -> Selection:
     """The readings a query model names (a stream's has no range)."""
     return Selection(
         sensor_ids=tuple(dict.fromkeys(query.sensor_id)),  # each once, in the order given

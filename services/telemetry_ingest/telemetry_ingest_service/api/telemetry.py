@@ -1,5 +1,3 @@
-from typing import Any
-
 import orjson
 from aiohttp import web
 
@@ -11,7 +9,8 @@ from telemetry_ingest_service.api.errors import problem_of
 from telemetry_ingest_service.appkeys import CREDENTIALS, INGEST, SENSOR_RATES
 from telemetry_ingest_service.domain.credentials import SensorCredential
 from telemetry_ingest_service.domain.errors import InvalidToken
-from telemetry_ingest_service.domain.ingest import Accepted, Rejection
+from telemetry_ingest_service.domain.ingest import Accepted
+from telemetry_ingest_service.domain.journal import Rejection
 
 routes = web.RouteTableDef()
 
@@ -50,10 +49,10 @@ async def _accept(request: web.Request, credential: SensorCredential) -> Accepte
     """The batch, accepted; a refusal is answered as a ProblemError and kept in the sensor's
     journal first (but for a full spool: that is ours to answer for, not the sensor's)."""
     ingest = request.app[INGEST]
-    data: Any = None
+    document: object = None
     try:
-        data = await _read_batch(request)
-        return await ingest.accept(credential, data)
+        document = await _read_batch(request)
+        return await ingest.accept(credential, document)
     except (DomainError, ProblemError) as exc:
         problem = exc if isinstance(exc, ProblemError) else problem_of(exc)
         if problem is None:
@@ -64,7 +63,7 @@ async def _accept(request: web.Request, credential: SensorCredential) -> Accepte
                 code=problem.code,
                 detail=problem.detail or problem.code,
                 errors=problem.errors,
-                data=data,
+                document=document,
                 cause=exc,
             )
             await ingest.journal(credential.sensor_id, rejection, request.get(REQUEST_ID))
@@ -73,7 +72,7 @@ async def _accept(request: web.Request, credential: SensorCredential) -> Accepte
         raise problem from exc
 
 
-async def _read_batch(request: web.Request) -> Any:
+async def _read_batch(request: web.Request) -> object:
     """The body as decoded JSON."""
     try:
         body = await request.read()
@@ -84,12 +83,12 @@ async def _read_batch(request: web.Request) -> Any:
             400, "incomplete_body", "The connection closed before the body arrived."
         ) from None
     try:
-        data = orjson.loads(body)
+        document: object = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ProblemError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
     if b"\\u0000" in body:
-        check_json_values(data)  # says where the NUL is
-    return data
+        check_json_values(document)  # says where the NUL is
+    return document
 
 
 def _rate_limit_headers(decision: Decision) -> dict[str, str]:

@@ -61,7 +61,7 @@ class _Errors:
             self.listed.append({"in": "body", "field": field, "message": message, "type": kind})
 
 
-def parse_batch(data: Any, *, received_at: datetime, limits: Limits) -> Batch:
+def parse_batch(data: object, *, received_at: datetime, limits: Limits) -> Batch:
     """The batch in `data` (decoded JSON), or BatchInvalid listing every problem."""
     errors = _Errors()
     if not isinstance(data, dict):

@@ -24,7 +24,7 @@ import structlog
 from backend_common.clock import Clock
 from backend_common.db import UNAVAILABLE, Database, within
 from backend_common.errors import DomainError
-from telemetry_ingest_service.domain.attachment import NONE, Binding, attach
+from telemetry_ingest_service.domain.attachment import NONE, attach
 from telemetry_ingest_service.domain.batch import Batch, Limits, parse_batch
 from telemetry_ingest_service.domain.conversion import (
     ERROR,
@@ -34,8 +34,9 @@ from telemetry_ingest_service.domain.conversion import (
     convert_batch,
 )
 from telemetry_ingest_service.domain.credentials import SensorCredential
-from telemetry_ingest_service.domain.errors import BatchInvalid, NotStored, TokenSensorMismatch
+from telemetry_ingest_service.domain.errors import NotStored, TokenSensorMismatch
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
+from telemetry_ingest_service.domain.journal import Rejection
 from telemetry_ingest_service.domain.spool import Spool, SpoolFull
 from telemetry_ingest_service.repositories.telemetry import TelemetryRepository, records
 
@@ -64,43 +65,6 @@ class Accepted:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """What the journal keeps of a refused batch: how it was answered, and what it held."""
-
-    status: int
-    code: str
-    detail: str
-    readings: int = 0
-    rejected: int = 0
-    errors: list[dict[str, Any]] | None = None
-    batch_id: str | None = None
-
-    @classmethod
-    def of(
-        cls,
-        *,
-        status: int,
-        code: str,
-        detail: str,
-        errors: list[dict[str, Any]] | None,
-        data: Any,
-        cause: BaseException,
-    ) -> "Rejection":
-        """The journal entry of a batch (`data`, decoded JSON if it got that far; else None)
-        refused for `cause` with that answer."""
-        readings, batch_id = _counts(data)
-        return cls(
-            status=status,
-            code=code,
-            detail=detail,
-            readings=readings,
-            rejected=cause.rejected if isinstance(cause, BatchInvalid) else 0,
-            errors=errors,
-            batch_id=batch_id,
-        )
-
-
 class Ingest:
     def __init__(
         self,
@@ -124,11 +88,11 @@ class Ingest:
         self._skip_database_until = 0.0
         self.spooled = asyncio.Event()
 
-    async def accept(self, credential: SensorCredential, data: Any) -> Accepted:
-        """Checks and stores (or spools) a batch (`data`, decoded JSON) of the credential's
-        sensor; a refusal raises its domain error."""
+    async def accept(self, credential: SensorCredential, document: object) -> Accepted:
+        """Checks a batch (`document`, the decoded JSON body) of the credential's sensor into a
+        Batch, and stores (or spools) that; a refusal raises its domain error."""
         received_at = self._clock()
-        batch = parse_batch(data, received_at=received_at, limits=self._limits)
+        batch = parse_batch(document, received_at=received_at, limits=self._limits)
         if batch.sensor_id != credential.sensor_id:
             raise TokenSensorMismatch()
         result = await self._store_or_spool(batch)
@@ -192,27 +156,18 @@ class Ingest:
         first, last = min(batch.timestamps), max(batch.timestamps)
         async with self._db.transaction() as conn:
             repo = TelemetryRepository(conn)
-            context = await repo.context(
-                batch.sensor_id,
-                batch.capture_session_id,
-                first,
-                last,
-                batch.client_batch_id,
-                batch.ingest_key,
-            )
-            if context["stored"]:
+            context = await repo.context(batch, first, last)
+            if context.stored:
                 return Accepted(accepted=len(batch), duplicate=True)
             try:
                 attached = attach(
-                    [Binding(*row) for row in context["bindings"]],
-                    run_id=batch.run_id,
-                    session_id=batch.capture_session_id,
+                    context.bindings, run_id=batch.run_id, session_id=batch.capture_session_id
                 )
             except DomainError:
                 if not replay:
                     raise
                 attached = NONE
-            spans = [self._converters.span(*row) for row in context["profiles"]]
+            spans = [self._converters.span(*row) for row in context.profiles]
             converted = convert_batch(batch.timestamps, batch.raw_values, spans)
             result = Accepted(
                 accepted=len(batch),
@@ -274,16 +229,7 @@ class Ingest:
     ) -> None:
         async with self._db.connection() as conn:
             await TelemetryRepository(conn).journal(
-                keep=self._journal_size,
-                sensor_id=sensor_id,
-                status=rejection.status,
-                code=rejection.code,
-                detail=rejection.detail,
-                batch_id=rejection.batch_id,
-                readings=rejection.readings,
-                rejected=rejection.rejected,
-                errors=rejection.errors or [],
-                request_id=request_id,
+                sensor_id, rejection, request_id=request_id, keep=self._journal_size
             )
 
     async def flush_heartbeats(self) -> None:
@@ -296,18 +242,3 @@ class Ingest:
         except BaseException:
             self._heartbeats.put_back(sensors, tokens)
             raise
-
-
-def _counts(data: Any) -> tuple[int, str | None]:
-    """How many readings a refused batch held, and its batch id, as far as it can tell."""
-    if not isinstance(data, dict):
-        return 0, None
-    readings = data.get("readings")
-    batch_id = data.get("batch_id")
-    return (
-        len(readings) if isinstance(readings, list) else 0,
-        # Only an id the journal can hold (PostgreSQL text cannot hold NUL).
-        batch_id
-        if isinstance(batch_id, str) and len(batch_id) <= 200 and "\x00" not in batch_id
-        else None,
-    )

@@ -125,10 +125,12 @@ class ReadingRepository:
         return {row["id"]: row["projects"] for row in rows}
 
     async def run_project(self, run_id: uuid.UUID) -> uuid.UUID | None:
-        return await self._conn.fetchval(_RUN_PROJECT, run_id)
+        project_id: uuid.UUID | None = await self._conn.fetchval(_RUN_PROJECT, run_id)
+        return project_id
 
     async def session_project(self, session_id: uuid.UUID) -> uuid.UUID | None:
-        return await self._conn.fetchval(_SESSION_PROJECT, session_id)
+        project_id: uuid.UUID | None = await self._conn.fetchval(_SESSION_PROJECT, session_id)
+        return project_id
 
     async def batch_readings(self, batch_id: int) -> list[dict[str, Any]]:
         """One stored batch's readings as the API shows them (ids as text)."""
@@ -195,10 +197,12 @@ class ReadingRepository:
              WHERE {outside} AND "timestamp" > {end} AND {value} IS NOT NULL
              ORDER BY {order} LIMIT 1)
         """
-        return await self._conn.fetch(sql, *query.params)
+        rows: list[asyncpg.Record] = await self._conn.fetch(sql, *query.params)
+        return rows
 
     async def latest_batch(self) -> int:
-        return await self._conn.fetchval(_LATEST_BATCH)
+        batch_id: int = await self._conn.fetchval(_LATEST_BATCH)
+        return batch_id
 
     async def page(self, selection: Selection, page: PageRequest) -> Page[asyncpg.Record]:
         """Readings in (timestamp, batch, seq) order, after the cursor's reading.

@@ -148,7 +148,8 @@ class RollupRepository:
 
     async def lock(self) -> bool:
         """The refresher's lock for this transaction, if no other refresher holds it."""
-        return await self._conn.fetchval(_LOCK)
+        locked: bool = await self._conn.fetchval(_LOCK)
+        return locked
 
     async def take_due(self, due: datetime, limit: int) -> list[Pending]:
         """Removes (and gives) at most `limit` queued ranges that end by the minute `due`."""

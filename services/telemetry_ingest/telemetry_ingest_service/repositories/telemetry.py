@@ -3,12 +3,16 @@
 import itertools
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from backend_common.statuses import CaptureStatus
+from telemetry_ingest_service.domain.attachment import Binding
+from telemetry_ingest_service.domain.batch import Batch
+from telemetry_ingest_service.domain.journal import Rejection
 
 RECORD_COLUMNS = (
     "batch_id",
@@ -90,27 +94,50 @@ _ENSURE_PARTITIONS = "SELECT telemetry_ensure_partitions(now(), $1)"
 _APPLY_RETENTION = "SELECT telemetry_apply_retention($1::interval)"
 
 
+class Profile(NamedTuple):
+    """A conversion profile with a validity, as the converters take it."""
+
+    id: uuid.UUID
+    kind: str
+    payload: Any
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What storing a batch needs to know: the profiles valid over it, the runs its sensor is
+    bound to (with the session asked for, or the running one), and whether it is stored."""
+
+    profiles: list[Profile]
+    bindings: list[Binding]
+    stored: bool
+
+
 class TelemetryRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
     async def token_digests(self, sensor_id: uuid.UUID) -> list[tuple[bytes, datetime | None]]:
         """Digests of the sensor's tokens that work now, with when each stops working."""
-        return [tuple(row) for row in await self._conn.fetch(_TOKENS, sensor_id)]
+        rows = await self._conn.fetch(_TOKENS, sensor_id)
+        return [(row["token_hash"], row["expires_at"]) for row in rows]
 
-    async def context(
-        self,
-        sensor_id: uuid.UUID,
-        session_id: uuid.UUID | None,
-        first: datetime,
-        last: datetime,
-        client_batch_id: str | None,
-        ingest_key: uuid.UUID,
-    ) -> asyncpg.Record:
-        """`profiles` as (id, kind, payload, valid_from, valid_to), `bindings` as (run_id,
-        run_status, session_id, session_status, session_started_at), and `stored`."""
-        return await self._conn.fetchrow(
-            _CONTEXT, sensor_id, session_id, first, last, client_batch_id, ingest_key
+    async def context(self, batch: Batch, first: datetime, last: datetime) -> BatchContext:
+        """The context of a batch whose readings span [first, last]."""
+        row = await self._conn.fetchrow(
+            _CONTEXT,
+            batch.sensor_id,
+            batch.capture_session_id,
+            first,
+            last,
+            batch.client_batch_id,
+            batch.ingest_key,
+        )
+        return BatchContext(
+            profiles=[Profile(*profile) for profile in row["profiles"]],
+            bindings=[Binding(*binding) for binding in row["bindings"]],
+            stored=row["stored"],
         )
 
     async def insert_batch(
@@ -128,7 +155,7 @@ class TelemetryRepository:
         spooled: bool,
     ) -> int | None:
         """The new batch's id, or None when it is stored already."""
-        return await self._conn.fetchval(
+        batch_id: int | None = await self._conn.fetchval(
             _INSERT_BATCH,
             sensor_id,
             client_batch_id,
@@ -142,6 +169,7 @@ class TelemetryRepository:
             spooled,
             NOTIFY_CHANNEL,
         )
+        return batch_id
 
     async def copy_records(self, records: Iterable[tuple[Any, ...]]) -> None:
         await self._conn.copy_records_to_table(
@@ -156,18 +184,21 @@ class TelemetryRepository:
         if tokens:
             await self._conn.execute(_TOKENS_USED, list(tokens), list(tokens.values()))
 
-    async def journal(self, *, keep: int, **entry: Any) -> None:
+    async def journal(
+        self, sensor_id: uuid.UUID, rejection: Rejection, *, request_id: str | None, keep: int
+    ) -> None:
+        """Adds the entry to the sensor's journal, which keeps its newest `keep`."""
         await self._conn.execute(
             _JOURNAL,
-            entry["sensor_id"],
-            entry["status"],
-            entry["code"],
-            entry["detail"],
-            entry["batch_id"],
-            entry["readings"],
-            entry["rejected"],
-            entry["errors"],
-            entry["request_id"],
+            sensor_id,
+            rejection.status,
+            rejection.code,
+            rejection.detail,
+            rejection.batch_id,
+            rejection.readings,
+            rejection.rejected,
+            rejection.errors or [],
+            request_id,
             keep,
         )
 
@@ -191,7 +222,7 @@ def records(
     physical: list[float | None],
     status: list[str],
     profile_ids: list[uuid.UUID | None],
-    metas: list[Any],
+    metas: list[dict[str, Any] | None],
 ) -> Iterable[tuple[Any, ...]]:
     """Rows in RECORD_COLUMNS order, built lazily by zip (no Python loop per reading)."""
     repeat = itertools.repeat
