@@ -1,8 +1,9 @@
 """A batch of readings as a sensor sends it, checked all at once.
 
 Readings are checked in one plain loop into parallel lists, with no object per reading: a batch
-of thousands of readings costs a few microseconds each (DESIGN: the ingest path is the hot one).
-A batch is all or nothing: every bad reading is reported by index and field, and nothing is kept.
+of thousands of readings costs a few microseconds each (every reading of every sensor passes
+here, so this is the service's hottest path). A batch is all or nothing: every bad reading is
+reported by index and field, and nothing is kept.
 """
 
 import math
