@@ -5,6 +5,7 @@ The apps ask for `pgsql` first, so the database's per-test cleanup comes after t
 ingest app writes its last heartbeats when it stops)."""
 
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,6 +25,16 @@ async def api(pgsql, aiohttp_client, make_settings, clock):
 @pytest.fixture
 def ingest_settings(make_settings):
     return lambda **overrides: make_settings("telemetry_ingest", **overrides)
+
+
+@pytest.fixture
+def ingest_app(aiohttp_client, ingest_settings, clock):
+    """Telemetry ingest with other settings."""
+
+    async def start(**settings: Any):
+        return await aiohttp_client(create_ingest_app(ingest_settings(**settings), clock=clock))
+
+    return start
 
 
 @pytest.fixture

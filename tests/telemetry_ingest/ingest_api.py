@@ -6,16 +6,20 @@ response = await send(ingest, sensor["token"], batch(sensor, [reading(clock.now,
 rows = stored_records(pgsql, sensor["id"])
 """
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.experiment.factories import expect
+from tests.experiment.factories import (
+    RUN_STATUS_PATHS,
+    create_run_in_status,
+    expect,
+    set_run_status,
+)
 from tests.plugins.auth_stub import StubUser
+from tests.problems import assert_problem
 
 TELEMETRY = "/api/v1/telemetry"
 SENSORS = "/api/v1/sensors"
@@ -147,6 +151,21 @@ async def all_ingest_errors(
     return page["items"]
 
 
+async def bound_run(
+    api: TestClient,
+    user: StubUser,
+    experiment: dict[str, Any],
+    sensor: dict[str, Any],
+    status: str = "running",
+) -> dict[str, Any]:
+    """A new run of the experiment with the sensor bound to it, then brought to `status`."""
+    run = await create_run_in_status(api, user, experiment["id"], "draft")
+    await bind(api, user, run["id"], sensor["id"])
+    for step in RUN_STATUS_PATHS[status]:
+        run = await set_run_status(api, user, run["id"], step)
+    return run
+
+
 # --- the ingest API ------------------------------------------------------------------------------
 
 
@@ -163,6 +182,25 @@ async def send(ingest: TestClient, token: str | None, body: Any, **kwargs: Any) 
 async def accepted(ingest: TestClient, token: str, body: Any) -> dict[str, Any]:
     """Sends a batch that must be accepted; returns the answer."""
     return await expect(await send(ingest, token, body), 202)
+
+
+async def refused_batch(
+    ingest: TestClient, pgsql: Any, sensor: dict[str, Any], body: Any, status: int, code: str
+) -> dict[str, Any]:
+    """Sends a batch that must be refused with nothing stored; returns the problem."""
+    before = stored_counts(pgsql)
+    problem = await assert_problem(await send(ingest, sensor["token"], body), status, code)
+    assert stored_counts(pgsql) == before
+    return problem
+
+
+async def refused(
+    response: Any, pgsql: Any, status: int, code: str, *, stored: tuple[int, int] = (0, 0)
+) -> dict[str, Any]:
+    """Asserts the problem and that nothing (more) is stored; returns the problem."""
+    problem = await assert_problem(response, status, code)
+    assert stored_counts(pgsql) == stored
+    return problem
 
 
 def rate_limit(response: Any) -> tuple[int, int, int]:
@@ -191,6 +229,12 @@ RAW_LAYER_FIELDS = [name for name in READING_FIELDS if name != "physical_value"]
 
 
 # --- what is stored ------------------------------------------------------------------------------
+
+
+def attachments(rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """(run_id, capture_session_id, late) of stored readings, each once."""
+    return {(r["run_id"], r["capture_session_id"], r["late"]) for r in rows}
+
 
 RECORD_FIELDS = (
     "batch_id, seq, sensor_id::text, run_id::text, capture_session_id::text, timestamp,"
@@ -242,21 +286,3 @@ def journal_rows(pgsql: Any, sensor_id: Any = None) -> list[dict[str, Any]]:
             params,
         )
         return [dict(row) for row in cursor]
-
-
-# --- waiting for what happens in the background --------------------------------------------------
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], *, within: float = 5.0, interval: float = 0.02
-) -> Any:
-    """The first truthy result of `probe`, polled until `within` seconds have passed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if loop.time() >= deadline:
-            raise AssertionError(f"still not so after {within} s: {result!r}")
-        await asyncio.sleep(interval)

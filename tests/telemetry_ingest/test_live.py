@@ -20,6 +20,7 @@ from tests.experiment.factories import (
     share_sensor,
     start_capture,
 )
+from tests.plugins.waiting import eventually
 from tests.problems import assert_problem
 from tests.telemetry_ingest.ingest_api import (
     RAW_LAYER_FIELDS,
@@ -28,7 +29,6 @@ from tests.telemetry_ingest.ingest_api import (
     batch,
     bind,
     create_sensor,
-    eventually,
     reading,
     readings_at,
     stop_capture,

@@ -1,24 +1,18 @@
-"""Reading stored telemetry back: history pages in (timestamp, batch, seq) order, per-bucket
-aggregates checked against a reference computed here from the readings sent, and streamed
-exports equal to the history of the same selection. Readers are members of a project of the
-sensor (or of the run or capture session asked for); anyone else finds nothing."""
+"""Reading stored telemetry back: history pages in (timestamp, batch, seq) order and streamed
+exports equal to the history of the same selection, refused queries. Readers are members of a
+project of the sensor (or of the run or capture session asked for); anyone else finds nothing.
+Aggregates: test_aggregates.py."""
 
 import base64
-import csv
-import io
 import json
-import math
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.experiment.factories import (
     create_experiment,
-    create_run_in_status,
-    expect,
-    set_run_status,
     share_sensor,
     start_capture,
 )
@@ -28,184 +22,32 @@ from tests.telemetry_ingest.ingest_api import (
     READING_FIELDS,
     accepted,
     batch,
-    bind,
     create_sensor,
-    linear,
-    publish_profile,
     reading,
     readings_at,
     stop_capture,
 )
-
-HISTORY = "/api/v1/telemetry"
-AGGREGATE = "/api/v1/telemetry/aggregate"
-EXPORT = "/api/v1/telemetry/export"
-ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
-WIDTHS = {
-    "10s": timedelta(seconds=10),
-    "1m": timedelta(minutes=1),
-    "5m": timedelta(minutes=5),
-    "1h": timedelta(hours=1),
-    "1d": timedelta(days=1),
-}
-SECOND = timedelta(seconds=1)
-HOUR = timedelta(hours=1)
-
-
-def physical(raw: float) -> float:
-    """The physical value of the sensors' profile, linear(a=2, b=1)."""
-    return 2.0 * raw + 1.0
-
-
-def instant(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def timezone_shifted(when: datetime) -> str:
-    """The instant written with a +05:30 offset."""
-    return when.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()
-
-
-def aligned(after: datetime, width: timedelta) -> datetime:
-    """The first bucket start (ORIGIN + k·width) at or after `after`."""
-    return ORIGIN + width * math.ceil((after - ORIGIN) / width)
-
-
-def bucket_of(when: datetime, width: timedelta) -> datetime:
-    """The start of the bucket holding `when`."""
-    return ORIGIN + width * ((when - ORIGIN) // width)
-
-
-def query(
-    sensors: Any = (),
-    *,
-    start: datetime | str | None = None,
-    end: datetime | str | None = None,
-    **params: Any,
-) -> list[tuple[str, str]]:
-    """Query parameters: one sensor_id per sensor (dicts or ids), `from`/`to`, the rest as is."""
-    items = [("sensor_id", str(s["id"] if isinstance(s, dict) else s)) for s in sensors]
-    for name, value in (("from", start), ("to", end), *params.items()):
-        if value is not None:
-            items.append((name, value.isoformat() if isinstance(value, datetime) else str(value)))
-    return items
-
-
-async def get(ingest, user, url: str, params: list[tuple[str, str]], status: int = 200) -> Any:
-    headers = {} if user is None else user.headers
-    return await expect(await ingest.get(url, params=params, headers=headers), status)
-
-
-async def problem(ingest, user, url: str, params: list[tuple[str, str]], status: int, code: str):
-    headers = {} if user is None else user.headers
-    return await assert_problem(await ingest.get(url, params=params, headers=headers), status, code)
-
-
-async def history(ingest, user, params: list[tuple[str, str]], *, limit: int = 10_000) -> Any:
-    """Every page of the history, followed through next_cursor; each page checked for size."""
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page_params = [*params, ("limit", str(limit)), *([("cursor", cursor)] if cursor else [])]
-        page = await get(ingest, user, HISTORY, page_params)
-        assert set(page) == {"items", "next_cursor"}
-        items.extend(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            assert len(page["items"]) <= limit
-            return items
-        assert len(page["items"]) == limit, "only the last page may be short"
-
-
-async def export(ingest, user, params: list[tuple[str, str]], fmt: str) -> tuple[Any, Any]:
-    """The export's parsed content and the response."""
-    response = await ingest.get(EXPORT, params=[*params, ("format", fmt)], headers=user.headers)
-    text = await response.text()
-    assert response.status == 200, text
-    assert response.headers["Content-Disposition"] == f'attachment; filename="telemetry.{fmt}"'
-    assert response.headers["Cache-Control"] == "no-store"
-    if fmt == "csv":
-        assert response.content_type == "text/csv"
-        return list(csv.reader(io.StringIO(text, newline=""))), response
-    assert response.content_type == "application/json"
-    return json.loads(text), response
-
-
-def csv_cell(value: Any) -> str:
-    """What a CSV export writes for a history value."""
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
-
-
-def csv_rows_as_history(rows: list[list[str]]) -> list[dict[str, Any]]:
-    header, *lines = rows
-    records = [dict(zip(header, line, strict=True)) for line in lines]
-    for record in records:
-        if record["meta"]:
-            record["meta"] = json.dumps(json.loads(record["meta"]))
-    return records
-
-
-def keys(items: list[dict[str, Any]]) -> list[tuple[str, datetime, float]]:
-    return [(item["sensor_id"], instant(item["timestamp"]), item["raw_value"]) for item in items]
-
-
-# --- the aggregate reference -------------------------------------------------------------------
-
-
-def reference(
-    readings: dict[str, list[tuple[datetime, float]]], width: timedelta
-) -> list[dict[str, Any]]:
-    """Per sensor and bucket, from readings (timestamp, value) of each sensor in send order."""
-    out = []
-    for sensor_id in sorted(readings):
-        buckets: dict[datetime, list[tuple[datetime, float]]] = {}
-        for when, value in sorted(readings[sensor_id], key=lambda r: r[0]):
-            start = bucket_of(when, width)
-            buckets.setdefault(start, []).append((when, value))
-        for start, rows in sorted(buckets.items()):
-            values = [value for _, value in rows]
-            ends = [when for when, _ in rows[1:]] + [start + width]
-            weights = [
-                (end - when).total_seconds() for (when, _), end in zip(rows, ends, strict=True)
-            ]
-            total = sum(weights)
-            twa = (
-                sum(v * w for v, w in zip(values, weights, strict=True)) / total
-                if total
-                else sum(values) / len(values)
-            )
-            out.append(
-                {
-                    "sensor_id": sensor_id,
-                    "bucket_start": start,
-                    "count": len(values),
-                    "min": min(values),
-                    "max": max(values),
-                    "avg": sum(values) / len(values),
-                    "twa": twa,
-                    "first": values[0],
-                    "last": values[-1],
-                }
-            )
-    return out
-
-
-def comparable(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Aggregate items with bucket_start as an instant and the averages approximate."""
-    out = []
-    for item in items:
-        row = {**item, "bucket_start": instant(item["bucket_start"])}
-        row["avg"] = pytest.approx(row["avg"], rel=1e-9)
-        row["twa"] = pytest.approx(row["twa"], rel=1e-9)
-        out.append(row)
-    return out
-
-
-# --- fixtures ----------------------------------------------------------------------------------
+from tests.telemetry_ingest.readings_api import (
+    AGGREGATE,
+    EXPORT,
+    HISTORY,
+    HOUR,
+    SECOND,
+    aligned,
+    bound_run,
+    csv_cell,
+    csv_rows_as_history,
+    export,
+    get,
+    history,
+    instant,
+    keys,
+    physical,
+    problem,
+    query,
+    send_at,
+    timezone_shifted,
+)
 
 
 @pytest.fixture
@@ -219,21 +61,6 @@ def base(clock, sensors):
 @pytest.fixture
 async def experiment(api, owner, project_id):
     return await create_experiment(api, owner, project_id)
-
-
-async def bound_run(api, owner, experiment, sensors, status: str = "running") -> dict[str, Any]:
-    run = await create_run_in_status(api, owner, experiment["id"], "draft")
-    for sensor in sensors:
-        await bind(api, owner, run["id"], sensor["id"])
-    for step in {"running": ["running"], "succeeded": ["running", "succeeded"]}[status]:
-        run = await set_run_status(api, owner, run["id"], step)
-    return run
-
-
-async def send_at(ingest, sensor, base: datetime, points: list[tuple[float, float]], **fields):
-    """One batch of readings (seconds after `base`, raw value)."""
-    readings = [reading(base + timedelta(seconds=s), value) for s, value in points]
-    return await accepted(ingest, sensor["token"], batch(sensor, readings, **fields))
 
 
 # --- history -----------------------------------------------------------------------------------
@@ -605,247 +432,6 @@ async def test_bad_export_queries_are_422(ingest, owner, sensor, params):
 
 async def test_export_without_scope_is_422(ingest, owner):
     await problem(ingest, owner, EXPORT, [("format", "csv")], 422, "validation_failed")
-
-
-# --- aggregates --------------------------------------------------------------------------------
-
-# Seconds after a minute start: irregular, several exactly on 10 s and minute boundaries, and
-# one bucket with a single reading at its very start.
-OFFSETS_A = [0.0, 0.25, 3.5, 9.999, 10.0, 17.25, 29.0, 30.0, 41.125, 59.5, 60.0, 61.0, 119.0, 150.0]
-VALUES_A = [5.0, -1.0, 2.5, 8.0, 3.0, 3.0, -4.5, 0.0, 12.0, 7.0, 1.0, 2.0, 6.5, 9.0]
-OFFSETS_B = [0.0, 10.0, 12.0, 20.0, 59.999, 70.0, 80.0, 90.0]
-VALUES_B = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]
-
-
-@pytest.mark.parametrize("bucket", ["10s", "1m"])
-@pytest.mark.parametrize("layer", ["raw", "physical"])
-async def test_aggregates_match_a_reference(ingest, owner, sensors, base, bucket, layer):
-    a, b = sensors
-    # A in two batches, the later one sent first; B in one.
-    await send_at(ingest, a, base, list(zip(OFFSETS_A[7:], VALUES_A[7:], strict=True)))
-    await send_at(ingest, a, base, list(zip(OFFSETS_A[:7], VALUES_A[:7], strict=True)))
-    await send_at(ingest, b, base, list(zip(OFFSETS_B, VALUES_B, strict=True)))
-    value = physical if layer == "physical" else float
-    sent = {
-        sensor["id"]: [
-            (base + timedelta(seconds=s), value(v)) for s, v in zip(offsets, values, strict=True)
-        ]
-        for sensor, offsets, values in ((a, OFFSETS_A, VALUES_A), (b, OFFSETS_B, VALUES_B))
-    }
-
-    answer = await get(
-        ingest,
-        owner,
-        AGGREGATE,
-        query(sensors, start=base, end=base + 5 * 60 * SECOND, bucket=bucket, layer=layer),
-    )
-
-    assert {key: answer[key] for key in ("bucket", "origin", "layer")} == {
-        "bucket": bucket,
-        "origin": "2000-01-01T00:00:00Z",
-        "layer": layer,
-    }
-    assert comparable(answer["items"]) == reference(sent, WIDTHS[bucket])
-
-
-async def test_aggregates_count_only_readings_in_from_to(ingest, owner, sensor, base):
-    await send_at(ingest, sensor, base, [(0, 1.0), (7, 2.0), (8, 4.0), (12, 8.0), (20, 16.0)])
-    start, end = base + 7 * SECOND, base + 20 * SECOND
-
-    answer = await get(
-        ingest, owner, AGGREGATE, query([sensor], start=start, end=end, bucket="10s", layer="raw")
-    )
-
-    kept = {
-        sensor["id"]: [(base + timedelta(seconds=s), v) for s, v in ((7, 2.0), (8, 4.0), (12, 8.0))]
-    }
-    assert comparable(answer["items"]) == reference(kept, WIDTHS["10s"])
-    # The first bucket starts on the grid, before `from`.
-    assert instant(answer["items"][0]["bucket_start"]) == base
-
-
-async def test_buckets_without_readings_are_absent(ingest, owner, sensor, base):
-    await send_at(ingest, sensor, base, [(5, 1.0), (65, 2.0)])
-
-    answer = await get(
-        ingest,
-        owner,
-        AGGREGATE,
-        query([sensor], start=base, end=base + 5 * 60 * SECOND, bucket="10s"),
-    )
-
-    starts = [instant(item["bucket_start"]) for item in answer["items"]]
-    assert starts == [base, base + 60 * SECOND]
-
-
-async def test_one_reading_weighs_until_the_bucket_end(ingest, owner, sensor, base):
-    # 1.0 for 6 s, 3.0 for the last 4 s: twa 1.8 while avg is 2.
-    await send_at(ingest, sensor, base, [(0, 1.0), (6, 3.0)])
-
-    [item] = (
-        await get(
-            ingest,
-            owner,
-            AGGREGATE,
-            query([sensor], start=base, end=base + 10 * SECOND, bucket="10s", layer="raw"),
-        )
-    )["items"]
-
-    assert item["avg"] == pytest.approx(2.0)
-    assert item["twa"] == pytest.approx(1.8)
-    assert (item["first"], item["last"], item["count"]) == (1.0, 3.0, 2)
-
-
-async def test_physical_layer_skips_readings_without_a_physical_value(
-    api, ingest, owner, project_id, clock
-):
-    bare = await create_sensor(api, owner, project_id)
-    switch = aligned(clock.now + SECOND, timedelta(minutes=1)) + 30 * SECOND
-    clock.now = switch
-    await publish_profile(api, owner, bare["id"], linear(a=2.0, b=1.0))
-    clock.advance(600)
-    # Before the profile: no_profile; after it: converted, except an overflow (error).
-    points = [(-20, 1.0), (-10, 2.0), (0, 3.0), (10, 4.0), (15, 1e308)]
-    await send_at(ingest, bare, switch, points)
-    never = await create_sensor(api, owner, project_id)
-    await send_at(ingest, never, switch, [(0, 5.0)])
-    params = query([bare, never], start=switch - 30 * SECOND, end=switch + 30 * SECOND, bucket="1m")
-
-    items = (await get(ingest, owner, AGGREGATE, [*params, ("layer", "physical")]))["items"]
-    listed = await history(ingest, owner, query([bare], layer="physical"))
-
-    assert [item["conversion_status"] for item in listed] == [
-        "no_profile",
-        "no_profile",
-        "ok",
-        "ok",
-        "error",
-    ]
-    kept = {bare["id"]: [(switch, physical(3.0)), (switch + 10 * SECOND, physical(4.0))]}
-    assert comparable(items) == reference(kept, WIDTHS["1m"])
-
-
-async def test_raw_layer_counts_readings_without_a_physical_value(
-    api, ingest, owner, project_id, base
-):
-    bare = await create_sensor(api, owner, project_id)
-    await send_at(ingest, bare, base, [(0, 1.0), (30, 2.0)])
-
-    params = query([bare], start=base, end=base + 60 * SECOND, bucket="1m", layer="raw")
-    items = (await get(ingest, owner, AGGREGATE, params))["items"]
-
-    sent = {bare["id"]: [(base, 1.0), (base + 30 * SECOND, 2.0)]}
-    assert comparable(items) == reference(sent, WIDTHS["1m"])
-
-
-@pytest.mark.parametrize(
-    ("span", "points", "bucket"),
-    [
-        (HOUR, 360, "10s"),
-        (HOUR, 359, "1m"),
-        (HOUR, 60, "1m"),
-        (HOUR, 59, "5m"),
-        (HOUR, 12, "5m"),
-        (HOUR, 11, "1h"),
-        (HOUR, 1, "1h"),
-        (timedelta(days=3), 72, "1h"),
-        (timedelta(days=3), 71, "1d"),
-        (timedelta(days=3), 3, "1d"),
-        (timedelta(minutes=1), 10_000, "10s"),
-    ],
-)
-async def test_points_pick_the_narrowest_width_that_fits(
-    ingest, owner, sensor, span, points, bucket
-):
-    start = datetime(2026, 3, 1, tzinfo=UTC)
-    params = query([sensor], start=start, end=start + span, points=points)
-
-    answer = await get(ingest, owner, AGGREGATE, params)
-
-    assert answer["bucket"] == bucket
-
-
-async def test_points_answer_at_most_that_many_buckets(ingest, owner, sensor, base):
-    await accepted(ingest, sensor["token"], batch(sensor, readings_at(base, *range(120))))
-
-    params = query([sensor], start=base, end=base + 120 * SECOND, points=12, layer="raw")
-    answer = await get(ingest, owner, AGGREGATE, params)
-
-    assert answer["bucket"] == "10s"
-    assert len(answer["items"]) == 12
-    assert [item["count"] for item in answer["items"]] == [10] * 12
-
-
-async def test_points_answer_at_most_that_many_buckets_off_the_grid(ingest, owner, sensor, base):
-    await accepted(ingest, sensor["token"], batch(sensor, readings_at(base, *range(130))))
-
-    start = base + 5 * SECOND
-    params = query([sensor], start=start, end=start + 120 * SECOND, points=12, layer="raw")
-    answer = await get(ingest, owner, AGGREGATE, params)
-
-    assert len(answer["items"]) <= 12, (answer["bucket"], len(answer["items"]))
-
-
-@pytest.mark.parametrize("bucket", list(WIDTHS))
-async def test_bucket_starts_are_on_the_origin_grid(ingest, owner, sensor, base, bucket):
-    # Readings at odd instants over three days, queried from an odd instant (one day of them
-    # for 10 s buckets, which allow no more).
-    start = base - timedelta(days=2, hours=5, minutes=7, seconds=13)
-    span = timedelta(days=1 if bucket == "10s" else 3)
-    sent = [0.5, 3_601.25, 86_399.0, 90_000.75, 172_799.5, 190_000.0]
-    await send_at(ingest, sensor, start, [(s, 1.0) for s in sent])
-    offsets = [s for s in sent if timedelta(seconds=s) < span]
-
-    params = query([sensor], start=start, end=start + span, bucket=bucket, layer="raw")
-    answer = await get(ingest, owner, AGGREGATE, params)
-
-    width = WIDTHS[bucket]
-    starts = [instant(item["bucket_start"]) for item in answer["items"]]
-    assert all((when - ORIGIN) % width == timedelta(0) for when in starts), starts
-    assert starts == sorted({bucket_of(start + timedelta(seconds=s), width) for s in offsets})
-    assert sum(item["count"] for item in answer["items"]) == len(offsets)
-
-
-async def test_too_many_buckets_is_422(ingest, owner, sensor):
-    start = datetime(2026, 3, 1, tzinfo=UTC)
-
-    fits = query([sensor], start=start, end=start + 10_000 * 10 * SECOND, bucket="10s")
-    await get(ingest, owner, AGGREGATE, fits)
-    for params in (
-        query([sensor], start=start, end=start + 10_001 * 10 * SECOND, bucket="10s"),
-        query([sensor], start=start - timedelta(days=10_001), end=start, bucket="1d"),
-        query([sensor], start=datetime(1970, 1, 1, tzinfo=UTC), end=start, points=1),
-    ):
-        await problem(ingest, owner, AGGREGATE, params, 422, "too_many_buckets")
-
-
-async def test_first_and_last_follow_the_history_order_at_equal_timestamps(
-    ingest, owner, sensor, base
-):
-    await send_at(ingest, sensor, base, [(0, 1.0), (5, 2.0)])
-    await send_at(ingest, sensor, base, [(0, 3.0), (5, 4.0)])
-    params = query([sensor], start=base, end=base + 10 * SECOND, layer="raw")
-    ordered = [item["raw_value"] for item in await history(ingest, owner, params)]
-
-    [item] = (await get(ingest, owner, AGGREGATE, [*params, ("bucket", "10s")]))["items"]
-
-    assert ordered == [1.0, 3.0, 2.0, 4.0]
-    assert (item["first"], item["last"]) == (ordered[0], ordered[-1])
-    # 1.0 and 3.0 at 0 s: the later one (3.0) weighs until 5 s; 4.0 from 5 s to the end.
-    assert item["twa"] == pytest.approx((3.0 * 5 + 4.0 * 5) / 10)
-
-
-async def test_aggregates_of_large_finite_values(ingest, owner, sensor, base):
-    await send_at(ingest, sensor, base, [(0, 1e308), (5, 1e308)])
-
-    params = query([sensor], start=base, end=base + 10 * SECOND, bucket="10s", layer="raw")
-
-    [item] = (await get(ingest, owner, AGGREGATE, params))["items"]
-
-    assert (item["count"], item["min"], item["max"]) == (2, 1e308, 1e308)
-    assert (item["first"], item["last"]) == (1e308, 1e308)
-    assert item["avg"] == pytest.approx(1e308)
-    assert item["twa"] == pytest.approx(1e308)
 
 
 # --- exports -----------------------------------------------------------------------------------

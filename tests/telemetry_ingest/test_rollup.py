@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from telemetry_ingest_service.app import create_app as create_ingest_app
-from tests.telemetry_ingest.ingest_api import create_sensor, eventually
-from tests.telemetry_ingest.test_readings import (
+from tests.plugins.waiting import eventually
+from tests.telemetry_ingest.ingest_api import create_sensor
+from tests.telemetry_ingest.readings_api import (
     AGGREGATE,
     WIDTHS,
     aligned,

@@ -10,7 +10,8 @@ import pytest
 from telemetry_ingest_service.app import create_app as create_ingest_app
 from telemetry_ingest_service.domain.batch import Batch
 from telemetry_ingest_service.domain.spool import SET_ASIDE, Spool, SpoolFull
-from tests.telemetry_ingest.ingest_api import create_sensor, eventually, linear, stored_records
+from tests.plugins.waiting import eventually
+from tests.telemetry_ingest.ingest_api import create_sensor, linear, stored_records
 
 
 def make_batch(
