@@ -3,11 +3,13 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from auth_service.api import accounts, projects, users
-from auth_service.api.errors import ERROR_MAP
-from auth_service.appkeys import ACCOUNTS, PROJECTS, SIGNING_KEYS
+from auth_service.api.clients import ClientAddresses
+from auth_service.api.errors import ERROR_MAP, throttled_answers
+from auth_service.appkeys import ACCOUNTS, CLIENT_ADDRESSES, PROJECTS, SIGNING_KEYS
 from auth_service.domain.accounts import Accounts, LogResetSender, ResetSender, TokenPolicy
 from auth_service.domain.passwords import PasswordHasher
 from auth_service.domain.projects import Projects
+from auth_service.domain.throttle import CredentialThrottle, ThrottleLimits
 from auth_service.settings import AuthSettings
 from auth_service.signing import SigningKeys
 from backend_common.app import create_base_app
@@ -22,8 +24,9 @@ def create_app(
     app = create_base_app(
         settings,
         error_map=ERROR_MAP,
-        extra_middlewares=(auth_middleware(accounts.PUBLIC_ROUTES),),
+        extra_middlewares=(auth_middleware(accounts.PUBLIC_ROUTES), throttled_answers),
     )
+    app[CLIENT_ADDRESSES] = ClientAddresses(settings.trusted_proxies)
     app.cleanup_ctx.append(_domain_ctx(settings, reset_sender or LogResetSender()))
     app.cleanup_ctx.append(purge_expired_ctx)
     app.router.add_routes(accounts.routes)
@@ -57,6 +60,15 @@ def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
             ),
             reset_sender=reset_sender,
             registration_open=settings.registration_open,
+            throttle=CredentialThrottle(
+                ThrottleLimits(
+                    address_rate=settings.credential_rate_per_address,
+                    address_burst=settings.credential_burst_per_address,
+                    login_rate=settings.login_rate_per_username,
+                    login_burst=settings.login_burst_per_username,
+                    known_address_ttl=settings.known_address_ttl,
+                )
+            ),
         )
         app[PROJECTS] = Projects(app[DATABASE])
         yield

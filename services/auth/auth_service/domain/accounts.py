@@ -22,6 +22,7 @@ from auth_service.domain.errors import (
 )
 from auth_service.domain.models import TokenPair, User
 from auth_service.domain.passwords import PasswordHasher
+from auth_service.domain.throttle import CredentialThrottle
 from auth_service.models import LoginIn, PasswordChangeIn, PasswordResetConfirmIn, RegisterIn
 from auth_service.repositories.tokens import PasswordResetRepository, RefreshTokenRepository
 from auth_service.repositories.users import UserRepository
@@ -88,6 +89,7 @@ class Accounts:
         policy: TokenPolicy,
         reset_sender: ResetSender,
         registration_open: bool,
+        throttle: CredentialThrottle,
     ) -> None:
         self._db = db
         self._hasher = hasher
@@ -95,19 +97,23 @@ class Accounts:
         self._policy = policy
         self._reset_sender = reset_sender
         self._registration_open = registration_open
+        self._throttle = throttle
         self._background: set[asyncio.Task[None]] = set()
 
-    async def register(self, data: RegisterIn) -> User:
+    async def register(self, data: RegisterIn, *, client: str | None) -> User:
         if not self._registration_open:
             raise RegistrationClosed()
+        self._throttle.attempt(client)
         password_hash = await self._hasher.hash(data.password)
         async with self._db.transaction() as conn:
             return await UserRepository(conn).insert(
                 username=data.username, email=data.email, password_hash=password_hash
             )
 
-    async def login(self, data: LoginIn) -> TokenPair:
-        """`data.username` may be the username or the email address."""
+    async def login(self, data: LoginIn, *, client: str | None) -> TokenPair:
+        """`data.username` may be the username or the email address; `client` is the caller's
+        address (None when not known)."""
+        self._throttle.login_attempt(data.username, client)
         async with self._db.connection() as conn:
             user = await UserRepository(conn).get_credentials_by_login(data.username)
         # Verified even for an unknown user (against a dummy hash): same answer, same time.
@@ -115,7 +121,9 @@ class Accounts:
             raise InvalidCredentials()
         assert user is not None
         async with self._db.transaction() as conn:
-            return await self._start_session(conn, user_id=user.id, family_id=uuid.uuid4())
+            pair = await self._start_session(conn, user_id=user.id, family_id=uuid.uuid4())
+        self._throttle.login_succeeded(data.username, client)
+        return pair
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         async with self._db.transaction() as conn:
@@ -196,7 +204,8 @@ class Accounts:
         except Exception:
             _log.exception("password_reset_failed")
 
-    async def reset_password(self, data: PasswordResetConfirmIn) -> None:
+    async def reset_password(self, data: PasswordResetConfirmIn, *, client: str | None) -> None:
+        self._throttle.attempt(client)
         new_hash = await self._hasher.hash(data.new_password)
         async with self._db.transaction() as conn:
             user_id = await PasswordResetRepository(conn).use(_digest(data.token))
