@@ -8,17 +8,19 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from auth_service.api.clients import ClientAddresses
-from tests.auth.accounts_api import DEFAULT_PASSWORD, LOGIN, REGISTER, RESET_CONFIRM, new_user
+from tests.auth.accounts_api import (
+    DEFAULT_PASSWORD,
+    LOGIN,
+    REGISTER,
+    RESET_CONFIRM,
+    assert_throttled,
+    new_user,
+    via,
+)
 from tests.problems import assert_problem
 
 REAL_USER_ADDRESS = "203.0.113.10"
 ATTACKER_ADDRESS = "198.51.100.66"
-
-
-def via(address: str) -> dict[str, str]:
-    """As the gateway forwards a client at `address` (the test client is on loopback, a trusted
-    proxy by default)."""
-    return {"X-Forwarded-For": address}
 
 
 @pytest.fixture
@@ -50,15 +52,6 @@ async def _sessions(auth_db, username: str) -> int:
     )
 
 
-async def _assert_throttled(response) -> None:
-    await assert_problem(response, 429, "too_many_requests")
-    retry_after = int(response.headers["Retry-After"])
-    assert retry_after >= 1
-    assert int(response.headers["RateLimit-Limit"]) >= 1
-    assert response.headers["RateLimit-Remaining"] == "0"
-    assert int(response.headers["RateLimit-Reset"]) >= retry_after
-
-
 @pytest.mark.parametrize(
     "attacker_addresses",
     [
@@ -79,10 +72,10 @@ async def test_login_forty_wrong_guesses_then_right_password_is_429_but_real_use
         response = await _login(client, alice["username"], "wrong guess", address)
         statuses.append(response.status)
         if response.status == 429:
-            await _assert_throttled(response)
+            await assert_throttled(response)
     right = await _login(client, alice["username"], DEFAULT_PASSWORD, attacker_addresses[40])
 
-    await _assert_throttled(right)
+    await assert_throttled(right)
     assert set(statuses) == {401, 429}
     assert statuses.count(401) <= 10
     assert await _sessions(auth_db, alice["username"]) == 1
@@ -100,7 +93,7 @@ async def test_login_by_email_from_known_address_is_not_limited_by_guesses_on_it
         await _login(client, alice["email"].upper(), "wrong guess", f"198.51.100.{n}")
     refused = await _login(client, alice["email"], DEFAULT_PASSWORD, ATTACKER_ADDRESS)
 
-    await _assert_throttled(refused)
+    await assert_throttled(refused)
     real = await _login(client, alice["email"], DEFAULT_PASSWORD, REAL_USER_ADDRESS)
     assert real.status == 200, await real.text()
 
@@ -122,7 +115,7 @@ async def test_register_over_address_allowance_is_429_and_creates_no_user(auth_a
 
     refused = await client.post(REGISTER, json=new_user(), headers=via(ATTACKER_ADDRESS))
 
-    await _assert_throttled(refused)
+    await assert_throttled(refused)
     assert await auth_db.fetchval("SELECT count(*) FROM users") == 3
     await _register(client, REAL_USER_ADDRESS)
 
@@ -136,7 +129,7 @@ async def test_reset_confirm_over_address_allowance_is_429(auth_app):
 
     refused = await client.post(RESET_CONFIRM, json=body, headers=via(ATTACKER_ADDRESS))
 
-    await _assert_throttled(refused)
+    await assert_throttled(refused)
 
 
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored(auth_app):

@@ -6,10 +6,11 @@ from auth_service.api import accounts, projects, users
 from auth_service.api.clients import ClientAddresses
 from auth_service.api.errors import ERROR_MAP, throttled_answers
 from auth_service.appkeys import ACCOUNTS, CLIENT_ADDRESSES, PROJECTS, SIGNING_KEYS
-from auth_service.domain.accounts import Accounts, LogResetSender, ResetSender, TokenPolicy
+from auth_service.domain.accounts import Accounts, ResetSender, TokenPolicy
 from auth_service.domain.passwords import PasswordHasher
 from auth_service.domain.projects import Projects
 from auth_service.domain.throttle import CredentialThrottle, ThrottleLimits
+from auth_service.resets import FileResetSender, LogResetSender
 from auth_service.settings import AuthSettings
 from auth_service.signing import SigningKeys
 from backend_common.app import create_base_app
@@ -27,7 +28,10 @@ def create_app(
         extra_middlewares=(auth_middleware(accounts.PUBLIC_ROUTES), throttled_answers),
     )
     app[CLIENT_ADDRESSES] = ClientAddresses(settings.trusted_proxies)
-    app.cleanup_ctx.append(_domain_ctx(settings, reset_sender or LogResetSender()))
+    if reset_sender is None:
+        mail_dir = settings.reset_mail_dir
+        reset_sender = FileResetSender(mail_dir) if mail_dir else LogResetSender()
+    app.cleanup_ctx.append(_domain_ctx(settings, reset_sender))
     app.cleanup_ctx.append(purge_expired_ctx)
     app.router.add_routes(accounts.routes)
     app.router.add_routes(projects.routes)
@@ -67,6 +71,8 @@ def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
                     login_rate=settings.login_rate_per_username,
                     login_burst=settings.login_burst_per_username,
                     known_address_ttl=settings.known_address_ttl,
+                    reset_rate=settings.reset_rate_per_email,
+                    reset_burst=settings.reset_burst_per_email,
                 )
             ),
         )

@@ -38,3 +38,8 @@ class AuthSettings(DatabaseSettings):
     login_rate_per_username: float = Field(default=0.02, gt=0)
     login_burst_per_username: int = Field(default=10, ge=1)
     known_address_ttl: int = Field(default=30 * 24 * 3600, ge=0)
+    reset_rate_per_email: float = Field(default=1 / 600, gt=0)
+    reset_burst_per_email: int = Field(default=3, ge=1)
+    # Without a mail sender, reset mails (token included) are written here as files; the log only
+    # ever says that a reset was asked for.
+    reset_mail_dir: Path | None = None

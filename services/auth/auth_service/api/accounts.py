@@ -85,7 +85,7 @@ async def change_password(request: web.Request) -> web.Response:
 @routes.post("/api/v1/auth/password-reset", name="request_password_reset")
 async def request_password_reset(request: web.Request) -> web.Response:
     body = await parse_body(request, PasswordResetRequestIn)
-    request.app[ACCOUNTS].request_password_reset(body.email)
+    request.app[ACCOUNTS].request_password_reset(body.email, client=_client(request))
     return web.Response(status=202)
 
 

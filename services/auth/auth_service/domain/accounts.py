@@ -57,19 +57,6 @@ class ResetSender(Protocol):
     async def send_reset(self, *, user: User, token: str, expires_at: datetime) -> None: ...
 
 
-class LogResetSender:
-    """Writes the reset token to the log: for development and for installations without mail."""
-
-    async def send_reset(self, *, user: User, token: str, expires_at: datetime) -> None:
-        _log.warning(
-            "password_reset_token",
-            user_id=str(user.id),
-            email=user.email,
-            token=token,
-            expires_at=expires_at.isoformat(),
-        )
-
-
 @dataclass(frozen=True)
 class TokenPolicy:
     issuer: str
@@ -178,9 +165,11 @@ class Accounts:
             )
             await PasswordResetRepository(conn).expire_for_user(user_id)
 
-    def request_password_reset(self, email: str) -> None:
+    def request_password_reset(self, email: str, *, client: str | None) -> None:
         """Returns at once: the lookup and the delivery run in the background, so the time the
-        answer takes does not tell whether the address is registered."""
+        answer takes does not tell whether the address is registered. Throttled per client and
+        per address asked for, registered or not (so the answer tells nothing either)."""
+        self._throttle.reset_request(email, client)
         task = asyncio.create_task(self._send_password_reset(email))
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -27,6 +27,8 @@ class ThrottleLimits:
     login_rate: float
     login_burst: int
     known_address_ttl: float
+    reset_rate: float
+    reset_burst: int
 
 
 class CredentialThrottle:
@@ -37,6 +39,7 @@ class CredentialThrottle:
         self._known_ttl = limits.known_address_ttl
         self._by_address = TokenBuckets(rate=limits.address_rate, burst=limits.address_burst)
         self._by_login = TokenBuckets(rate=limits.login_rate, burst=limits.login_burst)
+        self._by_reset_email = TokenBuckets(rate=limits.reset_rate, burst=limits.reset_burst)
         # (login, address) → when the login last succeeded from there; oldest first.
         self._known: dict[tuple[str, str], float] = {}
 
@@ -49,6 +52,11 @@ class CredentialThrottle:
         self.attempt(address)
         if not self._is_known(login, address):
             self._take(self._by_login, login.lower())
+
+    def reset_request(self, email: str, address: str | None) -> None:
+        """A password reset asked for `email`: each sends a mail, so few per address asked for."""
+        self.attempt(address)
+        self._take(self._by_reset_email, email.lower())
 
     def login_succeeded(self, login: str, address: str | None) -> None:
         if address is None:
