@@ -42,7 +42,12 @@ def create_app(
 def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
     async def domain(app: web.Application) -> AsyncIterator[None]:
         keys = SigningKeys.load(settings.jwt_keys_dir, settings.jwt_active_kid)
-        hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.bcrypt_threads)
+        hasher = PasswordHasher(
+            rounds=settings.bcrypt_rounds,
+            threads=settings.bcrypt_threads,
+            hash_threads=settings.bcrypt_hash_threads,
+            queue=settings.bcrypt_queue,
+        )
 
         async def own_jwks() -> dict:
             return keys.jwks()

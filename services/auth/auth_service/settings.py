@@ -27,7 +27,11 @@ class AuthSettings(DatabaseSettings):
 
     registration_open: bool = True
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
-    bcrypt_threads: int = Field(default=2, ge=1)  # concurrent hashes; the rest wait their turn
+    # Password checks (logins) and new-password hashes (register, reset, change) run on pools of
+    # their own, so a flood of one cannot starve the other; past `bcrypt_queue` waiting, 503.
+    bcrypt_threads: int = Field(default=2, ge=1)
+    bcrypt_hash_threads: int = Field(default=1, ge=1)
+    bcrypt_queue: int = Field(default=16, ge=0)
     password_reset_ttl: int = Field(default=3600, gt=0)
 
     # Credential routes (docs/security.md): attempts per client address, per second and at once,

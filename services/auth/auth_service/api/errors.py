@@ -8,6 +8,7 @@ from auth_service.domain.errors import (
     AlreadyMember,
     EmailTaken,
     Forbidden,
+    HasherBusy,
     InvalidCredentials,
     InvalidRefreshToken,
     InvalidResetToken,
@@ -21,7 +22,7 @@ from auth_service.domain.errors import (
     UserNotFound,
     WrongPassword,
 )
-from backend_common.errors import ErrorMap, ProblemError
+from backend_common.errors import ErrorMap, Problem, ProblemError
 from backend_common.ratelimit import Decision
 
 ERROR_MAP: ErrorMap = {
@@ -39,6 +40,7 @@ ERROR_MAP: ErrorMap = {
     AlreadyMember: (409, "already_member"),
     Forbidden: (403, "forbidden"),
     LastOwner: (409, "last_owner"),
+    HasherBusy: Problem(503, "server_busy", headers={"Retry-After": "1"}),
     # Answered by `throttled_answers` below, with the headers that depend on the refusal.
     Throttled: (429, "too_many_requests"),
 }

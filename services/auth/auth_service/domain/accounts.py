@@ -12,11 +12,13 @@ import asyncpg
 import structlog
 
 from auth_service.domain.errors import (
+    EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
     InvalidResetToken,
     RefreshTokenReused,
     RegistrationClosed,
+    UsernameTaken,
     UserNotFound,
     WrongPassword,
 )
@@ -91,6 +93,14 @@ class Accounts:
         if not self._registration_open:
             raise RegistrationClosed()
         self._throttle.attempt(client)
+        # bcrypt is the expensive part: refuse what a lookup can refuse before hashing. Two
+        # racing registrations of one name both pass here; the unique constraint stops the second.
+        async with self._db.connection() as conn:
+            users = UserRepository(conn)
+            if await users.get_by_username(data.username) is not None:
+                raise UsernameTaken()
+            if await users.get_by_email(data.email) is not None:
+                raise EmailTaken()
         password_hash = await self._hasher.hash(data.password)
         async with self._db.transaction() as conn:
             return await UserRepository(conn).insert(
@@ -195,9 +205,15 @@ class Accounts:
 
     async def reset_password(self, data: PasswordResetConfirmIn, *, client: str | None) -> None:
         self._throttle.attempt(client)
+        digest = _digest(data.token)
+        # A forged token is refused by one lookup, before bcrypt; the token is used (atomically)
+        # only after hashing, and a token used meanwhile by a racing request is refused then.
+        async with self._db.connection() as conn:
+            if await PasswordResetRepository(conn).find_user(digest) is None:
+                raise InvalidResetToken()
         new_hash = await self._hasher.hash(data.new_password)
         async with self._db.transaction() as conn:
-            user_id = await PasswordResetRepository(conn).use(_digest(data.token))
+            user_id = await PasswordResetRepository(conn).use(digest)
             if user_id is None:
                 raise InvalidResetToken()
             await UserRepository(conn).set_password(user_id, new_hash)

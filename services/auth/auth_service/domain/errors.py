@@ -64,3 +64,7 @@ class Throttled(DomainError):
     def __init__(self, decision: Decision) -> None:
         super().__init__(f"Too many attempts; retry in {decision.retry_after} s.")
         self.decision = decision
+
+
+class HasherBusy(DomainError):
+    """Too many passwords are being checked or hashed right now; try again in a moment."""
