@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from auth_service.appkeys import ACCOUNTS
 from auth_service.domain.models import User
+from tests.problems import assert_problem
 from tests.tokens import SigningKey
 
 REGISTER = "/api/v1/auth/register"
@@ -38,6 +39,22 @@ def sha256(token: str) -> bytes:
 
 def auth_headers(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
+
+
+def via(address: str) -> dict[str, str]:
+    """Headers of a request the gateway forwards from a client at `address` (the test client is
+    on loopback, a trusted proxy by default)."""
+    return {"X-Forwarded-For": address}
+
+
+async def assert_throttled(response: aiohttp.ClientResponse) -> None:
+    """A 429 problem with Retry-After and the RateLimit fields of the allowance that refused."""
+    await assert_problem(response, 429, "too_many_requests")
+    retry_after = int(response.headers["Retry-After"])
+    assert retry_after >= 1, retry_after
+    assert int(response.headers["RateLimit-Limit"]) >= 1, dict(response.headers)
+    assert response.headers["RateLimit-Remaining"] == "0", dict(response.headers)
+    assert int(response.headers["RateLimit-Reset"]) >= retry_after, dict(response.headers)
 
 
 def new_user(**overrides: Any) -> dict[str, Any]:

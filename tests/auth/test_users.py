@@ -18,11 +18,11 @@ async def test_search_users_without_token_is_401(api, user):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-async def test_search_users_matches_prefix_case_insensitively(api, user):
+async def test_search_users_matches_prefix_case_insensitively(api, user, project):
     alice = await user("alice")
     alicia = await user("Alicia")
-    for name in ("bob", "malice", "al.ex"):
-        await user(name)
+    others = [await user(name) for name in ("bob", "malice", "al.ex")]
+    await project(alice, viewers=[alicia, *others])
 
     found = await api.get(USERS, alice, params={"q": "ALI"})
 
@@ -41,16 +41,50 @@ async def test_search_users_shows_no_email(api, user):
     assert "secret" not in str(found)
 
 
-async def test_search_users_walks_pages_in_username_order(api, user):
+async def test_search_users_walks_pages_in_username_order(api, user, project):
     caller = await user("zed")
     expected = ["sam", "Sandra", "sara", "Sasha", "seth"]
-    for name in ("sara", "seth", "Sasha", "sam", "Sandra", "tom"):
-        await user(name)
+    others = [await user(name) for name in ("sara", "seth", "Sasha", "sam", "Sandra", "tom")]
+    await project(caller, editors=others)
 
     pages = await api.walk(USERS, caller, q="s", limit=2)
 
     assert [len(page) for page in pages] == [2, 2, 1]
     assert usernames(item for page in pages for item in page) == expected
+
+
+async def test_search_users_by_a_stranger_does_not_find_users_sharing_no_project(
+    api, user, project
+):
+    alice = await user("alice")
+    alicia = await user("alicia")
+    await project(alice, viewers=[alicia])
+    stranger = await user("mallory")
+
+    found = await api.get(USERS, stranger, params={"q": "a"})
+
+    assert found == {"items": [], "next_cursor": None}
+
+
+async def test_search_users_finds_members_of_the_callers_projects_only(api, user, project):
+    alice = await user("alice")
+    colleague, outsider = await user("bea"), await user("ben")
+    await project(alice, editors=[colleague])
+    await project(outsider, name="Elsewhere")
+
+    found = await api.get(USERS, alice, params={"q": "b"})
+
+    assert usernames(found["items"]) == ["bea"]
+
+
+async def test_search_users_by_exact_username_finds_anyone(api, user):
+    alice = await user("alice")
+    await user("Bartholomew")
+    await user("Bart")
+
+    found = await api.get(USERS, alice, params={"q": "BARTHOLOMEW"})
+
+    assert usernames(found["items"]) == ["Bartholomew"]
 
 
 @pytest.mark.parametrize(
@@ -64,10 +98,10 @@ async def test_search_users_walks_pages_in_username_order(api, user):
         pytest.param("ab.", ["ab.d"], id="dot"),
     ],
 )
-async def test_search_users_takes_like_wildcards_literally(api, user, q, expected):
+async def test_search_users_takes_like_wildcards_literally(api, user, project, q, expected):
     caller = await user("ab_c")
-    for name in ("abxc", "ab.d", "abcd"):
-        await user(name)
+    others = [await user(name) for name in ("abxc", "ab.d", "abcd")]
+    await project(caller, viewers=others)
 
     found = await api.get(USERS, caller, params={"q": q})
 

@@ -47,8 +47,10 @@ def valid_payload(**overrides: Any) -> dict[str, Any]:
     return claims | {"jti": "jti-1"} | overrides
 
 
-# TokenVerifier's default: an unknown kid refetches the JWKS at most once per 10 s.
+# TokenVerifier's defaults: an unknown kid refetches the JWKS at most once per 10 s, and the key
+# set is refetched once it is 5 minutes old.
 REFETCH_INTERVAL = 10.0
+REFRESH_INTERVAL = 300.0
 
 
 def replace_char(text: str, index: int) -> str:
@@ -362,6 +364,61 @@ async def test_verify_key_published_late_verifies_after_interval(make_verifier, 
     claims = await verifier.verify(rotated.mint(USER_ID))
 
     assert claims.user_id == USER_ID
+    assert fetcher.calls == 3
+
+
+async def test_verify_key_removed_from_jwks_is_refused_once_key_set_is_refreshed(
+    make_verifier, clock, ed_key, es_key
+):
+    fetcher = FakeJwks(ed_key, es_key)
+    verifier = make_verifier(fetcher)
+    remembered = ed_key.mint(USER_ID)
+    await verifier.verify(remembered)
+    fetcher.keys.remove(ed_key)
+    clock.advance(REFRESH_INTERVAL - 1)
+    await verifier.verify(remembered)
+    assert fetcher.calls == 1
+    clock.advance(1)
+
+    for token in (remembered, ed_key.mint(USER_ID)):
+        with pytest.raises(InvalidToken, match="unknown key id"):
+            await verifier.verify(token)
+    claims = await verifier.verify(es_key.mint(USER_ID))
+
+    assert claims.user_id == USER_ID
+    assert fetcher.calls == 2
+
+
+async def test_verify_key_set_refresh_interval_is_a_setting(make_verifier, clock, ed_key, es_key):
+    fetcher = FakeJwks(ed_key, es_key)
+    verifier = make_verifier(fetcher, refresh_interval=60)
+    await verifier.verify(ed_key.mint(USER_ID))
+    fetcher.keys.remove(ed_key)
+    clock.advance(60)
+
+    with pytest.raises(InvalidToken, match="unknown key id"):
+        await verifier.verify(ed_key.mint(USER_ID))
+    assert fetcher.calls == 2
+
+
+async def test_verify_failed_scheduled_refresh_keeps_keys_and_retries_after_min_interval(
+    make_verifier, clock, ed_key, es_key
+):
+    fetcher = FakeJwks(ed_key, es_key)
+    verifier = make_verifier(fetcher)
+    await verifier.verify(ed_key.mint(USER_ID))
+    fetcher.error = aiohttp.ClientConnectionError("refused")
+    clock.advance(REFRESH_INTERVAL)
+
+    for _ in range(3):
+        await verifier.verify(ed_key.mint(USER_ID))
+    assert fetcher.calls == 2
+    fetcher.error = None
+    fetcher.keys.remove(ed_key)
+    clock.advance(REFETCH_INTERVAL)
+
+    with pytest.raises(InvalidToken, match="unknown key id"):
+        await verifier.verify(ed_key.mint(USER_ID))
     assert fetcher.calls == 3
 
 

@@ -61,6 +61,21 @@ async def test_protected_route_token_past_its_expiry_is_401(client, clock, ed_ke
     assert "Signature has expired" in body["detail"]
 
 
+async def test_protected_route_token_of_key_removed_from_auth_is_401_within_refresh_interval(
+    client, clock, fetcher, ed_key
+):
+    headers = {"Authorization": f"Bearer {ed_key.mint(USER_ID, ttl=3600)}"}
+    assert (await client.get("/whoami", headers=headers)).status == 200
+    fetcher.keys.remove(ed_key)
+    clock.advance(300)
+
+    response = await client.get("/whoami", headers=headers)
+
+    body = await assert_problem(response, 401, "unauthorized")
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert "unknown key id" in body["detail"]
+
+
 async def test_protected_route_lowercase_scheme_answers_caller(client, ed_key):
     response = await client.get(
         "/whoami", headers={"Authorization": f"bearer {ed_key.mint(USER_ID)}"}

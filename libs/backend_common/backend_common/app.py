@@ -71,6 +71,7 @@ def _auth_client_ctx(settings: AuthClientSettings, roles: RoleSource | None) -> 
             fetch_jwks=jwks_from_url(session, settings.jwks_location()),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
+            refresh_interval=settings.jwks_refresh_interval,
         )
         app[ROLES] = roles or AuthServiceRoles(
             session, settings.auth_url, ttl=settings.role_cache_ttl

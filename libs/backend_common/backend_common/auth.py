@@ -2,8 +2,13 @@
 
 The verifier holds the auth service's public keys (JWKS), fetched once and refetched when a token
 names an unknown `kid` (at most once per `min_refetch_interval`, so forged kids cannot hammer the
-auth service). Algorithms are pinned to the asymmetric ones the auth service signs with, so `none`
-and HS* tokens (including HS256 keyed with a public key) never verify.
+auth service). The key set is also refetched once it is `refresh_interval` old, so a key removed
+from the auth service stops verifying here, remembered tokens signed with it included, within
+that time; a failed refetch keeps the keys it had (and is retried after `min_refetch_interval`),
+so a short outage of the auth service does not refuse every token.
+
+Algorithms are pinned to the asymmetric ones the auth service signs with, so `none` and HS*
+tokens (including HS256 keyed with a public key) never verify.
 
 Time comes from two injected clocks: the time of day (`clock`) judges `exp`, `nbf` and `iat`, and
 a monotonic one (`monotonic`) spaces the refetches; tests move both instead of waiting.
@@ -58,6 +63,7 @@ class TokenVerifier:
         leeway: float = 30.0,
         algorithms: Iterable[str] = ALGORITHMS,
         min_refetch_interval: float = 10.0,
+        refresh_interval: float = 300.0,
         clock: Clock = utc_now,
         monotonic: Monotonic = time.monotonic,
     ) -> None:
@@ -67,28 +73,38 @@ class TokenVerifier:
         self._leeway = leeway
         self._algorithms = list(algorithms)
         self._min_refetch_interval = min_refetch_interval
+        self._refresh_interval = refresh_interval
         self._clock = clock
         self._monotonic = monotonic
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None
+        self._fetched_at: float | None = None  # the last try
+        self._loaded_at: float | None = None  # the last success
         self._fetch_error: str | None = None
         self._lock = asyncio.Lock()
-        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
+        # token → its claims and the kid of the key that verified it
+        self._verified: OrderedDict[str, tuple[AccessClaims, str]] = OrderedDict()
 
     async def verify(self, token: str) -> AccessClaims:
         """The token's claims; a token verified before is answered from memory until it expires
         (a client sends the same token with every request, and the signature check dominates)."""
-        claims = self._verified.get(token)
-        if claims is not None and claims.expires_at + self._leeway > self._now():
-            self._verified.move_to_end(token)
-            return claims
-        claims = await self._verify(token)
-        self._verified[token] = claims
+        if self._is_stale():
+            async with self._lock:
+                if self._is_stale():
+                    await self._refresh()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            claims, kid = remembered
+            if kid in self._keys and claims.expires_at + self._leeway > self._now():
+                self._verified.move_to_end(token)
+                return claims
+            del self._verified[token]
+        claims, kid = await self._verify(token)
+        self._verified[token] = (claims, kid)
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
         return claims
 
-    async def _verify(self, token: str) -> AccessClaims:
+    async def _verify(self, token: str) -> tuple[AccessClaims, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -130,7 +146,7 @@ class TokenVerifier:
             session_id=claims.get("sid"),
             expires_at=expires_at,
             token=token,
-        )
+        ), kid
 
     def _check_times(self, claims: dict[str, Any]) -> int:
         """Refuses a token issued or valid only in the future, or expired, give or take the
@@ -166,6 +182,17 @@ class TokenVerifier:
             raise ProblemError(503, "auth_keys_unavailable", self._fetch_error)
         raise InvalidToken(f"unknown key id {kid!r}")
 
+    def _is_stale(self) -> bool:
+        """The keys were loaded `refresh_interval` ago (or never could be, after a first try)."""
+        return (
+            self._fetched_at is not None
+            and (
+                self._loaded_at is None
+                or self._monotonic() - self._loaded_at >= self._refresh_interval
+            )
+            and self._may_refetch()
+        )
+
     def _may_refetch(self) -> bool:
         return (
             self._fetched_at is None
@@ -183,6 +210,7 @@ class TokenVerifier:
             self._fetch_error = f"Could not load the token keys: {exc}"
             return
         self._fetch_error = None
+        self._loaded_at = self._fetched_at
         self._keys = {key.key_id: key for key in keys if key.key_id}
 
 

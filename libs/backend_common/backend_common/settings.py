@@ -69,6 +69,8 @@ class AuthClientSettings(ServiceSettings):
 
     auth_url: str = "http://127.0.0.1:8001"
     jwks_url: str | None = None  # default: <auth_url>/.well-known/jwks.json
+    # Seconds between refetches of the key set: a key removed from auth stops verifying within it.
+    jwks_refresh_interval: float = Field(default=300.0, gt=0)
     jwt_issuer: str = "etp-auth"
     jwt_audience: str = "etp"
     role_cache_ttl: float = Field(default=5.0, ge=0)

@@ -3,11 +3,14 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from auth_service.api import accounts, projects, users
-from auth_service.api.errors import ERROR_MAP
-from auth_service.appkeys import ACCOUNTS, PROJECTS, SIGNING_KEYS
-from auth_service.domain.accounts import Accounts, LogResetSender, ResetSender, TokenPolicy
+from auth_service.api.clients import ClientAddresses
+from auth_service.api.errors import ERROR_MAP, throttled_answers
+from auth_service.appkeys import ACCOUNTS, CLIENT_ADDRESSES, PROJECTS, SIGNING_KEYS
+from auth_service.domain.accounts import Accounts, ResetSender, TokenPolicy
 from auth_service.domain.passwords import PasswordHasher
 from auth_service.domain.projects import Projects
+from auth_service.domain.throttle import CredentialThrottle, ThrottleLimits
+from auth_service.resets import FileResetSender, LogResetSender
 from auth_service.settings import AuthSettings
 from auth_service.signing import SigningKeys
 from backend_common.app import create_base_app
@@ -22,9 +25,13 @@ def create_app(
     app = create_base_app(
         settings,
         error_map=ERROR_MAP,
-        extra_middlewares=(auth_middleware(accounts.PUBLIC_ROUTES),),
+        extra_middlewares=(auth_middleware(accounts.PUBLIC_ROUTES), throttled_answers),
     )
-    app.cleanup_ctx.append(_domain_ctx(settings, reset_sender or LogResetSender()))
+    app[CLIENT_ADDRESSES] = ClientAddresses(settings.trusted_proxies)
+    if reset_sender is None:
+        mail_dir = settings.reset_mail_dir
+        reset_sender = FileResetSender(mail_dir) if mail_dir else LogResetSender()
+    app.cleanup_ctx.append(_domain_ctx(settings, reset_sender))
     app.cleanup_ctx.append(purge_expired_ctx)
     app.router.add_routes(accounts.routes)
     app.router.add_routes(projects.routes)
@@ -35,7 +42,12 @@ def create_app(
 def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
     async def domain(app: web.Application) -> AsyncIterator[None]:
         keys = SigningKeys.load(settings.jwt_keys_dir, settings.jwt_active_kid)
-        hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.bcrypt_threads)
+        hasher = PasswordHasher(
+            rounds=settings.bcrypt_rounds,
+            threads=settings.bcrypt_threads,
+            hash_threads=settings.bcrypt_hash_threads,
+            queue=settings.bcrypt_queue,
+        )
 
         async def own_jwks() -> dict:
             return keys.jwks()
@@ -57,6 +69,17 @@ def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
             ),
             reset_sender=reset_sender,
             registration_open=settings.registration_open,
+            throttle=CredentialThrottle(
+                ThrottleLimits(
+                    address_rate=settings.credential_rate_per_address,
+                    address_burst=settings.credential_burst_per_address,
+                    login_rate=settings.login_rate_per_username,
+                    login_burst=settings.login_burst_per_username,
+                    known_address_ttl=settings.known_address_ttl,
+                    reset_rate=settings.reset_rate_per_email,
+                    reset_burst=settings.reset_burst_per_email,
+                )
+            ),
         )
         app[PROJECTS] = Projects(app[DATABASE])
         yield

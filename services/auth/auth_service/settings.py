@@ -1,9 +1,13 @@
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from backend_common.settings import DatabaseSettings
+
+# Proxies whose X-Forwarded-For is believed: by default the gateway on this machine.
+LOOPBACK = [ip_network("127.0.0.0/8"), ip_network("::1/128")]
 
 
 class AuthSettings(DatabaseSettings):
@@ -23,5 +27,23 @@ class AuthSettings(DatabaseSettings):
 
     registration_open: bool = True
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
-    bcrypt_threads: int = Field(default=2, ge=1)  # concurrent hashes; the rest wait their turn
+    # Password checks (logins) and new-password hashes (register, reset, change) run on pools of
+    # their own, so a flood of one cannot starve the other; past `bcrypt_queue` waiting, 503.
+    bcrypt_threads: int = Field(default=2, ge=1)
+    bcrypt_hash_threads: int = Field(default=1, ge=1)
+    bcrypt_queue: int = Field(default=16, ge=0)
     password_reset_ttl: int = Field(default=3600, gt=0)
+
+    # Credential routes (docs/security.md): attempts per client address, per second and at once,
+    # and login attempts per login name from addresses it has not logged in from lately.
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=lambda: LOOPBACK)
+    credential_rate_per_address: float = Field(default=0.2, gt=0)
+    credential_burst_per_address: int = Field(default=20, ge=1)
+    login_rate_per_username: float = Field(default=0.02, gt=0)
+    login_burst_per_username: int = Field(default=10, ge=1)
+    known_address_ttl: int = Field(default=30 * 24 * 3600, ge=0)
+    reset_rate_per_email: float = Field(default=1 / 600, gt=0)
+    reset_burst_per_email: int = Field(default=3, ge=1)
+    # Without a mail sender, reset mails (token included) are written here as files; the log only
+    # ever says that a reset was asked for.
+    reset_mail_dir: Path | None = None

@@ -1,6 +1,6 @@
 from aiohttp import web
 
-from auth_service.appkeys import ACCOUNTS, PROJECTS, SIGNING_KEYS
+from auth_service.appkeys import ACCOUNTS, CLIENT_ADDRESSES, PROJECTS, SIGNING_KEYS
 from auth_service.models import (
     LoginIn,
     MeOut,
@@ -25,17 +25,21 @@ PUBLIC_ROUTES = frozenset(
 )
 
 
+def _client(request: web.Request) -> str | None:
+    return request.app[CLIENT_ADDRESSES].of(request)
+
+
 @routes.post("/api/v1/auth/register", name="register")
 async def register(request: web.Request) -> web.Response:
     body = await parse_body(request, RegisterIn)
-    user = await request.app[ACCOUNTS].register(body)
+    user = await request.app[ACCOUNTS].register(body, client=_client(request))
     return json_response(UserOut.from_domain(user), status=201)
 
 
 @routes.post("/api/v1/auth/login", name="login")
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginIn)
-    pair = await request.app[ACCOUNTS].login(body)
+    pair = await request.app[ACCOUNTS].login(body, client=_client(request))
     return json_response(TokenOut.from_domain(pair), headers={"Cache-Control": "no-store"})
 
 
@@ -81,14 +85,14 @@ async def change_password(request: web.Request) -> web.Response:
 @routes.post("/api/v1/auth/password-reset", name="request_password_reset")
 async def request_password_reset(request: web.Request) -> web.Response:
     body = await parse_body(request, PasswordResetRequestIn)
-    request.app[ACCOUNTS].request_password_reset(body.email)
+    request.app[ACCOUNTS].request_password_reset(body.email, client=_client(request))
     return web.Response(status=202)
 
 
 @routes.post("/api/v1/auth/password-reset/confirm", name="reset_password")
 async def reset_password(request: web.Request) -> web.Response:
     body = await parse_body(request, PasswordResetConfirmIn)
-    await request.app[ACCOUNTS].reset_password(body)
+    await request.app[ACCOUNTS].reset_password(body, client=_client(request))
     return web.Response(status=204)
 
 

@@ -2,6 +2,7 @@ from aiohttp import web
 
 from auth_service.appkeys import PROJECTS
 from auth_service.models import UserSearchQuery, UserSummaryOut
+from backend_common.auth import CALLER
 from backend_common.http import json_response, parse_query
 
 routes = web.RouteTableDef()
@@ -10,5 +11,7 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/users", name="search_users")
 async def search_users(request: web.Request) -> web.Response:
     query = parse_query(request, UserSearchQuery)
-    page = await request.app[PROJECTS].search_users(q=query.q, page=query.page)
+    page = await request.app[PROJECTS].search_users(
+        caller_id=request[CALLER].user_id, q=query.q, page=query.page
+    )
     return json_response(page.map(UserSummaryOut.from_domain).as_json())

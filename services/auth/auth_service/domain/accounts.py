@@ -12,16 +12,19 @@ import asyncpg
 import structlog
 
 from auth_service.domain.errors import (
+    EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
     InvalidResetToken,
     RefreshTokenReused,
     RegistrationClosed,
+    UsernameTaken,
     UserNotFound,
     WrongPassword,
 )
 from auth_service.domain.models import TokenPair, User
 from auth_service.domain.passwords import PasswordHasher
+from auth_service.domain.throttle import CredentialThrottle
 from auth_service.models import LoginIn, PasswordChangeIn, PasswordResetConfirmIn, RegisterIn
 from auth_service.repositories.tokens import PasswordResetRepository, RefreshTokenRepository
 from auth_service.repositories.users import UserRepository
@@ -56,19 +59,6 @@ class ResetSender(Protocol):
     async def send_reset(self, *, user: User, token: str, expires_at: datetime) -> None: ...
 
 
-class LogResetSender:
-    """Writes the reset token to the log: for development and for installations without mail."""
-
-    async def send_reset(self, *, user: User, token: str, expires_at: datetime) -> None:
-        _log.warning(
-            "password_reset_token",
-            user_id=str(user.id),
-            email=user.email,
-            token=token,
-            expires_at=expires_at.isoformat(),
-        )
-
-
 @dataclass(frozen=True)
 class TokenPolicy:
     issuer: str
@@ -88,6 +78,7 @@ class Accounts:
         policy: TokenPolicy,
         reset_sender: ResetSender,
         registration_open: bool,
+        throttle: CredentialThrottle,
     ) -> None:
         self._db = db
         self._hasher = hasher
@@ -95,19 +86,31 @@ class Accounts:
         self._policy = policy
         self._reset_sender = reset_sender
         self._registration_open = registration_open
+        self._throttle = throttle
         self._background: set[asyncio.Task[None]] = set()
 
-    async def register(self, data: RegisterIn) -> User:
+    async def register(self, data: RegisterIn, *, client: str | None) -> User:
         if not self._registration_open:
             raise RegistrationClosed()
+        self._throttle.attempt(client)
+        # bcrypt is the expensive part: refuse what a lookup can refuse before hashing. Two
+        # racing registrations of one name both pass here; the unique constraint stops the second.
+        async with self._db.connection() as conn:
+            users = UserRepository(conn)
+            if await users.get_by_username(data.username) is not None:
+                raise UsernameTaken()
+            if await users.get_by_email(data.email) is not None:
+                raise EmailTaken()
         password_hash = await self._hasher.hash(data.password)
         async with self._db.transaction() as conn:
             return await UserRepository(conn).insert(
                 username=data.username, email=data.email, password_hash=password_hash
             )
 
-    async def login(self, data: LoginIn) -> TokenPair:
-        """`data.username` may be the username or the email address."""
+    async def login(self, data: LoginIn, *, client: str | None) -> TokenPair:
+        """`data.username` may be the username or the email address; `client` is the caller's
+        address (None when not known)."""
+        self._throttle.login_attempt(data.username, client)
         async with self._db.connection() as conn:
             user = await UserRepository(conn).get_credentials_by_login(data.username)
         # Verified even for an unknown user (against a dummy hash): same answer, same time.
@@ -115,7 +118,9 @@ class Accounts:
             raise InvalidCredentials()
         assert user is not None
         async with self._db.transaction() as conn:
-            return await self._start_session(conn, user_id=user.id, family_id=uuid.uuid4())
+            pair = await self._start_session(conn, user_id=user.id, family_id=uuid.uuid4())
+        self._throttle.login_succeeded(data.username, client)
+        return pair
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         async with self._db.transaction() as conn:
@@ -170,9 +175,11 @@ class Accounts:
             )
             await PasswordResetRepository(conn).expire_for_user(user_id)
 
-    def request_password_reset(self, email: str) -> None:
+    def request_password_reset(self, email: str, *, client: str | None) -> None:
         """Returns at once: the lookup and the delivery run in the background, so the time the
-        answer takes does not tell whether the address is registered."""
+        answer takes does not tell whether the address is registered. Throttled per client and
+        per address asked for, registered or not (so the answer tells nothing either)."""
+        self._throttle.reset_request(email, client)
         task = asyncio.create_task(self._send_password_reset(email))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -196,10 +203,17 @@ class Accounts:
         except Exception:
             _log.exception("password_reset_failed")
 
-    async def reset_password(self, data: PasswordResetConfirmIn) -> None:
+    async def reset_password(self, data: PasswordResetConfirmIn, *, client: str | None) -> None:
+        self._throttle.attempt(client)
+        digest = _digest(data.token)
+        # A forged token is refused by one lookup, before bcrypt; the token is used (atomically)
+        # only after hashing, and a token used meanwhile by a racing request is refused then.
+        async with self._db.connection() as conn:
+            if await PasswordResetRepository(conn).find_user(digest) is None:
+                raise InvalidResetToken()
         new_hash = await self._hasher.hash(data.new_password)
         async with self._db.transaction() as conn:
-            user_id = await PasswordResetRepository(conn).use(_digest(data.token))
+            user_id = await PasswordResetRepository(conn).use(digest)
             if user_id is None:
                 raise InvalidResetToken()
             await UserRepository(conn).set_password(user_id, new_hash)

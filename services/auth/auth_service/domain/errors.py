@@ -1,4 +1,5 @@
 from backend_common.errors import DomainError
+from backend_common.ratelimit import Decision
 
 
 class UsernameTaken(DomainError):
@@ -55,3 +56,15 @@ class Forbidden(DomainError):
 
 class LastOwner(DomainError):
     """A project keeps at least one owner."""
+
+
+class Throttled(DomainError):
+    """Too many attempts: wait `decision.retry_after` seconds."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(f"Too many attempts; retry in {decision.retry_after} s.")
+        self.decision = decision
+
+
+class HasherBusy(DomainError):
+    """Too many passwords are being checked or hashed right now; try again in a moment."""

@@ -6,6 +6,8 @@ from typing import TypeVar
 
 import bcrypt
 
+from auth_service.domain.errors import HasherBusy
+
 # bcrypt only reads 72 bytes; longer passwords are refused at registration instead of truncated.
 MAX_PASSWORD_BYTES = 72
 MIN_PASSWORD_CHARS = 8
@@ -22,19 +24,45 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-class PasswordHasher:
-    """bcrypt on a small thread pool: hashing never blocks the event loop, and a login storm
-    queues for `threads` workers instead of taking every core."""
+class _Pool:
+    """Threads for bcrypt with a bounded wait: past `threads` running and `queue` waiting, a new
+    job is refused (HasherBusy) instead of making everyone behind it wait longer."""
 
-    def __init__(self, *, rounds: int, threads: int) -> None:
+    def __init__(self, *, threads: int, queue: int, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._capacity = threads + queue
+        self._in_flight = 0  # running and waiting; only the event loop's thread counts
+
+    async def run(self, work: Callable[[], T]) -> T:
+        if self._in_flight >= self._capacity:
+            raise HasherBusy()
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        finally:
+            self._in_flight -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class PasswordHasher:
+    """bcrypt on small thread pools, never on the event loop. Checking a password (login) and
+    hashing a new one (register, reset, change) have pools of their own, so a flood of
+    registrations or resets cannot make logins wait; each pool's queue is bounded."""
+
+    def __init__(
+        self, *, rounds: int, threads: int, hash_threads: int = 1, queue: int = 16
+    ) -> None:
         self._rounds = rounds
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt")
+        self._checks = _Pool(threads=threads, queue=queue, name="bcrypt")
+        self._hashes = _Pool(threads=hash_threads, queue=queue, name="bcrypt-hash")
         # Verified when the user does not exist, so that answer takes as long as a wrong password.
         self._dummy_hash = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds))
 
     async def hash(self, password: str) -> str:
         salt = bcrypt.gensalt(self._rounds)
-        hashed = await self._run(partial(bcrypt.hashpw, password.encode(), salt))
+        hashed = await self._hashes.run(partial(bcrypt.hashpw, password.encode(), salt))
         return hashed.decode()
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
@@ -44,11 +72,9 @@ class PasswordHasher:
             candidate = candidate[:MAX_PASSWORD_BYTES]
             password_hash = None
         stored = password_hash.encode() if password_hash else self._dummy_hash
-        matches = await self._run(partial(bcrypt.checkpw, candidate, stored))
+        matches = await self._checks.run(partial(bcrypt.checkpw, candidate, stored))
         return matches and password_hash is not None
 
-    async def _run(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
-
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._checks.close()
+        self._hashes.close()

@@ -137,9 +137,14 @@ class Projects:
                 await self._keep_an_owner(members, project_id)
             await members.delete(project_id, user_id)
 
-    async def search_users(self, *, q: str, page: PageRequest) -> Page[UserSummary]:
+    async def search_users(
+        self, *, caller_id: uuid.UUID, q: str, page: PageRequest
+    ) -> Page[UserSummary]:
+        """Prefix search among the users the caller shares a project with; anyone else is found
+        only by their exact username (which registration reveals anyway), so the list of all
+        users cannot be walked."""
         async with self._db.connection() as conn:
-            return await UserRepository(conn).search(prefix=q, page=page)
+            return await UserRepository(conn).search(prefix=q, visible_to=caller_id, page=page)
 
     @staticmethod
     async def _lock_for_membership_change(

@@ -26,6 +26,10 @@ _REVOKE_USER_EXCEPT_FAMILY = """
 _INSERT_RESET = """
     INSERT INTO password_resets (user_id, token_hash, expires_at) VALUES ($1, $2, $3)
 """
+_FIND_RESET = """
+    SELECT user_id FROM password_resets
+    WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+"""
 _USE_RESET = """
     UPDATE password_resets SET used_at = now()
     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
@@ -68,6 +72,11 @@ class PasswordResetRepository:
 
     async def insert(self, *, user_id: uuid.UUID, token_hash: bytes, expires_at: datetime) -> None:
         await self._conn.execute(_INSERT_RESET, user_id, token_hash, expires_at)
+
+    async def find_user(self, token_hash: bytes) -> uuid.UUID | None:
+        """The user of a valid token (without using it); None if unknown, used or expired."""
+        user_id: uuid.UUID | None = await self._conn.fetchval(_FIND_RESET, token_hash)
+        return user_id
 
     async def use(self, token_hash: bytes) -> uuid.UUID | None:
         """Marks a valid token used and returns its user; None if unknown, used or expired."""

@@ -23,11 +23,21 @@ _GET_CREDENTIALS = f"SELECT {_COLUMNS}, password_hash FROM users WHERE id = $1"
 _GET_BY_USERNAME = f"SELECT {_COLUMNS} FROM users WHERE lower(username) = lower($1)"
 _GET_BY_EMAIL = f"SELECT {_COLUMNS} FROM users WHERE lower(email) = lower($1)"
 _SET_PASSWORD = "UPDATE users SET password_hash = $2 WHERE id = $1"
-# Prefix match on the username index; the cursor is the last lower(username) returned.
+# Prefix match on the username index; the cursor is the last lower(username) returned. Only the
+# caller, users sharing a project with the caller, and the user named exactly ($5) are visible.
 _SEARCH = """
-    SELECT id, username FROM users
-    WHERE lower(username) LIKE $1 AND ($2::text IS NULL OR lower(username) > $2)
-    ORDER BY lower(username)
+    SELECT u.id, u.username FROM users u
+    WHERE lower(u.username) LIKE $1 AND ($2::text IS NULL OR lower(u.username) > $2)
+      AND (
+        u.id = $4
+        OR lower(u.username) = $5
+        OR EXISTS (
+          SELECT 1 FROM project_members mine
+          JOIN project_members theirs ON theirs.project_id = mine.project_id
+          WHERE mine.user_id = $4 AND theirs.user_id = u.id
+        )
+      )
+    ORDER BY lower(u.username)
     LIMIT $3
 """
 
@@ -75,10 +85,19 @@ class UserRepository:
     async def set_password(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self._conn.execute(_SET_PASSWORD, user_id, password_hash)
 
-    async def search(self, *, prefix: str, page: PageRequest) -> Page[UserSummary]:
+    async def search(
+        self, *, prefix: str, visible_to: uuid.UUID, page: PageRequest
+    ) -> Page[UserSummary]:
+        """Users whose username starts with `prefix` that `visible_to` may see: themselves, those
+        sharing a project with them, and the one whose username is exactly `prefix`."""
         after = page.after(UserKey)
         rows = await self._conn.fetch(
-            _SEARCH, escape_like(prefix.lower()) + "%", after.u if after else None, page.fetch
+            _SEARCH,
+            escape_like(prefix.lower()) + "%",
+            after.u if after else None,
+            page.fetch,
+            visible_to,
+            prefix.lower(),
         )
         return page.page(
             [UserSummary.model_validate(dict(row)) for row in rows],
