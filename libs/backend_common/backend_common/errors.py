@@ -74,13 +74,17 @@ class DomainError(Exception):
 @dataclass(frozen=True)
 class Problem:
     """How the API answers one kind of domain error, when a status and a code are not all:
-    fixed headers (`Retry-After`, `WWW-Authenticate`), or per-item `errors` computed from the
-    exception (e.g. a code for each failure of a batch)."""
+    headers (fixed, like `WWW-Authenticate`, or computed from the exception, like the wait of a
+    refused attempt), or per-item `errors` computed from the exception (e.g. a code for each
+    failure of a batch)."""
 
     status: int
     code: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] | Callable[[Any], Mapping[str, str]] = field(default_factory=dict)
     errors: Callable[[Any], list[dict[str, Any]]] | None = None
+
+    def headers_for(self, exc: Exception) -> Mapping[str, str]:
+        return self.headers(exc) if callable(self.headers) else self.headers
 
 
 ErrorMap = Mapping[type[Exception], tuple[int, str] | Problem]
@@ -169,7 +173,7 @@ def error_middleware(error_map: ErrorMap | None = None) -> Any:
                     code=problem.code,
                     detail=getattr(exc, "detail", str(exc)),
                     errors=problem.errors(exc) if problem.errors else getattr(exc, "errors", None),
-                    headers=problem.headers,
+                    headers=problem.headers_for(exc),
                 )
             _log.exception("unhandled_error", path=request.path, method=request.method)
             return problem_response(

@@ -43,6 +43,19 @@ class TokenBuckets:
         )
 
 
+def rate_limit_headers(decision: Decision) -> dict[str, str]:
+    """RateLimit-Limit/-Remaining/-Reset (ratelimit-headers draft 06), and Retry-After when the
+    decision refused."""
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset),
+    }
+    if not decision.allowed:
+        headers["Retry-After"] = str(decision.retry_after)
+    return headers
+
+
 def enforce(buckets: TokenBuckets, key: str) -> Decision:
     """Takes a token for `key`, or answers 429 with Retry-After."""
     decision = buckets.take(key)

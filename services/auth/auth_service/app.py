@@ -4,7 +4,7 @@ from aiohttp import web
 
 from auth_service.api import accounts, projects, users
 from auth_service.api.clients import ClientAddresses
-from auth_service.api.errors import ERROR_MAP, throttled_answers
+from auth_service.api.errors import ERROR_MAP
 from auth_service.appkeys import ACCOUNTS, CLIENT_ADDRESSES, PROJECTS, SIGNING_KEYS
 from auth_service.domain.accounts import Accounts, ResetSender, TokenPolicy
 from auth_service.domain.passwords import PasswordHasher
@@ -25,7 +25,7 @@ def create_app(
     app = create_base_app(
         settings,
         error_map=ERROR_MAP,
-        extra_middlewares=(auth_middleware(accounts.PUBLIC_ROUTES), throttled_answers),
+        extra_middlewares=(auth_middleware(accounts.PUBLIC_ROUTES),),
     )
     app[CLIENT_ADDRESSES] = ClientAddresses(settings.trusted_proxies)
     if reset_sender is None:

@@ -1,9 +1,5 @@
 """The auth service's answer to each domain error: HTTP status and problem `code`."""
 
-from typing import Any
-
-from aiohttp import web
-
 from auth_service.domain.errors import (
     AlreadyMember,
     EmailTaken,
@@ -22,8 +18,8 @@ from auth_service.domain.errors import (
     UserNotFound,
     WrongPassword,
 )
-from backend_common.errors import ErrorMap, Problem, ProblemError
-from backend_common.ratelimit import Decision
+from backend_common.errors import ErrorMap, Problem
+from backend_common.ratelimit import rate_limit_headers
 
 ERROR_MAP: ErrorMap = {
     UsernameTaken: (409, "username_taken"),
@@ -41,27 +37,7 @@ ERROR_MAP: ErrorMap = {
     Forbidden: (403, "forbidden"),
     LastOwner: (409, "last_owner"),
     HasherBusy: Problem(503, "server_busy", headers={"Retry-After": "1"}),
-    # Answered by `throttled_answers` below, with the headers that depend on the refusal.
-    Throttled: (429, "too_many_requests"),
+    Throttled: Problem(
+        429, "too_many_requests", headers=lambda exc: rate_limit_headers(exc.decision)
+    ),
 }
-
-
-def rate_limit_headers(decision: Decision) -> dict[str, str]:
-    """Retry-After and RateLimit-Limit/-Remaining/-Reset (ratelimit-headers draft 06)."""
-    return {
-        "Retry-After": str(decision.retry_after),
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(decision.reset),
-    }
-
-
-@web.middleware
-async def throttled_answers(request: web.Request, handler: Any) -> web.StreamResponse:
-    """`429` for Throttled, with its wait in the headers (a map entry's headers are fixed)."""
-    try:
-        return await handler(request)
-    except Throttled as exc:
-        raise ProblemError(
-            429, "too_many_requests", exc.detail, headers=rate_limit_headers(exc.decision)
-        ) from None

@@ -57,5 +57,5 @@ def problem_of(exc: DomainError) -> ProblemError | None:
         problem.code,
         exc.detail,
         errors=problem.errors(exc) if problem.errors else exc.errors,
-        headers=problem.headers,
+        headers=problem.headers_for(exc),
     )
