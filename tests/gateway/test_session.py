@@ -53,6 +53,18 @@ async def test_login_valid_credentials_sets_token_and_csrf_cookies(gateway, auth
     assert response.headers["Cache-Control"] == "no-store"
 
 
+async def test_login_tells_the_auth_service_who_the_client_is(gateway, auth_service):
+    response = await gateway.post(
+        LOGIN, json=CREDENTIALS, headers={"X-Forwarded-For": "203.0.113.7"}
+    )
+
+    assert response.status == 200, await response.text()
+    sent = auth_service.login.next_call()["request"].headers["X-Forwarded-For"]
+    # What the client claimed, then the address the gateway saw (the auth service believes
+    # only the entries its trusted proxies appended, from the right).
+    assert sent == "203.0.113.7, 127.0.0.1"
+
+
 async def test_login_refresh_cookie_max_age_follows_setting(start_gateway, auth_service):
     client = await start_gateway(refresh_cookie_max_age=3600)
 

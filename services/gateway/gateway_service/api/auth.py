@@ -18,6 +18,7 @@ from gateway_service.appkeys import (
 from gateway_service.browser.cookies import REFRESH_COOKIE
 from gateway_service.models import LoginIn
 from gateway_service.upstream.auth import Tokens
+from gateway_service.upstream.forward import forwarded_for
 
 routes = web.RouteTableDef()
 
@@ -35,7 +36,9 @@ async def login(request: web.Request) -> web.Response:
     enforce(request.app[LOGIN_LIMIT_BY_ADDRESS], request.remote or "unknown")
     enforce(request.app[LOGIN_LIMIT_BY_USERNAME], body.username.lower())
     auth = request.app[AUTH]
-    tokens = await auth.login(body.model_dump(), request_id=request[REQUEST_ID])
+    tokens = await auth.login(
+        body.model_dump(), request_id=request[REQUEST_ID], forwarded_for=forwarded_for(request)
+    )
     me = await auth.me(tokens["access_token"], request_id=request[REQUEST_ID])
     return _start_session(request, tokens, me)
 

@@ -28,9 +28,17 @@ class AuthClient:
             total=None, connect=connect_timeout, sock_read=read_timeout
         )
 
-    async def login(self, credentials: dict[str, Any], *, request_id: str) -> Tokens:
+    async def login(
+        self, credentials: dict[str, Any], *, request_id: str, forwarded_for: str
+    ) -> Tokens:
+        """`forwarded_for` names the client: the auth service throttles logins per address and
+        lets a user in from addresses they logged in from before."""
         tokens: Tokens = await self._call(
-            "POST", "/api/v1/auth/login", request_id=request_id, json=credentials
+            "POST",
+            "/api/v1/auth/login",
+            request_id=request_id,
+            json=credentials,
+            extra_headers={"X-Forwarded-For": forwarded_for},
         )
         return tokens
 
@@ -63,8 +71,9 @@ class AuthClient:
         request_id: str,
         json: Any = None,
         token: str | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = {REQUEST_ID_HEADER: request_id}
+        headers = {REQUEST_ID_HEADER: request_id, **(extra_headers or {})}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         try:

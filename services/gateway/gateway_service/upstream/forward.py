@@ -107,15 +107,21 @@ def outgoing_headers(
         (name, value) for name, value in request.headers.items() if name.lower() not in dropped
     ]
     headers += replaced.items()
-    forwarded_for = request.headers.get("X-Forwarded-For")
-    remote = request.remote or "unknown"
     headers += [
         (REQUEST_ID_HEADER, request[REQUEST_ID]),
-        ("X-Forwarded-For", f"{forwarded_for}, {remote}" if forwarded_for else remote),
+        ("X-Forwarded-For", forwarded_for(request)),
         ("X-Forwarded-Proto", request.scheme),
         ("X-Forwarded-Host", request.host),
     ]
     return headers
+
+
+def forwarded_for(request: web.Request) -> str:
+    """The client's X-Forwarded-For with the client's address appended (services believe it
+    only from proxies they trust)."""
+    earlier = request.headers.get("X-Forwarded-For")
+    remote = request.remote or "unknown"
+    return f"{earlier}, {remote}" if earlier else remote
 
 
 def hop_by_hop_removed(
