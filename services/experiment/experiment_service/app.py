@@ -18,6 +18,7 @@ from experiment_service.api import (
     sensors,
     webhooks,
 )
+from experiment_service.api.errors import ERROR_MAP
 from experiment_service.appkeys import (
     AUDIT_LOG,
     CAPTURE_SESSIONS,
@@ -31,7 +32,6 @@ from experiment_service.appkeys import (
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
-from experiment_service.domain.errors import ERROR_MAP
 from experiment_service.domain.experiments import Experiments
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs

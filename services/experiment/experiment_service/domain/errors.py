@@ -1,5 +1,6 @@
-from backend_common.errors import DomainError, ErrorMap
-from backend_common.rbac import RBAC_ERRORS
+import uuid
+
+from backend_common.errors import DomainError
 
 
 class ExperimentNotFound(DomainError):
@@ -139,44 +140,6 @@ class WebhookTargetRefused(DomainError):
 class BatchFailed(DomainError):
     """Nothing was changed: some runs cannot take the change."""
 
-    def __init__(self, failures: list[dict[str, str]]) -> None:
+    def __init__(self, failures: list[tuple[uuid.UUID, DomainError]]) -> None:
         super().__init__(f"{len(failures)} of the runs cannot take the change; nothing changed.")
-        self.errors = failures
-
-
-ERROR_MAP: ErrorMap = {
-    **RBAC_ERRORS,
-    ExperimentNotFound: (404, "experiment_not_found"),
-    RunNotFound: (404, "run_not_found"),
-    CaptureSessionNotFound: (404, "capture_session_not_found"),
-    InvalidTransition: (409, "invalid_transition"),
-    ExperimentHasRunningRuns: (409, "experiment_has_running_runs"),
-    ExperimentArchived: (409, "experiment_archived"),
-    RunArchived: (409, "run_archived"),
-    RunHasActiveCapture: (409, "run_has_active_capture"),
-    RunNotRunning: (409, "run_not_running"),
-    CaptureAlreadyRunning: (409, "capture_already_running"),
-    CaptureNotRunning: (409, "capture_not_running"),
-    CaptureNotDeletable: (409, "capture_not_deletable"),
-    BatchFailed: (409, "batch_failed"),
-    SensorNotFound: (404, "sensor_not_found"),
-    ConversionProfileNotFound: (404, "conversion_profile_not_found"),
-    SensorProjectNotFound: (404, "sensor_project_not_found"),
-    SensorProjectLimit: (409, "sensor_project_limit"),
-    SensorInActiveCapture: (409, "sensor_in_active_capture"),
-    HomeProjectNotRemovable: (409, "home_project_not_removable"),
-    SensorAlreadyInProject: (409, "sensor_already_in_project"),
-    SensorNotInProject: (409, "sensor_not_in_project"),
-    SensorBoundInProject: (409, "sensor_bound_in_project"),
-    SensorAlreadyBound: (409, "sensor_already_bound"),
-    SensorNotBound: (404, "sensor_not_bound"),
-    ProfileVersionTaken: (409, "profile_version_taken"),
-    ProfileStartTaken: (409, "profile_start_taken"),
-    ProfileNotInFuture: (422, "valid_from_not_in_future"),
-    WebhookNotFound: (404, "webhook_not_found"),
-    WebhookDeliveryNotFound: (404, "webhook_delivery_not_found"),
-    WebhookLimit: (409, "webhook_limit"),
-    WebhookInactive: (409, "webhook_inactive"),
-    DeliveryInProgress: (409, "delivery_in_progress"),
-    WebhookTargetRefused: (422, "webhook_target_refused"),
-}
+        self.failures = failures

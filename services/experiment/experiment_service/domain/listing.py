@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from backend_common.errors import ProblemError
-from backend_common.pagination import encode_cursor, parse_cursor
+from backend_common.pagination import InvalidCursor, encode_cursor, parse_cursor
 
 
 class SortOrder(StrEnum):
@@ -66,7 +65,7 @@ class Page:
             return cls(sort=sort, limit=limit)
         after = parse_cursor(cursor, _CursorKey)
         if after.sort != sort:
-            raise ProblemError(400, "invalid_cursor", "The cursor belongs to another sort order.")
+            raise InvalidCursor("The cursor belongs to another sort order.")
         value = _parse_instant(after.value) if sort.column == "created_at" else after.value
         return cls(sort=sort, limit=limit, after_value=value, after_id=after.id)
 
@@ -88,6 +87,4 @@ def _parse_instant(value: str) -> datetime:
             raise ValueError("naive instant")
         return instant.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise ProblemError(
-            400, "invalid_cursor", "The cursor is not one this API returned."
-        ) from None
+        raise InvalidCursor() from None

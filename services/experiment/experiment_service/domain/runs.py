@@ -13,7 +13,6 @@ from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
 from experiment_service.domain import audit
 from experiment_service.domain.errors import (
-    ERROR_MAP,
     BatchFailed,
     ExperimentArchived,
     ExperimentNotFound,
@@ -222,7 +221,7 @@ class Runs:
             runs = RunRepository(conn)
             found = await runs.get_many_for_update(ordered_ids)
             planned: list[tuple[Run, Role, dict[str, Any]]] = []
-            failures: list[dict[str, str]] = []
+            failures: list[tuple[uuid.UUID, DomainError]] = []
             for run_id in ordered_ids:
                 try:
                     run = found.get(run_id)
@@ -231,7 +230,7 @@ class Runs:
                     role = await caller.require(run.project_id, Role.EDITOR, not_found=RunNotFound)
                     planned.append((run, role, await change(conn, run)))
                 except DomainError as exc:
-                    failures.append(_failure(run_id, exc))
+                    failures.append((run_id, exc))
             if failures:
                 raise BatchFailed(failures)
             updated_runs = []
@@ -298,8 +297,3 @@ _STATUS_EVENTS = {
     RunStatus.FAILED: "run.finished",
     RunStatus.ARCHIVED: "run.archived",
 }
-
-
-def _failure(run_id: uuid.UUID, exc: DomainError) -> dict[str, str]:
-    _, code = ERROR_MAP.get(type(exc), (409, "conflict"))
-    return {"run_id": str(run_id), "code": code, "detail": str(exc.detail)}

@@ -1,0 +1,92 @@
+"""How the experiment API answers each domain error: a status and a code, or a Problem."""
+
+from typing import Any
+
+from backend_common.errors import DomainError, ErrorMap, Problem, find_problem
+from backend_common.pagination import PAGINATION_ERRORS
+from backend_common.rbac import RBAC_ERRORS
+from experiment_service.domain.errors import (
+    BatchFailed,
+    CaptureAlreadyRunning,
+    CaptureNotDeletable,
+    CaptureNotRunning,
+    CaptureSessionNotFound,
+    ConversionProfileNotFound,
+    DeliveryInProgress,
+    ExperimentArchived,
+    ExperimentHasRunningRuns,
+    ExperimentNotFound,
+    HomeProjectNotRemovable,
+    InvalidTransition,
+    ProfileNotInFuture,
+    ProfileStartTaken,
+    ProfileVersionTaken,
+    RunArchived,
+    RunHasActiveCapture,
+    RunNotFound,
+    RunNotRunning,
+    SensorAlreadyBound,
+    SensorAlreadyInProject,
+    SensorBoundInProject,
+    SensorInActiveCapture,
+    SensorNotBound,
+    SensorNotFound,
+    SensorNotInProject,
+    SensorProjectLimit,
+    SensorProjectNotFound,
+    WebhookDeliveryNotFound,
+    WebhookInactive,
+    WebhookLimit,
+    WebhookNotFound,
+    WebhookTargetRefused,
+)
+
+
+def _batch_failures(exc: BatchFailed) -> list[dict[str, Any]]:
+    """Each run that cannot take the change, with the code its own request would get."""
+    return [
+        {"run_id": str(run_id), "code": _code(error), "detail": str(error.detail)}
+        for run_id, error in exc.failures
+    ]
+
+
+def _code(error: DomainError) -> str:
+    problem = find_problem({**RBAC_ERRORS, **PAGINATION_ERRORS, **ERROR_MAP}, error)
+    return "conflict" if problem is None else problem.code
+
+
+ERROR_MAP: ErrorMap = {
+    ExperimentNotFound: (404, "experiment_not_found"),
+    RunNotFound: (404, "run_not_found"),
+    CaptureSessionNotFound: (404, "capture_session_not_found"),
+    InvalidTransition: (409, "invalid_transition"),
+    ExperimentHasRunningRuns: (409, "experiment_has_running_runs"),
+    ExperimentArchived: (409, "experiment_archived"),
+    RunArchived: (409, "run_archived"),
+    RunHasActiveCapture: (409, "run_has_active_capture"),
+    RunNotRunning: (409, "run_not_running"),
+    CaptureAlreadyRunning: (409, "capture_already_running"),
+    CaptureNotRunning: (409, "capture_not_running"),
+    CaptureNotDeletable: (409, "capture_not_deletable"),
+    BatchFailed: Problem(409, "batch_failed", errors=_batch_failures),
+    SensorNotFound: (404, "sensor_not_found"),
+    ConversionProfileNotFound: (404, "conversion_profile_not_found"),
+    SensorProjectNotFound: (404, "sensor_project_not_found"),
+    SensorProjectLimit: (409, "sensor_project_limit"),
+    SensorInActiveCapture: (409, "sensor_in_active_capture"),
+    HomeProjectNotRemovable: (409, "home_project_not_removable"),
+    SensorAlreadyInProject: (409, "sensor_already_in_project"),
+    SensorNotInProject: (409, "sensor_not_in_project"),
+    SensorBoundInProject: (409, "sensor_bound_in_project"),
+    SensorAlreadyBound: (409, "sensor_already_bound"),
+    SensorNotBound: (404, "sensor_not_bound"),
+    ProfileVersionTaken: (409, "profile_version_taken"),
+    ProfileStartTaken: (409, "profile_start_taken"),
+    ProfileNotInFuture: (422, "valid_from_not_in_future"),
+    WebhookNotFound: (404, "webhook_not_found"),
+    WebhookDeliveryNotFound: (404, "webhook_delivery_not_found"),
+    WebhookLimit: (409, "webhook_limit"),
+    WebhookInactive: (409, "webhook_inactive"),
+    DeliveryInProgress: (409, "delivery_in_progress"),
+    WebhookTargetRefused: (422, "webhook_target_refused"),
+}
