@@ -5,7 +5,6 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -214,14 +213,6 @@ class NoQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class IngestErrorKey(BaseModel):
-    id: int = Field(ge=1)
-
-
-class BoundSensorKey(BaseModel):
-    sensor_id: uuid.UUID
-
-
 class _Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -282,10 +273,6 @@ class AuditQuery(PageQuery):
 
 LIST_REPEATED = ("status", "tags")
 SENSOR_LIST_REPEATED = ("status", "type")
-
-
-class CaptureListKey(BaseModel):
-    ordinal: int = Field(ge=0, le=2**31 - 1)
 
 
 def _subscribable(name: str) -> str:
@@ -350,10 +337,3 @@ class DeliveryListQuery(PageQuery):
 
 
 DELIVERY_LIST_REPEATED = ("status",)
-
-
-class CreatedKey(BaseModel):
-    """Cursor of lists ordered by (created_at, id)."""
-
-    created_at: AwareDatetime
-    id: uuid.UUID

@@ -2,12 +2,12 @@ from aiohttp import web
 
 from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
 from backend_common.idempotency import idempotent
-from backend_common.pagination import PageQuery, page_of, parse_cursor
+from backend_common.pagination import PageQuery
 from backend_common.rbac import caller
 from backend_common.statuses import CaptureStatus
+from experiment_service.api.listing import page_response
 from experiment_service.appkeys import AUDIT_LOG, CAPTURE_SESSIONS
 from experiment_service.models import (
-    CaptureListKey,
     CaptureStart,
     CaptureStop,
     CaptureUpdate,
@@ -35,14 +35,8 @@ async def start_capture_session(request: web.Request) -> web.Response:
 async def list_capture_sessions(request: web.Request) -> web.Response:
     run_id = parse_path_uuid(request, "run_id")
     query = parse_query(request, PageQuery)
-    after = parse_cursor(query.cursor, CaptureListKey).ordinal if query.cursor else None
-    rows = await request.app[CAPTURE_SESSIONS].list_page(
-        caller(request), run_id, after_ordinal=after, limit=query.limit + 1
-    )
-    items, next_cursor = page_of(
-        rows, limit=query.limit, key=lambda s: {"ordinal": s.ordinal_number}
-    )
-    return json_response({"items": items, "next_cursor": next_cursor})
+    page = await request.app[CAPTURE_SESSIONS].list_page(caller(request), run_id, query.page)
+    return page_response(page)
 
 
 @routes.get(SESSION_PATH, name="get_capture_session")
@@ -93,7 +87,7 @@ async def list_capture_session_events(request: web.Request) -> web.Response:
     run_id = parse_path_uuid(request, "run_id")
     session_id = parse_path_uuid(request, "session_id")
     query = parse_query(request, PageQuery)
-    items, next_cursor = await request.app[AUDIT_LOG].capture_session_events(
-        caller(request), run_id, session_id, cursor=query.cursor, limit=query.limit
+    page = await request.app[AUDIT_LOG].capture_session_events(
+        caller(request), run_id, session_id, query.page
     )
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return page_response(page)

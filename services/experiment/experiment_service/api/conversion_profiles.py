@@ -7,7 +7,6 @@ from backend_common.rbac import caller
 from experiment_service.api.listing import page_response
 from experiment_service.api.sensors import SENSOR_PATH, checked_profile
 from experiment_service.appkeys import CONVERSION_PROFILES
-from experiment_service.domain.listing import Page, SortOrder
 from experiment_service.models import NoFields, ProfileCreate, ProfileSchedule
 
 routes = web.RouteTableDef()
@@ -33,9 +32,8 @@ async def create_conversion_profile(request: web.Request) -> web.Response:
 async def list_conversion_profiles(request: web.Request) -> web.Response:
     sensor_id = parse_path_uuid(request, "sensor_id")
     query = parse_query(request, PageQuery)
-    page = Page.from_request(sort=SortOrder.CREATED_AT, limit=query.limit, cursor=query.cursor)
-    rows = await request.app[CONVERSION_PROFILES].list_page(caller(request), sensor_id, page)
-    return page_response(rows, page)
+    page = await request.app[CONVERSION_PROFILES].list_page(caller(request), sensor_id, query.page)
+    return page_response(page)
 
 
 @routes.get(PROFILE_PATH, name="get_conversion_profile")

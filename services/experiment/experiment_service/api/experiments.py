@@ -4,7 +4,7 @@ from backend_common.export import stream_export
 from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
 from backend_common.idempotency import idempotent
 from backend_common.rbac import caller
-from experiment_service.api.listing import list_filter, page_response, request_page
+from experiment_service.api.listing import list_filter, page_response
 from experiment_service.appkeys import EXPERIMENTS, RUNS
 from experiment_service.domain.models import Experiment
 from experiment_service.models import (
@@ -32,9 +32,10 @@ async def create_experiment(request: web.Request) -> web.Response:
 @routes.get("/api/v1/experiments", name="list_experiments")
 async def list_experiments(request: web.Request) -> web.Response:
     query = parse_query(request, ExperimentListQuery, repeated=LIST_REPEATED)
-    page = request_page(query)
-    items = await request.app[EXPERIMENTS].list_page(caller(request), list_filter(query), page)
-    return page_response(items, page)
+    page = await request.app[EXPERIMENTS].list_page(
+        caller(request), list_filter(query), query.sort, query.page
+    )
+    return page_response(page)
 
 
 @routes.get("/api/v1/experiments/export", name="export_experiments")

@@ -2,10 +2,11 @@ from aiohttp import web
 
 from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
 from backend_common.idempotency import idempotent
-from backend_common.pagination import PageQuery, page_of, parse_cursor
+from backend_common.pagination import PageQuery
 from backend_common.rbac import caller
+from experiment_service.api.listing import page_response
 from experiment_service.appkeys import RUN_SENSORS
-from experiment_service.models import BoundSensorKey, SensorBind
+from experiment_service.models import SensorBind
 
 routes = web.RouteTableDef()
 
@@ -29,14 +30,8 @@ async def bind_run_sensor(request: web.Request) -> web.Response:
 async def list_run_sensors(request: web.Request) -> web.Response:
     run_id = parse_path_uuid(request, "run_id")
     query = parse_query(request, PageQuery)
-    after = parse_cursor(query.cursor, BoundSensorKey).sensor_id if query.cursor else None
-    rows = await request.app[RUN_SENSORS].list_page(
-        caller(request), run_id, after=after, limit=query.limit + 1
-    )
-    items, next_cursor = page_of(
-        rows, limit=query.limit, key=lambda b: {"sensor_id": str(b.sensor.id)}
-    )
-    return json_response({"items": items, "next_cursor": next_cursor})
+    page = await request.app[RUN_SENSORS].list_page(caller(request), run_id, query.page)
+    return page_response(page)
 
 
 @routes.get(RUN_SENSORS_PATH + "/{sensor_id}", name="get_run_sensor")

@@ -5,7 +5,7 @@ from backend_common.http import json_response, parse_body, parse_path_uuid, pars
 from backend_common.idempotency import idempotent
 from backend_common.pagination import PageQuery
 from backend_common.rbac import caller
-from experiment_service.api.listing import list_filter, page_response, request_page
+from experiment_service.api.listing import list_filter, page_response
 from experiment_service.appkeys import AUDIT_LOG, RUNS
 from experiment_service.domain.models import Run
 from experiment_service.models import (
@@ -23,9 +23,10 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/runs", name="list_runs")
 async def list_runs(request: web.Request) -> web.Response:
     query = parse_query(request, RunListQuery, repeated=LIST_REPEATED)
-    page = request_page(query)
-    items = await request.app[RUNS].list_page(caller(request), list_filter(query), page)
-    return page_response(items, page)
+    page = await request.app[RUNS].list_page(
+        caller(request), list_filter(query), query.sort, query.page
+    )
+    return page_response(page)
 
 
 @routes.get("/api/v1/runs/export", name="export_runs")
@@ -79,7 +80,6 @@ async def delete_run(request: web.Request) -> web.Response:
 async def list_run_events(request: web.Request) -> web.Response:
     run_id = parse_path_uuid(request, "run_id")
     query = parse_query(request, PageQuery)
-    items, next_cursor = await request.app[AUDIT_LOG].run_events(
-        caller(request), run_id, cursor=query.cursor, limit=query.limit
+    return page_response(
+        await request.app[AUDIT_LOG].run_events(caller(request), run_id, query.page)
     )
-    return json_response({"items": items, "next_cursor": next_cursor})

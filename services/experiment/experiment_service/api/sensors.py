@@ -12,14 +12,12 @@ from backend_common.http import (
     validation_problem,
 )
 from backend_common.idempotency import idempotent
-from backend_common.pagination import PageQuery, page_of, parse_cursor
+from backend_common.pagination import PageQuery
 from backend_common.rbac import caller
 from experiment_service.api.listing import page_response
 from experiment_service.appkeys import SENSORS
-from experiment_service.domain.listing import Page
 from experiment_service.models import (
     SENSOR_LIST_REPEATED,
-    IngestErrorKey,
     NoFields,
     NoQuery,
     ProfileCreate,
@@ -65,14 +63,14 @@ async def create_sensor(request: web.Request) -> web.Response:
 @routes.get("/api/v1/sensors", name="list_sensors")
 async def list_sensors(request: web.Request) -> web.Response:
     query = parse_query(request, SensorListQuery, repeated=SENSOR_LIST_REPEATED)
-    page = Page.from_request(sort=query.sort, limit=query.limit, cursor=query.cursor)
     flt = SensorFilter(
         project_id=query.project_id,
         types=tuple(query.type),
         statuses=tuple(query.status),
         q=query.q,
     )
-    return page_response(await request.app[SENSORS].list_page(caller(request), flt, page), page)
+    page = await request.app[SENSORS].list_page(caller(request), flt, query.sort, query.page)
+    return page_response(page)
 
 
 @routes.get(SENSOR_PATH, name="get_sensor")
@@ -149,9 +147,5 @@ async def list_sensor_ingest_errors(request: web.Request) -> web.Response:
     """The sensor's ingest error journal (telemetry ingest writes it; the newest few hundred)."""
     sensor_id = parse_path_uuid(request, "sensor_id")
     query = parse_query(request, PageQuery)
-    before = parse_cursor(query.cursor, IngestErrorKey).id if query.cursor else None
-    rows = await request.app[SENSORS].ingest_errors(
-        caller(request), sensor_id, before=before, limit=query.limit + 1
-    )
-    items, next_cursor = page_of(rows, limit=query.limit, key=lambda e: {"id": e.id})
-    return json_response({"items": items, "next_cursor": next_cursor})
+    page = await request.app[SENSORS].ingest_errors(caller(request), sensor_id, query.page)
+    return page_response(page)

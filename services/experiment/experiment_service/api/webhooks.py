@@ -1,17 +1,14 @@
-import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from aiohttp import web
 
 from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
 from backend_common.idempotency import idempotent
-from backend_common.pagination import page_of, parse_cursor
 from backend_common.rbac import caller
+from experiment_service.api.listing import page_response
 from experiment_service.appkeys import WEBHOOKS
-from experiment_service.domain.webhooks.models import WebhookDelivery, WebhookSubscription
 from experiment_service.models import (
     DELIVERY_LIST_REPEATED,
-    CreatedKey,
     DeliveryListQuery,
     NoFields,
     SecretRotation,
@@ -24,17 +21,6 @@ routes = web.RouteTableDef()
 
 WEBHOOK_PATH = "/api/v1/webhooks/{webhook_id}"
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if cursor is None:
-        return None
-    key = parse_cursor(cursor, CreatedKey)
-    return key.created_at, key.id
-
-
-def _created_key(item: WebhookSubscription | WebhookDelivery) -> dict[str, str]:
-    return {"created_at": item.created_at.isoformat(), "id": str(item.id)}
 
 
 @routes.post("/api/v1/webhooks", name="create_webhook")
@@ -52,11 +38,8 @@ async def create_webhook(request: web.Request) -> web.Response:
 @routes.get("/api/v1/webhooks", name="list_webhooks")
 async def list_webhooks(request: web.Request) -> web.Response:
     query = parse_query(request, WebhookListQuery)
-    rows = await request.app[WEBHOOKS].list_page(
-        caller(request), query.project_id, after=_after(query.cursor), limit=query.limit + 1
-    )
-    items, next_cursor = page_of(rows, limit=query.limit, key=_created_key)
-    return json_response({"items": items, "next_cursor": next_cursor})
+    page = await request.app[WEBHOOKS].list_page(caller(request), query.project_id, query.page)
+    return page_response(page)
 
 
 @routes.get(WEBHOOK_PATH, name="get_webhook")
@@ -103,16 +86,14 @@ async def ping_webhook(request: web.Request) -> web.Response:
 async def list_webhook_deliveries(request: web.Request) -> web.Response:
     webhook_id = parse_path_uuid(request, "webhook_id")
     query = parse_query(request, DeliveryListQuery, repeated=DELIVERY_LIST_REPEATED)
-    rows = await request.app[WEBHOOKS].deliveries(
+    page = await request.app[WEBHOOKS].deliveries(
         caller(request),
         webhook_id,
         statuses=tuple(query.status),
         event_type=query.event_type,
-        before=_after(query.cursor),
-        limit=query.limit + 1,
+        page=query.page,
     )
-    items, next_cursor = page_of(rows, limit=query.limit, key=_created_key)
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return page_response(page)
 
 
 @routes.post("/api/v1/webhooks/deliveries/{delivery_id}/redeliver", name="redeliver_webhook")

@@ -1,12 +1,11 @@
 """Reading the audit log: a run's events, a capture session's, a project's."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, Field
-
 from backend_common.db import Database
-from backend_common.pagination import page_of, parse_cursor
+from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from experiment_service.domain.errors import CaptureSessionNotFound, RunNotFound
 from experiment_service.domain.models import AuditEntry
@@ -15,16 +14,17 @@ from experiment_service.repositories.capture_sessions import CaptureSessionRepos
 from experiment_service.repositories.runs import RunRepository
 
 
-class _AuditKey(BaseModel):
-    id: int = Field(ge=0, le=2**63 - 1)
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries of a project's log to list; None matches anything."""
 
-
-def _after_id(cursor: str | None) -> int | None:
-    return parse_cursor(cursor, _AuditKey).id if cursor else None
-
-
-def _page(rows: list[AuditEntry], limit: int) -> tuple[list[AuditEntry], str | None]:
-    return page_of(rows, limit=limit, key=lambda entry: {"id": entry.id})
+    project_id: uuid.UUID
+    entity_type: str | None = None
+    entity_id: uuid.UUID | None = None
+    action: str | None = None
+    actor_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 class AuditLog:
@@ -32,70 +32,44 @@ class AuditLog:
         self._db = db
 
     async def run_events(
-        self, caller: Caller, run_id: uuid.UUID, *, cursor: str | None, limit: int
-    ) -> tuple[list[AuditEntry], str | None]:
+        self, caller: Caller, run_id: uuid.UUID, page: PageRequest
+    ) -> Page[AuditEntry]:
         """The run's own entries and those of its capture sessions, oldest first."""
         async with self._db.connection() as conn:
             run = await RunRepository(conn).get(run_id)
             if run is None:
                 raise RunNotFound()
             await caller.require(run.project_id, Role.VIEWER, not_found=RunNotFound)
-            rows = await AuditRepository(conn).find(
-                related_to=run_id, after_id=_after_id(cursor), limit=limit + 1
-            )
-        return _page(rows, limit)
+            return await AuditRepository(conn).find(related_to=run_id, page=page)
 
     async def capture_session_events(
-        self,
-        caller: Caller,
-        run_id: uuid.UUID,
-        session_id: uuid.UUID,
-        *,
-        cursor: str | None,
-        limit: int,
-    ) -> tuple[list[AuditEntry], str | None]:
+        self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID, page: PageRequest
+    ) -> Page[AuditEntry]:
         async with self._db.connection() as conn:
             run = await RunRepository(conn).get(run_id)
             if run is None:
                 raise RunNotFound()
             await caller.require(run.project_id, Role.VIEWER, not_found=RunNotFound)
+            audit = AuditRepository(conn)
             if await CaptureSessionRepository(conn).get(session_id, run_id) is None:
                 # A deleted session keeps its history; an id that never was here has none.
-                rows = await AuditRepository(conn).find(
-                    entity_id=session_id, after_id=None, limit=1
-                )
-                if not rows or rows[0].parent_id != run_id:
+                first = await audit.first_of(session_id)
+                if first is None or first.parent_id != run_id:
                     raise CaptureSessionNotFound()
-            rows = await AuditRepository(conn).find(
-                entity_id=session_id, after_id=_after_id(cursor), limit=limit + 1
-            )
-        return _page(rows, limit)
+            return await audit.find(entity_id=session_id, page=page)
 
     async def project_entries(
-        self,
-        caller: Caller,
-        project_id: uuid.UUID,
-        *,
-        entity_type: str | None,
-        entity_id: uuid.UUID | None,
-        action: str | None,
-        actor_id: uuid.UUID | None,
-        since: datetime | None,
-        until: datetime | None,
-        cursor: str | None,
-        limit: int,
-    ) -> tuple[list[AuditEntry], str | None]:
-        await caller.require(project_id, Role.VIEWER)
+        self, caller: Caller, flt: AuditFilter, page: PageRequest
+    ) -> Page[AuditEntry]:
+        await caller.require(flt.project_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            rows = await AuditRepository(conn).find(
-                project_id=project_id,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                action=action,
-                actor_id=actor_id,
-                since=since,
-                until=until,
-                after_id=_after_id(cursor),
-                limit=limit + 1,
+            return await AuditRepository(conn).find(
+                project_id=flt.project_id,
+                entity_type=flt.entity_type,
+                entity_id=flt.entity_id,
+                action=flt.action,
+                actor_id=flt.actor_id,
+                since=flt.since,
+                until=flt.until,
+                page=page,
             )
-        return _page(rows, limit)

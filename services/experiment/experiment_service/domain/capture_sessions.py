@@ -4,6 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 from backend_common.db import Database
+from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import CaptureStatus, RunStatus
 from experiment_service.domain import audit
@@ -111,13 +112,11 @@ class CaptureSessions:
             return await self._session(CaptureSessionRepository(conn), session_id, run_id)
 
     async def list_page(
-        self, caller: Caller, run_id: uuid.UUID, *, after_ordinal: int | None, limit: int
-    ) -> list[CaptureSession]:
+        self, caller: Caller, run_id: uuid.UUID, page: PageRequest
+    ) -> Page[CaptureSession]:
         async with self._db.connection() as conn:
             await run_access(conn, caller, run_id, Role.VIEWER)
-            return await CaptureSessionRepository(conn).find(
-                run_id, after_ordinal=after_ordinal, limit=limit
-            )
+            return await CaptureSessionRepository(conn).find(run_id, page)
 
     async def update_notes(
         self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID, *, notes: str

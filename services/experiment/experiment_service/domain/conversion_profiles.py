@@ -15,6 +15,7 @@ import asyncpg
 
 from backend_common.clock import Clock
 from backend_common.db import Database
+from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import audit
 from experiment_service.domain.errors import (
@@ -23,7 +24,6 @@ from experiment_service.domain.errors import (
     ProfileNotInFuture,
     ProfileStartTaken,
 )
-from experiment_service.domain.listing import Page
 from experiment_service.domain.models import ConversionProfile, ProfileStatus
 from experiment_service.domain.sensors import SensorAccess, sensor_access
 from experiment_service.domain.transitions import PROFILE_TRANSITIONS
@@ -69,8 +69,8 @@ class ConversionProfiles:
             return await self._get(ConversionProfileRepository(conn), sensor_id, profile_id)
 
     async def list_page(
-        self, caller: Caller, sensor_id: uuid.UUID, page: Page
-    ) -> list[ConversionProfile]:
+        self, caller: Caller, sensor_id: uuid.UUID, page: PageRequest
+    ) -> Page[ConversionProfile]:
         async with self._db.connection() as conn:
             await sensor_access(conn, caller, sensor_id, Role.VIEWER)
             return await ConversionProfileRepository(conn).find(sensor_id, page, self._clock())

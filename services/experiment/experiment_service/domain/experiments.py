@@ -5,6 +5,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from backend_common.db import Database
+from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import audit
 from experiment_service.domain.errors import (
@@ -13,7 +14,7 @@ from experiment_service.domain.errors import (
     ExperimentNotFound,
     InvalidTransition,
 )
-from experiment_service.domain.listing import ListFilter, Page, SortOrder
+from experiment_service.domain.listing import ListFilter, SortOrder
 from experiment_service.domain.models import Experiment, ExperimentStatus
 from experiment_service.domain.transitions import (
     EXPERIMENT_NEEDS_IDLE_RUNS,
@@ -55,11 +56,13 @@ class Experiments:
         await caller.require(experiment.project_id, Role.VIEWER, not_found=ExperimentNotFound)
         return experiment
 
-    async def list_page(self, caller: Caller, flt: ListFilter, page: Page) -> list[Experiment]:
+    async def list_page(
+        self, caller: Caller, flt: ListFilter, sort: SortOrder, page: PageRequest
+    ) -> Page[Experiment]:
         assert flt.project_id is not None
         await caller.require(flt.project_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            return await ExperimentRepository(conn).find(flt, page)
+            return await ExperimentRepository(conn).find(flt, sort, page)
 
     async def stream(
         self, caller: Caller, flt: ListFilter, sort: SortOrder

@@ -5,6 +5,7 @@ import uuid
 import asyncpg
 
 from backend_common.db import Database
+from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
 from experiment_service.domain import audit
@@ -80,18 +81,14 @@ class RunSensors:
     async def _bound(
         self, conn: asyncpg.Connection, run_id: uuid.UUID, sensor_id: uuid.UUID
     ) -> BoundSensor:
-        found = await SensorRepository(conn).bound_to_run(
-            run_id, self._sensors.view(), only=sensor_id
-        )
-        if not found:
+        found = await SensorRepository(conn).bound_one(run_id, sensor_id, self._sensors.view())
+        if found is None:
             raise SensorNotBound()
-        return found[0]
+        return found
 
     async def list_page(
-        self, caller: Caller, run_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
-    ) -> list[BoundSensor]:
+        self, caller: Caller, run_id: uuid.UUID, page: PageRequest
+    ) -> Page[BoundSensor]:
         async with self._db.connection() as conn:
             await run_access(conn, caller, run_id, Role.VIEWER)
-            return await SensorRepository(conn).bound_to_run(
-                run_id, self._sensors.view(), after=after, limit=limit
-            )
+            return await SensorRepository(conn).bound_to_run(run_id, self._sensors.view(), page)

@@ -9,6 +9,7 @@ import asyncpg
 
 from backend_common.db import Database
 from backend_common.errors import DomainError
+from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
 from experiment_service.domain import audit
@@ -21,7 +22,7 @@ from experiment_service.domain.errors import (
     RunHasActiveCapture,
     RunNotFound,
 )
-from experiment_service.domain.listing import ListFilter, Page, SortOrder
+from experiment_service.domain.listing import ListFilter, SortOrder
 from experiment_service.domain.models import ExperimentStatus, Run
 from experiment_service.domain.transitions import (
     RUN_FINISHED,
@@ -130,10 +131,12 @@ class Runs:
         await caller.require(flt.project_id, Role.VIEWER)
         return flt
 
-    async def list_page(self, caller: Caller, flt: ListFilter, page: Page) -> list[Run]:
+    async def list_page(
+        self, caller: Caller, flt: ListFilter, sort: SortOrder, page: PageRequest
+    ) -> Page[Run]:
         flt = await self._scope(caller, flt)
         async with self._db.connection() as conn:
-            return await RunRepository(conn).find(flt, page)
+            return await RunRepository(conn).find(flt, sort, page)
 
     async def stream(
         self, caller: Caller, flt: ListFilter, sort: SortOrder

@@ -15,6 +15,7 @@ import asyncpg
 from backend_common import sensor_tokens
 from backend_common.clock import Clock
 from backend_common.db import Database
+from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role, RoleTooLow
 from experiment_service.domain import audit
 from experiment_service.domain.errors import (
@@ -26,7 +27,7 @@ from experiment_service.domain.errors import (
     SensorProjectLimit,
     SensorProjectNotFound,
 )
-from experiment_service.domain.listing import Page
+from experiment_service.domain.listing import SortOrder
 from experiment_service.domain.models import IngestError, Sensor, SensorProject, SensorWithToken
 from experiment_service.domain.webhooks import outbox
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
@@ -172,10 +173,12 @@ class Sensors:
             await sensor_access(conn, caller, sensor_id, Role.VIEWER)
             return await self._get(SensorRepository(conn), sensor_id)
 
-    async def list_page(self, caller: Caller, flt: SensorFilter, page: Page) -> list[Sensor]:
+    async def list_page(
+        self, caller: Caller, flt: SensorFilter, sort: SortOrder, page: PageRequest
+    ) -> Page[Sensor]:
         await caller.require(flt.project_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            return await SensorRepository(conn).find(flt, page, self.view())
+            return await SensorRepository(conn).find(flt, sort, page, self.view())
 
     async def update(self, caller: Caller, sensor_id: uuid.UUID, changes: dict[str, Any]) -> Sensor:
         async with self._db.transaction() as conn:
@@ -264,12 +267,12 @@ class Sensors:
         return sensor
 
     async def ingest_errors(
-        self, caller: Caller, sensor_id: uuid.UUID, *, before: int | None, limit: int
-    ) -> list[IngestError]:
+        self, caller: Caller, sensor_id: uuid.UUID, page: PageRequest
+    ) -> Page[IngestError]:
         """The batches telemetry ingest refused from this sensor, newest first."""
         async with self._db.connection() as conn:
             await sensor_access(conn, caller, sensor_id, Role.VIEWER)
-            return await SensorRepository(conn).ingest_errors(sensor_id, before=before, limit=limit)
+            return await SensorRepository(conn).ingest_errors(sensor_id, page)
 
     async def projects(self, caller: Caller, sensor_id: uuid.UUID) -> list[SensorProject]:
         async with self._db.connection() as conn:

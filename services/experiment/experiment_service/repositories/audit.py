@@ -3,7 +3,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic import Field
 
+from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.models import AuditEntry
 
@@ -11,11 +13,18 @@ COLUMNS = (
     "id, project_id, actor_id, actor_role, action, entity_type, entity_id, parent_id, before,"
     " after, request_id, at"
 )
+_FIRST_OF = f"SELECT {COLUMNS} FROM audit_log WHERE entity_id = $1 ORDER BY id LIMIT 1"
 _INSERT = """
     INSERT INTO audit_log (project_id, actor_id, actor_role, action, entity_type, entity_id,
                            parent_id, before, after, request_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
+
+
+class AuditKey(CursorKey):
+    """Cursor of the audit log, oldest first: the last entry's id."""
+
+    id: int = Field(ge=0, le=2**63 - 1)
 
 
 class AuditRepository:
@@ -61,9 +70,8 @@ class AuditRepository:
         actor_id: uuid.UUID | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        after_id: int | None,
-        limit: int,
-    ) -> list[AuditEntry]:
+        page: PageRequest,
+    ) -> Page[AuditEntry]:
         """Oldest first. `related_to` matches an entity and everything whose parent it is."""
         query = Query()
         if project_id is not None:
@@ -83,11 +91,20 @@ class AuditRepository:
             query.where(f"at >= {query.param(since)}")
         if until is not None:
             query.where(f"at < {query.param(until)}")
-        if after_id is not None:
-            query.where(f"id > {query.param(after_id)}")
+        after = page.after(AuditKey)
+        if after is not None:
+            query.where(f"id > {query.param(after.id)}")
         rows = await self._conn.fetch(
             f"SELECT {COLUMNS} FROM audit_log WHERE {query.where_sql} "
-            f"ORDER BY id LIMIT {query.param(limit)}",
+            f"ORDER BY id LIMIT {query.param(page.fetch)}",
             *query.params,
         )
-        return [AuditEntry.model_validate(dict(row)) for row in rows]
+        return page.page(
+            [AuditEntry.model_validate(dict(row)) for row in rows],
+            key=lambda entry: AuditKey(id=entry.id),
+        )
+
+    async def first_of(self, entity_id: uuid.UUID) -> AuditEntry | None:
+        """The oldest entry about the entity."""
+        row = await self._conn.fetchrow(_FIRST_OF, entity_id)
+        return None if row is None else AuditEntry.model_validate(dict(row))

@@ -2,7 +2,9 @@ import uuid
 from typing import Any
 
 import asyncpg
+from pydantic import Field
 
+from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.errors import CaptureAlreadyRunning
 from experiment_service.domain.models import CaptureSession
@@ -12,6 +14,13 @@ COLUMNS = (
     " notes, failure_reason, created_at, updated_at"
 )
 UPDATABLE = ("status", "stopped_at", "notes", "failure_reason")
+
+
+class CaptureKey(CursorKey):
+    """Cursor of a run's capture sessions, in ordinal order."""
+
+    ordinal: int = Field(ge=0, le=2**31 - 1)
+
 
 # Takes the run's next ordinal (the row lock also serialises concurrent starts).
 _INSERT_RUNNING = f"""
@@ -63,11 +72,15 @@ class CaptureSessionRepository:
         row = await self._conn.fetchrow(_GET_FOR_UPDATE if for_update else _GET, session_id, run_id)
         return CaptureSession.model_validate(dict(row)) if row else None
 
-    async def find(
-        self, run_id: uuid.UUID, *, after_ordinal: int | None, limit: int
-    ) -> list[CaptureSession]:
-        rows = await self._conn.fetch(_LIST, run_id, after_ordinal, limit)
-        return [CaptureSession.model_validate(dict(row)) for row in rows]
+    async def find(self, run_id: uuid.UUID, page: PageRequest) -> Page[CaptureSession]:
+        after = page.after(CaptureKey)
+        rows = await self._conn.fetch(
+            _LIST, run_id, None if after is None else after.ordinal, page.fetch
+        )
+        return page.page(
+            [CaptureSession.model_validate(dict(row)) for row in rows],
+            key=lambda session: CaptureKey(ordinal=session.ordinal_number),
+        )
 
     async def has_running(self, run_id: uuid.UUID) -> bool:
         return await self._conn.fetchval(_HAS_RUNNING, run_id)

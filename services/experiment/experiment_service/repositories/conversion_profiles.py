@@ -4,11 +4,12 @@ from typing import Any
 
 import asyncpg
 
+from backend_common.pagination import Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.errors import ProfileVersionTaken
-from experiment_service.domain.listing import Page
+from experiment_service.domain.listing import SortOrder
 from experiment_service.domain.models import ConversionProfile
-from experiment_service.repositories.listing import paged
+from experiment_service.repositories.listing import page_in, paged
 
 
 def _select(query: Query, now: datetime) -> str:
@@ -24,6 +25,7 @@ def _select(query: Query, now: datetime) -> str:
     """
 
 
+_ORDER = SortOrder.CREATED_AT
 _INSERT = """
     INSERT INTO conversion_profiles (sensor_id, version, kind, payload, description, created_by)
     VALUES ($1, $2, $3, $4, $5, $6)
@@ -74,13 +76,14 @@ class ConversionProfileRepository:
         return ConversionProfile.model_validate(dict(row)) if row else None
 
     async def find(
-        self, sensor_id: uuid.UUID, page: Page, now: datetime
-    ) -> list[ConversionProfile]:
+        self, sensor_id: uuid.UUID, page: PageRequest, now: datetime
+    ) -> Page[ConversionProfile]:
+        """Oldest first."""
         query = Query()
         select = _select(query, now)
         query.where(f"sensor_id = {query.param(sensor_id)}")
-        rows = await self._conn.fetch(paged(select, query, page), *query.params)
-        return [ConversionProfile.model_validate(dict(row)) for row in rows]
+        rows = await self._conn.fetch(paged(select, query, _ORDER, page), *query.params)
+        return page_in([ConversionProfile.model_validate(dict(row)) for row in rows], _ORDER, page)
 
     async def update(self, profile_id: uuid.UUID, changes: dict[str, Any]) -> None:
         query = Query()

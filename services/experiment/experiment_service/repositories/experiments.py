@@ -4,10 +4,11 @@ from typing import Any, Literal
 
 import asyncpg
 
+from backend_common.pagination import Page, PageRequest
 from backend_common.sql import Query
-from experiment_service.domain.listing import ListFilter, Page, SortOrder
+from experiment_service.domain.listing import ListFilter, SortOrder
 from experiment_service.domain.models import Experiment
-from experiment_service.repositories.listing import all_sql, page_sql
+from experiment_service.repositories.listing import all_sql, page_in, page_sql
 
 COLUMNS = (
     "id, project_id, name, description, tags, owner_id, status, experiment_type, metadata,"
@@ -78,11 +79,10 @@ class ExperimentRepository:
     async def has_running_runs(self, experiment_id: uuid.UUID) -> bool:
         return await self._conn.fetchval(_HAS_RUNNING_RUNS, experiment_id)
 
-    async def find(self, flt: ListFilter, page: Page) -> list[Experiment]:
-        sql, params = page_sql(_SELECT, flt, page, text_expr=TEXT_EXPR)
-        return [
-            Experiment.model_validate(dict(row)) for row in await self._conn.fetch(sql, *params)
-        ]
+    async def find(self, flt: ListFilter, sort: SortOrder, page: PageRequest) -> Page[Experiment]:
+        sql, params = page_sql(_SELECT, flt, sort, page, text_expr=TEXT_EXPR)
+        rows = await self._conn.fetch(sql, *params)
+        return page_in([Experiment.model_validate(dict(row)) for row in rows], sort, page)
 
     async def stream(self, flt: ListFilter, sort: SortOrder) -> AsyncIterator[Experiment]:
         """Every matching row, read through a server-side cursor (needs a transaction)."""

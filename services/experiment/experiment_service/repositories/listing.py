@@ -1,9 +1,61 @@
-"""SQL for the filtered, keyset-paginated lists (experiments, runs, sensors) and exports."""
+"""SQL for the filtered, keyset-paginated lists (experiments, runs, sensors, conversion
+profiles) and exports, and the key their cursors carry."""
 
-from typing import Any
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol, TypeVar
 
+from pydantic import Field
+
+from backend_common.pagination import CursorKey, InvalidCursor, Page, PageRequest
 from backend_common.sql import Query, escape_like
-from experiment_service.domain.listing import ListFilter, Page, SortOrder, TagsMatch
+from experiment_service.domain.listing import ListFilter, SortOrder, TagsMatch
+
+
+class SortKey(CursorKey):
+    """The sort order a page was read in, and the sort value and id of its last row."""
+
+    sort: SortOrder
+    value: Annotated[str, Field(pattern=r"^[^\x00]*$")]  # PostgreSQL text cannot hold NUL
+    id: uuid.UUID
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+RowT = TypeVar("RowT", bound=_Row)
+
+
+def sort_key(row: _Row, sort: SortOrder) -> SortKey:
+    value = getattr(row, sort.column)
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return SortKey(sort=sort, value=text, id=row.id)
+
+
+def page_in(rows: Sequence[RowT], sort: SortOrder, page: PageRequest) -> Page[RowT]:
+    """Rows read by `paged` cut to one page, with the cursor of the next."""
+    return page.page(list(rows), key=lambda row: sort_key(row, sort))
+
+
+def _after(page: PageRequest, sort: SortOrder) -> tuple[str | datetime, uuid.UUID] | None:
+    """The (sort value, id) the page starts after; a cursor of another sort order is refused."""
+    key = page.after(SortKey)
+    if key is None:
+        return None
+    if key.sort != sort:
+        raise InvalidCursor("The cursor belongs to another sort order.")
+    if sort.column != "created_at":
+        return key.value, key.id
+    try:
+        instant = datetime.fromisoformat(key.value)
+        if instant.tzinfo is None:
+            raise ValueError("an instant without an offset")
+        return instant.astimezone(UTC), key.id
+    except (ValueError, OverflowError):
+        raise InvalidCursor() from None
 
 
 def _apply_filter(query: Query, flt: ListFilter, *, text_expr: str) -> None:
@@ -32,24 +84,27 @@ def _order_sql(sort: SortOrder) -> str:
     return f"{sort.column} {direction}, id {direction}"
 
 
-def page_sql(select: str, flt: ListFilter, page: Page, *, text_expr: str) -> tuple[str, list[Any]]:
+def page_sql(
+    select: str, flt: ListFilter, sort: SortOrder, page: PageRequest, *, text_expr: str
+) -> tuple[str, list[Any]]:
     """`select` narrowed to one page (with one extra row to tell whether another follows)."""
     query = Query()
     _apply_filter(query, flt, text_expr=text_expr)
-    return paged(select, query, page), query.params
+    return paged(select, query, sort, page), query.params
 
 
-def paged(select: str, query: Query, page: Page) -> str:
-    """`select` with the conditions of `query`, narrowed to `page` (plus one row)."""
-    if page.after_id is not None:
-        comparison = "<" if page.sort.descending else ">"
+def paged(select: str, query: Query, sort: SortOrder, page: PageRequest) -> str:
+    """`select` with the conditions of `query`, narrowed to `page` in `sort` order (plus one
+    row)."""
+    after = _after(page, sort)
+    if after is not None:
+        comparison = "<" if sort.descending else ">"
         query.where(
-            f"({page.sort.column}, id) {comparison} "
-            f"({query.param(page.after_value)}, {query.param(page.after_id)})"
+            f"({sort.column}, id) {comparison} ({query.param(after[0])}, {query.param(after[1])})"
         )
     return (
-        f"{select} WHERE {query.where_sql} ORDER BY {_order_sql(page.sort)} "
-        f"LIMIT {query.param(page.limit + 1)}"
+        f"{select} WHERE {query.where_sql} ORDER BY {_order_sql(sort)} "
+        f"LIMIT {query.param(page.fetch)}"
     )
 
 

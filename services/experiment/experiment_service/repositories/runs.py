@@ -4,10 +4,11 @@ from typing import Any
 
 import asyncpg
 
+from backend_common.pagination import Page, PageRequest
 from backend_common.sql import Query
-from experiment_service.domain.listing import ListFilter, Page, SortOrder
+from experiment_service.domain.listing import ListFilter, SortOrder
 from experiment_service.domain.models import Run
-from experiment_service.repositories.listing import all_sql, page_sql
+from experiment_service.repositories.listing import all_sql, page_in, page_sql
 
 COLUMNS = (
     "id, experiment_id, project_id, name, params, git_sha, env, tags, notes, metadata, status,"
@@ -102,9 +103,10 @@ class RunRepository:
         """Deletes the run; returns how many capture sessions went with it."""
         return await self._conn.fetchval(_DELETE, run_id)
 
-    async def find(self, flt: ListFilter, page: Page) -> list[Run]:
-        sql, params = page_sql(_SELECT, flt, page, text_expr=TEXT_EXPR)
-        return [Run.model_validate(dict(row)) for row in await self._conn.fetch(sql, *params)]
+    async def find(self, flt: ListFilter, sort: SortOrder, page: PageRequest) -> Page[Run]:
+        sql, params = page_sql(_SELECT, flt, sort, page, text_expr=TEXT_EXPR)
+        rows = await self._conn.fetch(sql, *params)
+        return page_in([Run.model_validate(dict(row)) for row in rows], sort, page)
 
     async def stream(self, flt: ListFilter, sort: SortOrder) -> AsyncIterator[Run]:
         """Every matching row, read through a server-side cursor (needs a transaction)."""

@@ -4,11 +4,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+from pydantic import Field
 
+from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sensor_tokens import MintedToken
 from backend_common.sql import Query, escape_like
 from backend_common.statuses import SensorStatus
-from experiment_service.domain.listing import Page
+from experiment_service.domain.listing import SortOrder
 from experiment_service.domain.models import (
     BoundSensor,
     GraceToken,
@@ -16,7 +18,7 @@ from experiment_service.domain.models import (
     Sensor,
     SensorProject,
 )
-from experiment_service.repositories.listing import paged
+from experiment_service.repositories.listing import page_in, paged
 
 TEXT_EXPR = "name || ' ' || description"
 UPDATABLE = ("name", "type", "input_unit", "display_unit", "description")
@@ -29,6 +31,18 @@ class SensorView:
     now: datetime
     online_within: timedelta
     offline_after: timedelta
+
+
+class IngestErrorKey(CursorKey):
+    """Cursor of the ingest error journal, newest first: the last entry's id."""
+
+    id: int = Field(ge=1)
+
+
+class BoundSensorKey(CursorKey):
+    """Cursor of a run's sensors, in sensor id order."""
+
+    sensor_id: uuid.UUID
 
 
 @dataclass(frozen=True)
@@ -177,15 +191,30 @@ class SensorRepository:
         return (row["project_id"], row["project_ids"]) if row else None
 
     async def bound_to_run(
+        self, run_id: uuid.UUID, view: SensorView, page: PageRequest
+    ) -> Page[BoundSensor]:
+        """The sensors bound to a run, in sensor id order."""
+        after = page.after(BoundSensorKey)
+        rows = await self._bound(
+            run_id, view, after=None if after is None else after.sensor_id, limit=page.fetch
+        )
+        return page.page(rows, key=lambda bound: BoundSensorKey(sensor_id=bound.sensor.id))
+
+    async def bound_one(
+        self, run_id: uuid.UUID, sensor_id: uuid.UUID, view: SensorView
+    ) -> BoundSensor | None:
+        found = await self._bound(run_id, view, only=sensor_id, limit=1)
+        return found[0] if found else None
+
+    async def _bound(
         self,
         run_id: uuid.UUID,
         view: SensorView,
         *,
         after: uuid.UUID | None = None,
-        limit: int = 1,
         only: uuid.UUID | None = None,
+        limit: int,
     ) -> list[BoundSensor]:
-        """The sensors bound to a run (or just the one `only`), in sensor id order."""
         query = Query()
         select = _select(query, view)
         query.where(f"rs.run_id = {query.param(run_id)}")
@@ -212,7 +241,9 @@ class SensorRepository:
             for row in rows
         ]
 
-    async def find(self, flt: SensorFilter, page: Page, view: SensorView) -> list[Sensor]:
+    async def find(
+        self, flt: SensorFilter, sort: SortOrder, page: PageRequest, view: SensorView
+    ) -> Page[Sensor]:
         query = Query()
         select = _select(query, view)
         query.where(
@@ -225,8 +256,8 @@ class SensorRepository:
             query.where(f"status = ANY({query.param([str(s) for s in flt.statuses])}::text[])")
         if flt.q is not None:
             query.where(f"({TEXT_EXPR}) ILIKE {query.param('%' + escape_like(flt.q) + '%')}")
-        rows = await self._conn.fetch(paged(select, query, page), *query.params)
-        return [_sensor(row) for row in rows]
+        rows = await self._conn.fetch(paged(select, query, sort, page), *query.params)
+        return page_in([_sensor(row) for row in rows], sort, page)
 
     async def update(self, sensor_id: uuid.UUID, changes: dict[str, Any]) -> None:
         query = Query()
@@ -253,11 +284,15 @@ class SensorRepository:
     async def revoke_tokens(self, sensor_id: uuid.UUID) -> None:
         await self._conn.execute(_REVOKE_TOKENS, sensor_id)
 
-    async def ingest_errors(
-        self, sensor_id: uuid.UUID, *, before: int | None, limit: int
-    ) -> list[IngestError]:
-        rows = await self._conn.fetch(_INGEST_ERRORS, sensor_id, before, limit)
-        return [IngestError.model_validate(dict(row)) for row in rows]
+    async def ingest_errors(self, sensor_id: uuid.UUID, page: PageRequest) -> Page[IngestError]:
+        before = page.after(IngestErrorKey)
+        rows = await self._conn.fetch(
+            _INGEST_ERRORS, sensor_id, None if before is None else before.id, page.fetch
+        )
+        return page.page(
+            [IngestError.model_validate(dict(row)) for row in rows],
+            key=lambda error: IngestErrorKey(id=error.id),
+        )
 
     async def projects(self, sensor_id: uuid.UUID) -> list[SensorProject]:
         rows = await self._conn.fetch(_PROJECTS, sensor_id)

@@ -5,13 +5,14 @@ caller is not a member of does not exist for them.
 """
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
 from backend_common.clock import Clock
 from backend_common.db import Database
+from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import audit
 from experiment_service.domain.errors import (
@@ -82,18 +83,11 @@ class Webhooks:
         return subscription
 
     async def list_page(
-        self,
-        caller: Caller,
-        project_id: uuid.UUID,
-        *,
-        after: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-    ) -> list[WebhookSubscription]:
+        self, caller: Caller, project_id: uuid.UUID, page: PageRequest
+    ) -> Page[WebhookSubscription]:
         await caller.require(project_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            return await WebhookSubscriptionRepository(conn).find(
-                project_id, after=after, limit=limit
-            )
+            return await WebhookSubscriptionRepository(conn).find(project_id, page)
 
     async def update(
         self, caller: Caller, subscription_id: uuid.UUID, changes: dict[str, Any]
@@ -190,17 +184,15 @@ class Webhooks:
         *,
         statuses: tuple[str, ...],
         event_type: str | None,
-        before: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-    ) -> list[WebhookDelivery]:
+        page: PageRequest,
+    ) -> Page[WebhookDelivery]:
         async with self._db.connection() as conn:
             await self._access(conn, caller, subscription_id, Role.VIEWER)
             return await WebhookOutboxRepository(conn).find(
                 subscription_id,
                 statuses=statuses,
                 event_type=event_type,
-                before=before,
-                limit=limit,
+                page=page,
             )
 
     async def redeliver(self, caller: Caller, delivery_id: uuid.UUID) -> WebhookDelivery:

@@ -5,7 +5,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+from pydantic import AwareDatetime
 
+from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.webhooks.models import (
     ClaimedDelivery,
@@ -135,6 +137,13 @@ _REDELIVER = """
 """
 
 
+class DeliveryKey(CursorKey):
+    """Cursor of a subscription's deliveries, newest first."""
+
+    created_at: AwareDatetime
+    id: uuid.UUID
+
+
 class WebhookOutboxRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
@@ -180,9 +189,8 @@ class WebhookOutboxRepository:
         *,
         statuses: tuple[str, ...] = (),
         event_type: str | None = None,
-        before: tuple[datetime, uuid.UUID] | None = None,
-        limit: int,
-    ) -> list[WebhookDelivery]:
+        page: PageRequest,
+    ) -> Page[WebhookDelivery]:
         """Newest first, each with its attempts."""
         query = Query()
         query.where(f"d.subscription_id = {query.param(subscription_id)}")
@@ -190,17 +198,22 @@ class WebhookOutboxRepository:
             query.where(f"d.status = ANY ({query.param(list(statuses))}::text[])")
         if event_type is not None:
             query.where(f"e.type = {query.param(event_type)}")
+        before = page.after(DeliveryKey)
         if before is not None:
             query.where(
-                f"(d.created_at, d.id) < ({query.param(before[0])}, {query.param(before[1])})"
+                f"(d.created_at, d.id) < ({query.param(before.created_at)},"
+                f" {query.param(before.id)})"
             )
         rows = await self._conn.fetch(
             f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d"
             f" JOIN webhook_events e ON e.id = d.event_id WHERE {query.where_sql}"
-            f" ORDER BY d.created_at DESC, d.id DESC LIMIT {query.param(limit)}",
+            f" ORDER BY d.created_at DESC, d.id DESC LIMIT {query.param(page.fetch)}",
             *query.params,
         )
-        return await self._with_attempts(rows)
+        return page.page(
+            await self._with_attempts(rows),
+            key=lambda item: DeliveryKey(created_at=item.created_at, id=item.id),
+        )
 
     async def get(
         self, delivery_id: uuid.UUID, *, lock: bool = False

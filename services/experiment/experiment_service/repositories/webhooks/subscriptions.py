@@ -3,7 +3,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic import AwareDatetime
 
+from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.webhooks.models import WebhookSubscription
 
@@ -34,6 +36,13 @@ _DELETE = "DELETE FROM webhook_subscriptions WHERE id = $1"
 _DISABLE = """
     UPDATE webhook_subscriptions SET active = false, disabled_reason = $2 WHERE id = $1
 """
+
+
+class SubscriptionKey(CursorKey):
+    """Cursor of a project's subscriptions, oldest first."""
+
+    created_at: AwareDatetime
+    id: uuid.UUID
 
 
 class WebhookSubscriptionRepository:
@@ -72,24 +81,24 @@ class WebhookSubscriptionRepository:
         row = await self._conn.fetchrow(_GET + (" FOR UPDATE" if lock else ""), subscription_id)
         return None if row is None else WebhookSubscription.model_validate(dict(row))
 
-    async def find(
-        self,
-        project_id: uuid.UUID,
-        *,
-        after: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-    ) -> list[WebhookSubscription]:
+    async def find(self, project_id: uuid.UUID, page: PageRequest) -> Page[WebhookSubscription]:
         """Oldest first."""
         query = Query()
         query.where(f"project_id = {query.param(project_id)}")
+        after = page.after(SubscriptionKey)
         if after is not None:
-            query.where(f"(created_at, id) > ({query.param(after[0])}, {query.param(after[1])})")
+            query.where(
+                f"(created_at, id) > ({query.param(after.created_at)}, {query.param(after.id)})"
+            )
         rows = await self._conn.fetch(
             f"SELECT {COLUMNS} FROM webhook_subscriptions WHERE {query.where_sql}"
-            f" ORDER BY created_at, id LIMIT {query.param(limit)}",
+            f" ORDER BY created_at, id LIMIT {query.param(page.fetch)}",
             *query.params,
         )
-        return [WebhookSubscription.model_validate(dict(row)) for row in rows]
+        return page.page(
+            [WebhookSubscription.model_validate(dict(row)) for row in rows],
+            key=lambda item: SubscriptionKey(created_at=item.created_at, id=item.id),
+        )
 
     async def update(
         self, subscription_id: uuid.UUID, changes: dict[str, Any]
