@@ -8,7 +8,7 @@ from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import CaptureStatus, RunStatus
 from experiment_service.domain import audit
-from experiment_service.domain.access import run_access
+from experiment_service.domain.access import locked_run, run_access, run_role
 from experiment_service.domain.errors import (
     CaptureAlreadyRunning,
     CaptureNotDeletable,
@@ -30,9 +30,10 @@ class CaptureSessions:
         self._db = db
 
     async def start(self, caller: Caller, run_id: uuid.UUID, *, notes: str) -> CaptureSession:
+        _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
         async with self._db.transaction() as conn:
             # The run's row lock serialises starts: one running session, gap-free ordinals.
-            run, role = await run_access(conn, caller, run_id, Role.EDITOR, lock="update")
+            run = await locked_run(conn, run_id, "update")
             if run.status != RunStatus.RUNNING:
                 raise RunNotRunning(
                     f"Capture starts only in a running run; this one is {run.status}."
@@ -75,8 +76,9 @@ class CaptureSessions:
         status: CaptureStatus,
         reason: str | None,
     ) -> CaptureSession:
+        _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
         async with self._db.transaction() as conn:
-            _, role = await run_access(conn, caller, run_id, Role.EDITOR, lock="update")
+            await locked_run(conn, run_id, "update")
             sessions = CaptureSessionRepository(conn)
             current = await self._session(sessions, session_id, run_id)
             if current.status != CaptureStatus.RUNNING:
@@ -121,8 +123,8 @@ class CaptureSessions:
     async def update_notes(
         self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID, *, notes: str
     ) -> CaptureSession:
+        _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
         async with self._db.transaction() as conn:
-            _, role = await run_access(conn, caller, run_id, Role.EDITOR)
             sessions = CaptureSessionRepository(conn)
             current = await self._session(sessions, session_id, run_id, lock=True)
             updated = await sessions.update(session_id, {"notes": notes})
@@ -140,8 +142,9 @@ class CaptureSessions:
         return updated
 
     async def delete(self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        _, role = await run_role(self._db, caller, run_id, Role.OWNER)
         async with self._db.transaction() as conn:
-            _, role = await run_access(conn, caller, run_id, Role.OWNER, lock="update")
+            await locked_run(conn, run_id, "update")
             sessions = CaptureSessionRepository(conn)
             current = await self._session(sessions, session_id, run_id, lock=True)
             if current.status not in CAPTURE_DELETABLE:

@@ -25,7 +25,7 @@ from experiment_service.domain.errors import (
     ProfileStartTaken,
 )
 from experiment_service.domain.models import ConversionProfile, ProfileStatus
-from experiment_service.domain.sensors import SensorAccess, sensor_access
+from experiment_service.domain.sensors import SensorAccess, lock_sensor, sensor_access
 from experiment_service.domain.transitions import PROFILE_TRANSITIONS
 from experiment_service.domain.webhooks import outbox
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
@@ -41,8 +41,8 @@ class ConversionProfiles:
         self._clock = clock
 
     async def create(self, caller: Caller, sensor_id: uuid.UUID, data: Any) -> ConversionProfile:
+        access = await sensor_access(self._db, caller, sensor_id, Role.EDITOR, manage=True)
         async with self._db.transaction() as conn:
-            access = await sensor_access(conn, caller, sensor_id, Role.EDITOR, manage=True)
             profiles = ConversionProfileRepository(conn)
             profile_id = await profiles.insert(
                 sensor_id=sensor_id, created_by=caller.user_id, data=data
@@ -64,24 +64,25 @@ class ConversionProfiles:
     async def get(
         self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID
     ) -> ConversionProfile:
+        await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
             return await self._get(ConversionProfileRepository(conn), sensor_id, profile_id)
 
     async def list_page(
         self, caller: Caller, sensor_id: uuid.UUID, page: PageRequest
     ) -> Page[ConversionProfile]:
+        await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
             return await ConversionProfileRepository(conn).find(sensor_id, page, self._clock())
 
     async def schedule(
         self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID, valid_from: datetime
     ) -> ConversionProfile:
         """Makes a draft valid from a future instant."""
+        access = await sensor_access(self._db, caller, sensor_id, Role.EDITOR, manage=True)
         async with self._db.transaction() as conn:
-            access, profiles, current = await self._transition(
-                conn, caller, sensor_id, profile_id, ProfileStatus.SCHEDULED
+            profiles, current = await self._transition(
+                conn, sensor_id, profile_id, ProfileStatus.SCHEDULED
             )
             if valid_from <= self._clock():
                 raise ProfileNotInFuture()
@@ -96,9 +97,10 @@ class ConversionProfiles:
         self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID
     ) -> ConversionProfile:
         """Makes a draft or scheduled profile valid from now on."""
+        access = await sensor_access(self._db, caller, sensor_id, Role.EDITOR, manage=True)
         async with self._db.transaction() as conn:
-            access, profiles, current = await self._transition(
-                conn, caller, sensor_id, profile_id, ProfileStatus.ACTIVE
+            profiles, current = await self._transition(
+                conn, sensor_id, profile_id, ProfileStatus.ACTIVE
             )
             start = self._clock()
             # Publishes within one clock tick take the next free instants, in order.
@@ -113,9 +115,10 @@ class ConversionProfiles:
         self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID
     ) -> ConversionProfile:
         """Ends the active profile's validity now; readings from now on have no profile."""
+        access = await sensor_access(self._db, caller, sensor_id, Role.EDITOR, manage=True)
         async with self._db.transaction() as conn:
-            access, profiles, current = await self._transition(
-                conn, caller, sensor_id, profile_id, ProfileStatus.DEPRECATED
+            profiles, current = await self._transition(
+                conn, sensor_id, profile_id, ProfileStatus.DEPRECATED
             )
             assert current.valid_from is not None  # an active profile has started
             end = max(self._clock(), current.valid_from + _TICK)
@@ -132,20 +135,17 @@ class ConversionProfiles:
     async def _transition(
         self,
         conn: asyncpg.Connection,
-        caller: Caller,
         sensor_id: uuid.UUID,
         profile_id: uuid.UUID,
         target: ProfileStatus,
-    ) -> tuple[SensorAccess, ConversionProfileRepository, ConversionProfile]:
+    ) -> tuple[ConversionProfileRepository, ConversionProfile]:
         # The sensor's row lock serialises every change to its timeline.
-        access = await sensor_access(
-            conn, caller, sensor_id, Role.EDITOR, manage=True, lock="update"
-        )
+        await lock_sensor(conn, sensor_id)
         profiles = ConversionProfileRepository(conn)
         current = await self._get(profiles, sensor_id, profile_id)
         if target not in PROFILE_TRANSITIONS[current.status]:
             raise InvalidTransition(f"This profile is {current.status}; it cannot become {target}.")
-        return access, profiles, current
+        return profiles, current
 
     async def _apply(
         self,

@@ -8,6 +8,7 @@ from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import audit
+from experiment_service.domain.access import experiment_role
 from experiment_service.domain.errors import (
     ExperimentArchived,
     ExperimentHasRunningRuns,
@@ -49,11 +50,19 @@ class Experiments:
         return experiment
 
     async def get(self, caller: Caller, experiment_id: uuid.UUID) -> Experiment:
-        async with self._db.connection() as conn:
-            experiment = await ExperimentRepository(conn).get(experiment_id)
+        experiment, _ = await experiment_role(self._db, caller, experiment_id, Role.VIEWER)
+        return experiment
+
+    async def _role(self, caller: Caller, experiment_id: uuid.UUID, minimum: Role) -> Role:
+        _, role = await experiment_role(self._db, caller, experiment_id, minimum)
+        return role
+
+    @staticmethod
+    async def _locked(experiments: ExperimentRepository, experiment_id: uuid.UUID) -> Experiment:
+        """The experiment, row-locked until the transaction ends; its project never changes."""
+        experiment = await experiments.get(experiment_id, lock="update")
         if experiment is None:
             raise ExperimentNotFound()
-        await caller.require(experiment.project_id, Role.VIEWER, not_found=ExperimentNotFound)
         return experiment
 
     async def list_page(
@@ -77,14 +86,10 @@ class Experiments:
     async def update(
         self, caller: Caller, experiment_id: uuid.UUID, changes: dict[str, Any]
     ) -> Experiment:
+        role = await self._role(caller, experiment_id, Role.EDITOR)
         async with self._db.transaction() as conn:
             experiments = ExperimentRepository(conn)
-            current = await experiments.get(experiment_id, lock="update")
-            if current is None:
-                raise ExperimentNotFound()
-            role = await caller.require(
-                current.project_id, Role.EDITOR, not_found=ExperimentNotFound
-            )
+            current = await self._locked(experiments, experiment_id)
             if "status" in changes:
                 status = changes["status"]
                 if status not in EXPERIMENT_TRANSITIONS[current.status]:
@@ -120,14 +125,10 @@ class Experiments:
         return updated
 
     async def delete(self, caller: Caller, experiment_id: uuid.UUID) -> None:
+        role = await self._role(caller, experiment_id, Role.OWNER)
         async with self._db.transaction() as conn:
             experiments = ExperimentRepository(conn)
-            current = await experiments.get(experiment_id, lock="update")
-            if current is None:
-                raise ExperimentNotFound()
-            role = await caller.require(
-                current.project_id, Role.OWNER, not_found=ExperimentNotFound
-            )
+            current = await self._locked(experiments, experiment_id)
             if await experiments.has_running_runs(experiment_id):
                 raise ExperimentHasRunningRuns()
             deleted_runs = await experiments.delete(experiment_id)

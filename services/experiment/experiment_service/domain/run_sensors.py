@@ -9,14 +9,14 @@ from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
 from experiment_service.domain import audit
-from experiment_service.domain.access import run_access
+from experiment_service.domain.access import locked_run, run_access, run_role
 from experiment_service.domain.errors import (
     RunArchived,
     SensorNotBound,
     SensorNotInProject,
 )
 from experiment_service.domain.models import BoundSensor
-from experiment_service.domain.sensors import Sensors, sensor_access
+from experiment_service.domain.sensors import Sensors, locked_sensor, sensor_access
 from experiment_service.repositories.run_sensors import RunSensorRepository
 from experiment_service.repositories.sensors import SensorRepository
 
@@ -29,13 +29,18 @@ class RunSensors:
         self._sensors = sensors
 
     async def bind(self, caller: Caller, run_id: uuid.UUID, sensor_id: uuid.UUID) -> BoundSensor:
+        run, role = await run_role(self._db, caller, run_id, Role.EDITOR)
+        if run.status == RunStatus.ARCHIVED:
+            raise RunArchived()
+        access = await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
+        if run.project_id not in access.project_ids:
+            raise SensorNotInProject()
         async with self._db.transaction() as conn:
-            # Share locks: the run is not archived, nor the sensor deleted, meanwhile.
-            run, role = await run_access(conn, caller, run_id, Role.EDITOR, lock="share")
-            if run.status == RunStatus.ARCHIVED:
+            # Share locks: the run is not archived, nor the sensor deleted or unshared, meanwhile.
+            if (await locked_run(conn, run_id, "share")).status == RunStatus.ARCHIVED:
                 raise RunArchived()
-            access = await sensor_access(conn, caller, sensor_id, Role.VIEWER, lock="share")
-            if run.project_id not in access.project_ids:
+            _, project_ids = await locked_sensor(conn, sensor_id, "share")
+            if run.project_id not in project_ids:
                 raise SensorNotInProject()
             await RunSensorRepository(conn).insert(
                 run_id=run_id,
@@ -61,8 +66,9 @@ class RunSensors:
             return await self._bound(conn, run_id, sensor_id)
 
     async def unbind(self, caller: Caller, run_id: uuid.UUID, sensor_id: uuid.UUID) -> None:
+        _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
         async with self._db.transaction() as conn:
-            run, role = await run_access(conn, caller, run_id, Role.EDITOR, lock="share")
+            run = await locked_run(conn, run_id, "share")
             if run.status == RunStatus.ARCHIVED:
                 raise RunArchived()
             if not await RunSensorRepository(conn).delete(run_id, sensor_id):

@@ -13,6 +13,7 @@ from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
 from experiment_service.domain import audit
+from experiment_service.domain.access import experiment_role, locked_run, run_role
 from experiment_service.domain.errors import (
     BatchFailed,
     ExperimentArchived,
@@ -60,6 +61,12 @@ async def _status_changes(conn: asyncpg.Connection, run: Run, status: RunStatus)
     return changes
 
 
+async def _editor_role(caller: Caller, run: Run | None) -> Role:
+    if run is None:
+        raise RunNotFound()
+    return await caller.require(run.project_id, Role.EDITOR, not_found=RunNotFound)
+
+
 def _merged_tags(
     tags: list[str], *, add: list[str], remove: list[str], set_: list[str] | None
 ) -> list[str]:
@@ -74,21 +81,18 @@ class Runs:
         self._db = db
 
     async def create(self, caller: Caller, experiment_id: uuid.UUID, data: Any) -> Run:
+        experiment, role = await experiment_role(self._db, caller, experiment_id, Role.EDITOR)
+        if experiment.status == ExperimentStatus.ARCHIVED:
+            raise ExperimentArchived()
         async with self._db.transaction() as conn:
-            # One round trip learns the project and inserts; the role is checked right after,
-            # and a refusal rolls the insert back with the transaction.
             run = await RunRepository(conn).insert_into_open_experiment(
                 experiment_id=experiment_id, created_by=caller.user_id, data=data
             )
             if run is None:
-                experiment = await ExperimentRepository(conn).get(experiment_id)
-                if experiment is None:
+                # Archived or deleted since it was read.
+                if await ExperimentRepository(conn).get(experiment_id) is None:
                     raise ExperimentNotFound()
-                await caller.require(
-                    experiment.project_id, Role.EDITOR, not_found=ExperimentNotFound
-                )
                 raise ExperimentArchived()
-            role = await caller.require(run.project_id, Role.EDITOR, not_found=ExperimentNotFound)
             await audit.record(
                 conn,
                 caller=caller,
@@ -148,12 +152,9 @@ class Runs:
                 yield run
 
     async def update(self, caller: Caller, run_id: uuid.UUID, changes: dict[str, Any]) -> Run:
+        _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
         async with self._db.transaction() as conn:
-            runs = RunRepository(conn)
-            current = await runs.get(run_id, for_update=True)
-            if current is None:
-                raise RunNotFound()
-            role = await caller.require(current.project_id, Role.EDITOR, not_found=RunNotFound)
+            current = await locked_run(conn, run_id, "update")
             if "status" in changes:
                 changes = {**changes, **await _status_changes(conn, current, changes["status"])}
             elif current.status == RunStatus.ARCHIVED:
@@ -171,15 +172,12 @@ class Runs:
         return await RunRepository(conn).update(run.id, changes)
 
     async def delete(self, caller: Caller, run_id: uuid.UUID) -> None:
+        _, role = await run_role(self._db, caller, run_id, Role.OWNER)
         async with self._db.transaction() as conn:
-            runs = RunRepository(conn)
-            current = await runs.get(run_id, for_update=True)
-            if current is None:
-                raise RunNotFound()
-            role = await caller.require(current.project_id, Role.OWNER, not_found=RunNotFound)
+            current = await locked_run(conn, run_id, "update")
             if await CaptureSessionRepository(conn).has_running(run_id):
                 raise RunHasActiveCapture()
-            deleted_sessions = await runs.delete(run_id)
+            deleted_sessions = await RunRepository(conn).delete(run_id)
             await audit.record(
                 conn,
                 caller=caller,
@@ -220,22 +218,30 @@ class Runs:
 
     async def _batch(self, caller: Caller, run_ids: list[uuid.UUID], change: Any) -> list[Run]:
         ordered_ids = list(dict.fromkeys(run_ids))
+        failures: dict[uuid.UUID, DomainError] = {}
+        roles: dict[uuid.UUID, Role] = {}
+        async with self._db.connection() as conn:
+            seen = await RunRepository(conn).get_many(ordered_ids)
+        for run_id in ordered_ids:
+            try:
+                roles[run_id] = await _editor_role(caller, seen.get(run_id))
+            except DomainError as exc:
+                failures[run_id] = exc
         async with self._db.transaction() as conn:
-            runs = RunRepository(conn)
-            found = await runs.get_many_for_update(ordered_ids)
+            found = await RunRepository(conn).get_many(list(roles), for_update=True)
             planned: list[tuple[Run, Role, dict[str, Any]]] = []
-            failures: list[tuple[uuid.UUID, DomainError]] = []
-            for run_id in ordered_ids:
+            for run_id, role in roles.items():
                 try:
                     run = found.get(run_id)
                     if run is None:
                         raise RunNotFound()
-                    role = await caller.require(run.project_id, Role.EDITOR, not_found=RunNotFound)
                     planned.append((run, role, await change(conn, run)))
                 except DomainError as exc:
-                    failures.append((run_id, exc))
+                    failures[run_id] = exc
             if failures:
-                raise BatchFailed(failures)
+                raise BatchFailed(
+                    [(run_id, failures[run_id]) for run_id in ordered_ids if run_id in failures]
+                )
             updated_runs = []
             for run, role, changes in planned:
                 updated = await self._apply(conn, run, changes)

@@ -8,7 +8,7 @@ from the last heartbeat that telemetry ingest records.
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -57,20 +57,21 @@ class SensorAccess:
 
 
 async def sensor_access(
-    conn: asyncpg.Connection,
+    db: Database,
     caller: Caller,
     sensor_id: uuid.UUID,
     minimum: Role,
     *,
     manage: bool = False,
-    lock: str | None = None,
 ) -> SensorAccess:
     """Checks the caller's role: in the home project to `manage`, else in any of its projects.
 
     Someone outside every project of the sensor gets SensorNotFound (it does not exist for them);
-    someone who sees it without the needed role gets RoleTooLow.
+    someone who sees it without the needed role gets RoleTooLow. The sensor is read (not locked)
+    on a connection released before the roles are asked for, which may take an HTTP call.
     """
-    found = await SensorRepository(conn).projects_of(sensor_id, lock=lock)
+    async with db.connection() as conn:
+        found = await SensorRepository(conn).projects_of(sensor_id)
     if found is None:
         raise SensorNotFound()
     home, project_ids = found
@@ -89,6 +90,24 @@ async def sensor_access(
     return SensorAccess(home_project_id=home, project_ids=project_ids, role=role)
 
 
+async def lock_sensor(conn: asyncpg.Connection, sensor_id: uuid.UUID) -> None:
+    """Row-locks the sensor (for a change to it, its tokens or its timeline) until the
+    transaction ends; SensorNotFound if it is gone. Its home project never changes."""
+    if not await SensorRepository(conn).lock(sensor_id, "update"):
+        raise SensorNotFound()
+
+
+async def locked_sensor(
+    conn: asyncpg.Connection, sensor_id: uuid.UUID, lock: Literal["update", "share"]
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """The sensor's home project and projects, row-locked (they do not change until the
+    transaction ends); SensorNotFound if it is gone."""
+    found = await SensorRepository(conn).projects_of(sensor_id, lock=lock)
+    if found is None:
+        raise SensorNotFound()
+    return found
+
+
 class Sensors:
     def __init__(self, db: Database, clock: Clock, liveness: Liveness) -> None:
         self._db = db
@@ -105,8 +124,8 @@ class Sensors:
     async def create(
         self, caller: Caller, data: Any, *, first_profile: Any | None
     ) -> SensorWithToken:
+        role = await caller.require(data.project_id, Role.EDITOR)
         async with self._db.transaction() as conn:
-            role = await caller.require(data.project_id, Role.EDITOR)
             sensors = SensorRepository(conn)
             sensor_id = await sensors.insert(created_by=caller.user_id, data=data)
             token = sensor_tokens.mint(sensor_id)
@@ -169,8 +188,8 @@ class Sensors:
         )
 
     async def get(self, caller: Caller, sensor_id: uuid.UUID) -> Sensor:
+        await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
             return await self._get(SensorRepository(conn), sensor_id)
 
     async def list_page(
@@ -181,10 +200,9 @@ class Sensors:
             return await SensorRepository(conn).find(flt, sort, page, self.view())
 
     async def update(self, caller: Caller, sensor_id: uuid.UUID, changes: dict[str, Any]) -> Sensor:
+        access = await sensor_access(self._db, caller, sensor_id, Role.EDITOR, manage=True)
         async with self._db.transaction() as conn:
-            access = await sensor_access(
-                conn, caller, sensor_id, Role.EDITOR, manage=True, lock="update"
-            )
+            await lock_sensor(conn, sensor_id)
             sensors = SensorRepository(conn)
             current = await self._get(sensors, sensor_id)
             await sensors.update(sensor_id, changes)
@@ -202,10 +220,9 @@ class Sensors:
         return updated
 
     async def delete(self, caller: Caller, sensor_id: uuid.UUID) -> None:
+        access = await sensor_access(self._db, caller, sensor_id, Role.OWNER, manage=True)
         async with self._db.transaction() as conn:
-            access = await sensor_access(
-                conn, caller, sensor_id, Role.OWNER, manage=True, lock="update"
-            )
+            await lock_sensor(conn, sensor_id)
             sensors = SensorRepository(conn)
             if await sensors.in_active_capture(sensor_id):
                 raise SensorInActiveCapture()
@@ -226,10 +243,9 @@ class Sensors:
         self, caller: Caller, sensor_id: uuid.UUID, *, grace: timedelta
     ) -> SensorWithToken:
         """A new token; the old ones stop working now, or at the end of the grace period."""
+        access = await sensor_access(self._db, caller, sensor_id, Role.OWNER, manage=True)
         async with self._db.transaction() as conn:
-            access = await sensor_access(
-                conn, caller, sensor_id, Role.OWNER, manage=True, lock="update"
-            )
+            await lock_sensor(conn, sensor_id)
             sensors = SensorRepository(conn)
             now = self._clock()
             await sensors.retire_tokens(sensor_id, until=now + grace, now=now)
@@ -256,10 +272,9 @@ class Sensors:
 
     async def revoke_tokens(self, caller: Caller, sensor_id: uuid.UUID) -> Sensor:
         """Every token of the sensor stops working at once."""
+        access = await sensor_access(self._db, caller, sensor_id, Role.OWNER, manage=True)
         async with self._db.transaction() as conn:
-            access = await sensor_access(
-                conn, caller, sensor_id, Role.OWNER, manage=True, lock="update"
-            )
+            await lock_sensor(conn, sensor_id)
             sensors = SensorRepository(conn)
             await sensors.revoke_tokens(sensor_id)
             sensor = await self._get(sensors, sensor_id)
@@ -270,25 +285,24 @@ class Sensors:
         self, caller: Caller, sensor_id: uuid.UUID, page: PageRequest
     ) -> Page[IngestError]:
         """The batches telemetry ingest refused from this sensor, newest first."""
+        await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
             return await SensorRepository(conn).ingest_errors(sensor_id, page)
 
     async def projects(self, caller: Caller, sensor_id: uuid.UUID) -> list[SensorProject]:
+        await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            await sensor_access(conn, caller, sensor_id, Role.VIEWER)
             return await SensorRepository(conn).projects(sensor_id)
 
     async def add_project(
         self, caller: Caller, sensor_id: uuid.UUID, project_id: uuid.UUID
     ) -> SensorProject:
         """Shares the sensor with another project the caller may add to (editor there)."""
+        access = await sensor_access(self._db, caller, sensor_id, Role.OWNER, manage=True)
+        await caller.require(project_id, Role.EDITOR)
         async with self._db.transaction() as conn:
-            access = await sensor_access(
-                conn, caller, sensor_id, Role.OWNER, manage=True, lock="update"
-            )
-            await caller.require(project_id, Role.EDITOR)
-            if len(access.project_ids) >= MAX_SENSOR_PROJECTS:
+            _, project_ids = await locked_sensor(conn, sensor_id, "update")
+            if len(project_ids) >= MAX_SENSOR_PROJECTS:
                 raise SensorProjectLimit(
                     f"A sensor belongs to at most {MAX_SENSOR_PROJECTS} projects."
                 )
@@ -305,17 +319,20 @@ class Sensors:
         self, caller: Caller, sensor_id: uuid.UUID, project_id: uuid.UUID
     ) -> None:
         """Unshares the sensor: the owner of its home project or of that project may."""
+        access = await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
+        if project_id not in access.project_ids:
+            raise SensorProjectNotFound()
+        if project_id == access.home_project_id:
+            raise HomeProjectNotRemovable()
+        roles = (await caller.role_in(access.home_project_id), await caller.role_in(project_id))
+        if Role.OWNER not in roles:
+            raise RoleTooLow(
+                "This needs the owner role in the sensor's home project or in that project."
+            )
         async with self._db.transaction() as conn:
-            access = await sensor_access(conn, caller, sensor_id, Role.VIEWER, lock="update")
-            if project_id not in access.project_ids:
+            _, project_ids = await locked_sensor(conn, sensor_id, "update")
+            if project_id not in project_ids:
                 raise SensorProjectNotFound()
-            if project_id == access.home_project_id:
-                raise HomeProjectNotRemovable()
-            roles = (await caller.role_in(access.home_project_id), await caller.role_in(project_id))
-            if Role.OWNER not in roles:
-                raise RoleTooLow(
-                    "This needs the owner role in the sensor's home project or in that project."
-                )
             if await RunSensorRepository(conn).bound_in_project(sensor_id, project_id):
                 raise SensorBoundInProject()
             await SensorRepository(conn).remove_project(sensor_id, project_id)

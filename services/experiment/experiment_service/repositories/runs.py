@@ -47,6 +47,7 @@ _INSERT_INTO_OPEN_EXPERIMENT = f"""
 _GET = f"SELECT {COLUMNS} FROM runs WHERE id = $1"
 _GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR UPDATE"
 _GET_FOR_SHARE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR SHARE"
+_GET_MANY = f"SELECT {COLUMNS} FROM runs WHERE id = ANY($1)"
 # Ordered by id so that concurrent batches lock in the same order and cannot deadlock.
 _GET_MANY_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE"
 # Deleting a run deletes its capture sessions with it.
@@ -86,8 +87,10 @@ class RunRepository:
         row = await self._conn.fetchrow(sql, run_id)
         return Run.model_validate(dict(row)) if row else None
 
-    async def get_many_for_update(self, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, Run]:
-        rows = await self._conn.fetch(_GET_MANY_FOR_UPDATE, run_ids)
+    async def get_many(
+        self, run_ids: list[uuid.UUID], *, for_update: bool = False
+    ) -> dict[uuid.UUID, Run]:
+        rows = await self._conn.fetch(_GET_MANY_FOR_UPDATE if for_update else _GET_MANY, run_ids)
         return {row["id"]: Run.model_validate(dict(row)) for row in rows}
 
     async def update(self, run_id: uuid.UUID, changes: dict[str, Any]) -> Run:

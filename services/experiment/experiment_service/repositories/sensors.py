@@ -1,7 +1,7 @@
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from pydantic import Field
@@ -179,16 +179,20 @@ class SensorRepository:
         return _sensor(row) if row else None
 
     async def projects_of(
-        self, sensor_id: uuid.UUID, *, lock: str | None = None
+        self, sensor_id: uuid.UUID, *, lock: Literal["update", "share"] | None = None
     ) -> tuple[uuid.UUID, list[uuid.UUID]] | None:
         """The home project and every project of the sensor, row-locking it (`update` or
         `share`) if asked; None when there is no such sensor."""
         # Locked first, read after: a statement that waited for the lock would still see the
         # projects as they were before the transaction it waited for.
-        if lock is not None and await self._conn.fetchval(_LOCKS[lock], sensor_id) is None:
+        if lock is not None and not await self.lock(sensor_id, lock):
             return None
         row = await self._conn.fetchrow(_PROJECTS_OF, sensor_id)
         return (row["project_id"], row["project_ids"]) if row else None
+
+    async def lock(self, sensor_id: uuid.UUID, mode: Literal["update", "share"]) -> bool:
+        """Row-locks the sensor until the transaction ends; False when there is no such sensor."""
+        return await self._conn.fetchval(_LOCKS[mode], sensor_id) is not None
 
     async def bound_to_run(
         self, run_id: uuid.UUID, view: SensorView, page: PageRequest

@@ -8,8 +8,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-
 from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
@@ -78,8 +76,7 @@ class Webhooks:
         return WebhookSubscriptionWithSecret(**subscription.model_dump(), secret=secret)
 
     async def get(self, caller: Caller, subscription_id: uuid.UUID) -> WebhookSubscription:
-        async with self._db.connection() as conn:
-            subscription, _ = await self._access(conn, caller, subscription_id, Role.VIEWER)
+        subscription, _ = await self._access(caller, subscription_id, Role.VIEWER)
         return subscription
 
     async def list_page(
@@ -92,19 +89,16 @@ class Webhooks:
     async def update(
         self, caller: Caller, subscription_id: uuid.UUID, changes: dict[str, Any]
     ) -> WebhookSubscription:
+        _, role = await self._access(caller, subscription_id, Role.EDITOR)
         if "target_url" in changes:
             # Resolved before the transaction, so a slow DNS answer holds no row lock; only for
             # someone who may change the subscription.
-            async with self._db.connection() as conn:
-                await self._access(conn, caller, subscription_id, Role.EDITOR)
             await self._guard.check_url(changes["target_url"])
         if changes.get("active") is True:
             changes = {**changes, "disabled_reason": None}
         async with self._db.transaction() as conn:
-            current, role = await self._access(
-                conn, caller, subscription_id, Role.EDITOR, lock=True
-            )
             subscriptions = WebhookSubscriptionRepository(conn)
+            current = await self._locked(subscriptions, subscription_id)
             updated = await subscriptions.update(subscription_id, changes)
             await audit.record_change(
                 conn,
@@ -120,11 +114,11 @@ class Webhooks:
 
     async def delete(self, caller: Caller, subscription_id: uuid.UUID) -> None:
         """Deletes the subscription with its deliveries and their attempts."""
+        _, role = await self._access(caller, subscription_id, Role.EDITOR)
         async with self._db.transaction() as conn:
-            current, role = await self._access(
-                conn, caller, subscription_id, Role.EDITOR, lock=True
-            )
-            await WebhookSubscriptionRepository(conn).delete(subscription_id)
+            subscriptions = WebhookSubscriptionRepository(conn)
+            current = await self._locked(subscriptions, subscription_id)
+            await subscriptions.delete(subscription_id)
             await audit.record(
                 conn,
                 caller=caller,
@@ -141,10 +135,12 @@ class Webhooks:
     ) -> WebhookSubscriptionWithSecret:
         """A new secret; the old one stops signing now, or at the end of the grace period."""
         secret = new_secret()
+        _, role = await self._access(caller, subscription_id, Role.EDITOR)
         async with self._db.transaction() as conn:
-            _, role = await self._access(conn, caller, subscription_id, Role.EDITOR, lock=True)
+            subscriptions = WebhookSubscriptionRepository(conn)
+            await self._locked(subscriptions, subscription_id)
             previous_until = self._clock() + grace if grace > timedelta(0) else None
-            rotated = await WebhookSubscriptionRepository(conn).rotate_secret(
+            rotated = await subscriptions.rotate_secret(
                 subscription_id, secret=secret, previous_until=previous_until
             )
             await audit.record(
@@ -161,8 +157,8 @@ class Webhooks:
 
     async def ping(self, caller: Caller, subscription_id: uuid.UUID) -> WebhookDelivery:
         """Queues a `webhook.ping` event for this subscription alone."""
+        subscription, role = await self._access(caller, subscription_id, Role.EDITOR)
         async with self._db.transaction() as conn:
-            subscription, role = await self._access(conn, caller, subscription_id, Role.EDITOR)
             if not subscription.active:
                 raise WebhookInactive()
             _, delivery_id = await outbox.emit_ping(
@@ -186,8 +182,8 @@ class Webhooks:
         event_type: str | None,
         page: PageRequest,
     ) -> Page[WebhookDelivery]:
+        await self._access(caller, subscription_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            await self._access(conn, caller, subscription_id, Role.VIEWER)
             return await WebhookOutboxRepository(conn).find(
                 subscription_id,
                 statuses=statuses,
@@ -197,15 +193,19 @@ class Webhooks:
 
     async def redeliver(self, caller: Caller, delivery_id: uuid.UUID) -> WebhookDelivery:
         """Sends the delivery again (same event, same `webhook-id`) with a fresh round of tries."""
+        async with self._db.connection() as conn:
+            seen = await WebhookOutboxRepository(conn).get(delivery_id)
+        if seen is None:
+            raise WebhookDeliveryNotFound()
+        role = await caller.require(
+            seen[0].project_id, Role.EDITOR, not_found=WebhookDeliveryNotFound
+        )
         async with self._db.transaction() as conn:
             deliveries = WebhookOutboxRepository(conn)
             found = await deliveries.get(delivery_id, lock=True)
             if found is None:
                 raise WebhookDeliveryNotFound()
             delivery, lease_until = found
-            role = await caller.require(
-                delivery.project_id, Role.EDITOR, not_found=WebhookDeliveryNotFound
-            )
             subscription = await WebhookSubscriptionRepository(conn).get(delivery.subscription_id)
             assert subscription is not None  # deleting it deletes its deliveries
             if not subscription.active:
@@ -231,17 +231,24 @@ class Webhooks:
         assert found is not None
         return found[0]
 
-    @staticmethod
     async def _access(
-        conn: asyncpg.Connection,
-        caller: Caller,
-        subscription_id: uuid.UUID,
-        minimum: Role,
-        *,
-        lock: bool = False,
+        self, caller: Caller, subscription_id: uuid.UUID, minimum: Role
     ) -> tuple[WebhookSubscription, Role]:
-        subscription = await WebhookSubscriptionRepository(conn).get(subscription_id, lock=lock)
+        """The subscription (read, not locked) and the caller's role in its project; the
+        connection is released before the role check."""
+        async with self._db.connection() as conn:
+            subscription = await WebhookSubscriptionRepository(conn).get(subscription_id)
         if subscription is None:
             raise WebhookNotFound()
         role = await caller.require(subscription.project_id, minimum, not_found=WebhookNotFound)
         return subscription, role
+
+    @staticmethod
+    async def _locked(
+        subscriptions: WebhookSubscriptionRepository, subscription_id: uuid.UUID
+    ) -> WebhookSubscription:
+        """The subscription, row-locked until the transaction ends; its project never changes."""
+        subscription = await subscriptions.get(subscription_id, lock=True)
+        if subscription is None:
+            raise WebhookNotFound()
+        return subscription
