@@ -57,9 +57,7 @@ async def get_experiment(request: web.Request) -> web.Response:
 async def update_experiment(request: web.Request) -> web.Response:
     experiment_id = parse_path_uuid(request, "experiment_id")
     body = await parse_body(request, ExperimentUpdate)
-    experiment = await request.app[EXPERIMENTS].update(
-        caller(request), experiment_id, body.changes()
-    )
+    experiment = await request.app[EXPERIMENTS].update(caller(request), experiment_id, body)
     return json_response(experiment)
 
 

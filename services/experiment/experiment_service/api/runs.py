@@ -66,7 +66,7 @@ async def get_run(request: web.Request) -> web.Response:
 async def update_run(request: web.Request) -> web.Response:
     run_id = parse_path_uuid(request, "run_id")
     body = await parse_body(request, RunUpdate)
-    return json_response(await request.app[RUNS].update(caller(request), run_id, body.changes()))
+    return json_response(await request.app[RUNS].update(caller(request), run_id, body))
 
 
 @routes.delete("/api/v1/runs/{run_id}", name="delete_run")

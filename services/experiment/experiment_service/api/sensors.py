@@ -83,9 +83,7 @@ async def get_sensor(request: web.Request) -> web.Response:
 async def update_sensor(request: web.Request) -> web.Response:
     sensor_id = parse_path_uuid(request, "sensor_id")
     body = await parse_body(request, SensorUpdate)
-    return json_response(
-        await request.app[SENSORS].update(caller(request), sensor_id, body.changes())
-    )
+    return json_response(await request.app[SENSORS].update(caller(request), sensor_id, body))
 
 
 @routes.delete(SENSOR_PATH, name="delete_sensor")

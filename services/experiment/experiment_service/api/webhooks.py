@@ -52,9 +52,7 @@ async def get_webhook(request: web.Request) -> web.Response:
 async def update_webhook(request: web.Request) -> web.Response:
     webhook_id = parse_path_uuid(request, "webhook_id")
     body = await parse_body(request, WebhookUpdate)
-    return json_response(
-        await request.app[WEBHOOKS].update(caller(request), webhook_id, body.changes())
-    )
+    return json_response(await request.app[WEBHOOKS].update(caller(request), webhook_id, body))
 
 
 @routes.delete(WEBHOOK_PATH, name="delete_webhook")

@@ -83,9 +83,8 @@ class CaptureSessions:
             current = await self._session(sessions, session_id, run_id)
             if current.status != CaptureStatus.RUNNING:
                 raise CaptureNotRunning(f"This capture session is {current.status}.")
-            stopped = await sessions.update(
-                session_id,
-                {"status": status, "stopped_at": datetime.now(UTC), "failure_reason": reason},
+            stopped = await sessions.stop(
+                session_id, status=status, stopped_at=datetime.now(UTC), failure_reason=reason
             )
             await audit.record_change(
                 conn,
@@ -127,7 +126,7 @@ class CaptureSessions:
         async with self._db.transaction() as conn:
             sessions = CaptureSessionRepository(conn)
             current = await self._session(sessions, session_id, run_id, lock=True)
-            updated = await sessions.update(session_id, {"notes": notes})
+            updated = await sessions.set_notes(session_id, notes)
             await audit.record_change(
                 conn,
                 caller=caller,

@@ -9,7 +9,6 @@ sensor's row lock, so two racing publishes happen one after the other.
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 import asyncpg
 
@@ -28,6 +27,7 @@ from experiment_service.domain.models import ConversionProfile, ProfileStatus
 from experiment_service.domain.sensors import SensorAccess, lock_sensor, sensor_access
 from experiment_service.domain.transitions import PROFILE_TRANSITIONS
 from experiment_service.domain.webhooks import outbox
+from experiment_service.models import ProfileCreate
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
 
 ENTITY = "conversion_profile"
@@ -40,7 +40,9 @@ class ConversionProfiles:
         self._db = db
         self._clock = clock
 
-    async def create(self, caller: Caller, sensor_id: uuid.UUID, data: Any) -> ConversionProfile:
+    async def create(
+        self, caller: Caller, sensor_id: uuid.UUID, data: ProfileCreate
+    ) -> ConversionProfile:
         access = await sensor_access(self._db, caller, sensor_id, Role.EDITOR, manage=True)
         async with self._db.transaction() as conn:
             profiles = ConversionProfileRepository(conn)
@@ -88,9 +90,9 @@ class ConversionProfiles:
                 raise ProfileNotInFuture()
             if await profiles.starts_at(sensor_id, valid_from):
                 raise ProfileStartTaken()
-            changes = {"valid_from": valid_from, "published_by": caller.user_id}
-            return await self._apply(
-                conn, caller, access, profiles, current, changes, "conversion_profile.scheduled"
+            await profiles.start(current.id, valid_from=valid_from, published_by=caller.user_id)
+            return await self._reshaped(
+                conn, caller, access, profiles, current, "conversion_profile.scheduled"
             )
 
     async def publish(
@@ -106,9 +108,9 @@ class ConversionProfiles:
             # Publishes within one clock tick take the next free instants, in order.
             while await profiles.starts_at(sensor_id, start):
                 start += _TICK
-            changes = {"valid_from": start, "published_by": caller.user_id}
-            return await self._apply(
-                conn, caller, access, profiles, current, changes, "conversion_profile.activated"
+            await profiles.start(current.id, valid_from=start, published_by=caller.user_id)
+            return await self._reshaped(
+                conn, caller, access, profiles, current, "conversion_profile.activated"
             )
 
     async def deprecate(
@@ -121,15 +123,9 @@ class ConversionProfiles:
                 conn, sensor_id, profile_id, ProfileStatus.DEPRECATED
             )
             assert current.valid_from is not None  # an active profile has started
-            end = max(self._clock(), current.valid_from + _TICK)
-            return await self._apply(
-                conn,
-                caller,
-                access,
-                profiles,
-                current,
-                {"deprecated_at": end},
-                "conversion_profile.deprecated",
+            await profiles.deprecate(current.id, at=max(self._clock(), current.valid_from + _TICK))
+            return await self._reshaped(
+                conn, caller, access, profiles, current, "conversion_profile.deprecated"
             )
 
     async def _transition(
@@ -147,17 +143,17 @@ class ConversionProfiles:
             raise InvalidTransition(f"This profile is {current.status}; it cannot become {target}.")
         return profiles, current
 
-    async def _apply(
+    async def _reshaped(
         self,
         conn: asyncpg.Connection,
         caller: Caller,
         access: SensorAccess,
         profiles: ConversionProfileRepository,
         current: ConversionProfile,
-        changes: dict[str, Any],
         action: str,
     ) -> ConversionProfile:
-        await profiles.update(current.id, changes)
+        """After a change of the profile's start or end: the sensor's timeline follows, and the
+        change is recorded."""
         await profiles.reshape_timeline(current.sensor_id)
         updated = await self._get(profiles, current.sensor_id, current.id)
         await audit.record_change(

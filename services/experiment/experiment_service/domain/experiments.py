@@ -2,7 +2,6 @@
 
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Any
 
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
@@ -22,6 +21,7 @@ from experiment_service.domain.transitions import (
     EXPERIMENT_TRANSITIONS,
 )
 from experiment_service.domain.webhooks import outbox
+from experiment_service.models import ExperimentCreate, ExperimentUpdate
 from experiment_service.repositories.experiments import ExperimentRepository
 
 ENTITY = "experiment"
@@ -31,7 +31,7 @@ class Experiments:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, caller: Caller, data: Any) -> Experiment:
+    async def create(self, caller: Caller, data: ExperimentCreate) -> Experiment:
         role = await caller.require(data.project_id, Role.EDITOR)
         async with self._db.transaction() as conn:
             experiment = await ExperimentRepository(conn).insert(
@@ -84,14 +84,14 @@ class Experiments:
                 yield experiment
 
     async def update(
-        self, caller: Caller, experiment_id: uuid.UUID, changes: dict[str, Any]
+        self, caller: Caller, experiment_id: uuid.UUID, patch: ExperimentUpdate
     ) -> Experiment:
         role = await self._role(caller, experiment_id, Role.EDITOR)
         async with self._db.transaction() as conn:
             experiments = ExperimentRepository(conn)
             current = await self._locked(experiments, experiment_id)
-            if "status" in changes:
-                status = changes["status"]
+            status = patch.status
+            if status is not None:
                 if status not in EXPERIMENT_TRANSITIONS[current.status]:
                     raise InvalidTransition(
                         f"An experiment cannot go from {current.status} to {status}."
@@ -102,12 +102,12 @@ class Experiments:
                     raise ExperimentHasRunningRuns()
             elif current.status == ExperimentStatus.ARCHIVED:
                 raise ExperimentArchived()
-            updated = await experiments.update(experiment_id, changes)
+            updated = await experiments.update(experiment_id, patch)
             await audit.record_change(
                 conn,
                 caller=caller,
                 role=role,
-                action="experiment.status_changed" if "status" in changes else "experiment.updated",
+                action="experiment.status_changed" if status is not None else "experiment.updated",
                 entity_type=ENTITY,
                 old=current,
                 new=updated,

@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -48,6 +49,28 @@ class Run(BaseModel):
     created_by: uuid.UUID
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A run's new status and the instants that come with it (None: left as they are)."""
+
+    status: RunStatus
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+
+    def columns(self) -> dict[str, object]:
+        return {
+            name: value
+            for name, value in (
+                ("status", self.status),
+                ("started_at", self.started_at),
+                ("finished_at", self.finished_at),
+                ("duration_seconds", self.duration_seconds),
+            )
+            if value is not None
+        }
 
 
 class CaptureSession(BaseModel):

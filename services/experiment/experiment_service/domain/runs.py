@@ -1,9 +1,9 @@
 """Runs: the status machine, its invariants, batch changes."""
 
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
@@ -24,13 +24,14 @@ from experiment_service.domain.errors import (
     RunNotFound,
 )
 from experiment_service.domain.listing import ListFilter, SortOrder
-from experiment_service.domain.models import ExperimentStatus, Run
+from experiment_service.domain.models import ExperimentStatus, Run, StatusChange
 from experiment_service.domain.transitions import (
     RUN_FINISHED,
     RUN_STATUSES_NEEDING_IDLE_CAPTURE,
     RUN_TRANSITIONS,
 )
 from experiment_service.domain.webhooks import outbox
+from experiment_service.models import RunCreate, RunUpdate
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.experiments import ExperimentRepository
 from experiment_service.repositories.runs import RunRepository
@@ -38,27 +39,44 @@ from experiment_service.repositories.runs import RunRepository
 ENTITY = "run"
 
 
-async def _status_changes(conn: asyncpg.Connection, run: Run, status: RunStatus) -> dict[str, Any]:
-    """The columns a transition sets, after checking it is allowed now."""
+@dataclass(frozen=True)
+class _Change:
+    """What one run takes: the fields of a PATCH, a new status, new tags."""
+
+    patch: RunUpdate | None = None
+    status: StatusChange | None = None
+    tags: list[str] | None = None
+
+    @property
+    def requested(self) -> set[str]:
+        """The fields asked for (a change may leave them as they were)."""
+        names = set() if self.patch is None else set(self.patch.model_fields_set)
+        if self.status is not None:
+            names.add("status")
+        if self.tags is not None:
+            names.add("tags")
+        return names
+
+
+async def _status_change(conn: asyncpg.Connection, run: Run, status: RunStatus) -> StatusChange:
+    """The status with the instants it sets, after checking the transition is allowed now."""
     if status not in RUN_TRANSITIONS[run.status]:
         raise InvalidTransition(f"A run cannot go from {run.status} to {status}.")
     if status in RUN_STATUSES_NEEDING_IDLE_CAPTURE and await CaptureSessionRepository(
         conn
     ).has_running(run.id):
         raise RunHasActiveCapture()
-    changes: dict[str, Any] = {"status": status}
     now = datetime.now(UTC)
     if status == RunStatus.RUNNING:
         # The share lock waits for (and holds off) an archiving of the experiment.
         experiment = await ExperimentRepository(conn).get(run.experiment_id, lock="share")
         if experiment is not None and experiment.status == ExperimentStatus.ARCHIVED:
             raise ExperimentArchived("The experiment is archived; its runs cannot start.")
-        changes["started_at"] = now
-    elif status in RUN_FINISHED:
-        changes["finished_at"] = now
-        if run.started_at is not None:
-            changes["duration_seconds"] = (now - run.started_at).total_seconds()
-    return changes
+        return StatusChange(status, started_at=now)
+    if status in RUN_FINISHED:
+        duration = None if run.started_at is None else (now - run.started_at).total_seconds()
+        return StatusChange(status, finished_at=now, duration_seconds=duration)
+    return StatusChange(status)
 
 
 async def _editor_role(caller: Caller, run: Run | None) -> Role:
@@ -80,7 +98,7 @@ class Runs:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, caller: Caller, experiment_id: uuid.UUID, data: Any) -> Run:
+    async def create(self, caller: Caller, experiment_id: uuid.UUID, data: RunCreate) -> Run:
         experiment, role = await experiment_role(self._db, caller, experiment_id, Role.EDITOR)
         if experiment.status == ExperimentStatus.ARCHIVED:
             raise ExperimentArchived()
@@ -151,25 +169,29 @@ class Runs:
             async for run in RunRepository(conn).stream(flt, sort):
                 yield run
 
-    async def update(self, caller: Caller, run_id: uuid.UUID, changes: dict[str, Any]) -> Run:
+    async def update(self, caller: Caller, run_id: uuid.UUID, patch: RunUpdate) -> Run:
         _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
         async with self._db.transaction() as conn:
             current = await locked_run(conn, run_id, "update")
-            if "status" in changes:
-                changes = {**changes, **await _status_changes(conn, current, changes["status"])}
+            if patch.status is not None:
+                change = _Change(patch, await _status_change(conn, current, patch.status))
             elif current.status == RunStatus.ARCHIVED:
                 raise RunArchived()
-            updated = await self._apply(conn, current, changes)
-            await self._record_change(conn, caller, role, current, updated, changes)
+            else:
+                change = _Change(patch)
+            updated = await self._apply(conn, current, change)
+            await self._record_change(conn, caller, role, current, updated, change)
             await self._announce(conn, caller, role, current, updated)
         return updated
 
     @staticmethod
-    async def _apply(conn: asyncpg.Connection, run: Run, changes: dict[str, Any]) -> Run:
-        """Writes the changes; an archived run's capture sessions are archived with it."""
-        if changes.get("status") == RunStatus.ARCHIVED:
+    async def _apply(conn: asyncpg.Connection, run: Run, change: _Change) -> Run:
+        """Writes the change; an archived run's capture sessions are archived with it."""
+        if change.status is not None and change.status.status == RunStatus.ARCHIVED:
             await CaptureSessionRepository(conn).archive_all(run.id)
-        return await RunRepository(conn).update(run.id, changes)
+        return await RunRepository(conn).update(
+            run.id, patch=change.patch, status=change.status, tags=change.tags
+        )
 
     async def delete(self, caller: Caller, run_id: uuid.UUID) -> None:
         _, role = await run_role(self._db, caller, run_id, Role.OWNER)
@@ -195,8 +217,8 @@ class Runs:
     ) -> list[Run]:
         """All runs take `status`, or none does; the failures name each run and rule."""
 
-        async def change(conn: asyncpg.Connection, run: Run) -> dict[str, Any]:
-            return await _status_changes(conn, run, status)
+        async def change(conn: asyncpg.Connection, run: Run) -> _Change:
+            return _Change(status=await _status_change(conn, run, status))
 
         return await self._batch(caller, run_ids, change)
 
@@ -209,14 +231,19 @@ class Runs:
         remove: list[str],
         set_: list[str] | None,
     ) -> list[Run]:
-        async def change(conn: asyncpg.Connection, run: Run) -> dict[str, Any]:
+        async def change(conn: asyncpg.Connection, run: Run) -> _Change:
             if run.status == RunStatus.ARCHIVED:
                 raise RunArchived()
-            return {"tags": _merged_tags(run.tags, add=add, remove=remove, set_=set_)}
+            return _Change(tags=_merged_tags(run.tags, add=add, remove=remove, set_=set_))
 
         return await self._batch(caller, run_ids, change)
 
-    async def _batch(self, caller: Caller, run_ids: list[uuid.UUID], change: Any) -> list[Run]:
+    async def _batch(
+        self,
+        caller: Caller,
+        run_ids: list[uuid.UUID],
+        change: Callable[[asyncpg.Connection, Run], Awaitable[_Change]],
+    ) -> list[Run]:
         ordered_ids = list(dict.fromkeys(run_ids))
         failures: dict[uuid.UUID, DomainError] = {}
         roles: dict[uuid.UUID, Role] = {}
@@ -229,7 +256,7 @@ class Runs:
                 failures[run_id] = exc
         async with self._db.transaction() as conn:
             found = await RunRepository(conn).get_many(list(roles), for_update=True)
-            planned: list[tuple[Run, Role, dict[str, Any]]] = []
+            planned: list[tuple[Run, Role, _Change]] = []
             for run_id, role in roles.items():
                 try:
                     run = found.get(run_id)
@@ -243,9 +270,9 @@ class Runs:
                     [(run_id, failures[run_id]) for run_id in ordered_ids if run_id in failures]
                 )
             updated_runs = []
-            for run, role, changes in planned:
-                updated = await self._apply(conn, run, changes)
-                await self._record_change(conn, caller, role, run, updated, changes)
+            for run, role, planned_change in planned:
+                updated = await self._apply(conn, run, planned_change)
+                await self._record_change(conn, caller, role, run, updated, planned_change)
                 await self._announce(conn, caller, role, run, updated)
                 updated_runs.append(updated)
         return updated_runs
@@ -257,12 +284,13 @@ class Runs:
         role: Role,
         before_run: Run,
         after_run: Run,
-        requested: dict[str, Any],
+        change: _Change,
     ) -> None:
         # The action names what was asked for, so a change that alters nothing is still named.
+        requested = change.requested
         if "status" in requested:
             action = "run.status_changed"
-        elif set(requested) == {"tags"}:
+        elif requested == {"tags"}:
             action = "run.tags_updated"
         else:
             action = "run.updated"

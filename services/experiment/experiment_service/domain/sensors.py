@@ -30,6 +30,7 @@ from experiment_service.domain.errors import (
 from experiment_service.domain.listing import SortOrder
 from experiment_service.domain.models import IngestError, Sensor, SensorProject, SensorWithToken
 from experiment_service.domain.webhooks import outbox
+from experiment_service.models import ProfileCreate, SensorCreate, SensorUpdate
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
 from experiment_service.repositories.run_sensors import RunSensorRepository
 from experiment_service.repositories.sensors import SensorFilter, SensorRepository, SensorView
@@ -122,7 +123,7 @@ class Sensors:
         )
 
     async def create(
-        self, caller: Caller, data: Any, *, first_profile: Any | None
+        self, caller: Caller, data: SensorCreate, *, first_profile: ProfileCreate | None
     ) -> SensorWithToken:
         role = await caller.require(data.project_id, Role.EDITOR)
         async with self._db.transaction() as conn:
@@ -162,14 +163,14 @@ class Sensors:
         role: Role,
         sensor_id: uuid.UUID,
         project_id: uuid.UUID,
-        data: Any,
+        data: ProfileCreate,
     ) -> None:
         profiles = ConversionProfileRepository(conn)
         profile_id = await profiles.insert(
             sensor_id=sensor_id, created_by=caller.user_id, data=data
         )
         now = self._clock()
-        await profiles.update(profile_id, {"valid_from": now, "published_by": caller.user_id})
+        await profiles.start(profile_id, valid_from=now, published_by=caller.user_id)
         profile = await profiles.get(sensor_id, profile_id, now)
         assert profile is not None
         await audit.record(
@@ -199,13 +200,13 @@ class Sensors:
         async with self._db.connection() as conn:
             return await SensorRepository(conn).find(flt, sort, page, self.view())
 
-    async def update(self, caller: Caller, sensor_id: uuid.UUID, changes: dict[str, Any]) -> Sensor:
+    async def update(self, caller: Caller, sensor_id: uuid.UUID, patch: SensorUpdate) -> Sensor:
         access = await sensor_access(self._db, caller, sensor_id, Role.EDITOR, manage=True)
         async with self._db.transaction() as conn:
             await lock_sensor(conn, sensor_id)
             sensors = SensorRepository(conn)
             current = await self._get(sensors, sensor_id)
-            await sensors.update(sensor_id, changes)
+            await sensors.update(sensor_id, patch)
             updated = await self._get(sensors, sensor_id)
             await audit.record_change(
                 conn,

@@ -1,11 +1,11 @@
 import uuid
-from typing import Any
+from datetime import datetime
 
 import asyncpg
 from pydantic import Field
 
 from backend_common.pagination import CursorKey, Page, PageRequest
-from backend_common.sql import Query
+from backend_common.statuses import CaptureStatus
 from experiment_service.domain.errors import CaptureAlreadyRunning
 from experiment_service.domain.models import CaptureSession
 
@@ -13,7 +13,6 @@ COLUMNS = (
     "id, run_id, project_id, ordinal_number, status, started_at, stopped_at, initiated_by,"
     " notes, failure_reason, created_at, updated_at"
 )
-UPDATABLE = ("status", "stopped_at", "notes", "failure_reason")
 
 
 class CaptureKey(CursorKey):
@@ -47,6 +46,11 @@ _ARCHIVE_ALL = """
     UPDATE capture_sessions SET status = 'archived' WHERE run_id = $1 AND status <> 'archived'
 """
 _DELETE = "DELETE FROM capture_sessions WHERE id = $1"
+_STOP = f"""
+    UPDATE capture_sessions SET status = $2, stopped_at = $3, failure_reason = $4 WHERE id = $1
+    RETURNING {COLUMNS}
+"""
+_SET_NOTES = f"UPDATE capture_sessions SET notes = $2 WHERE id = $1 RETURNING {COLUMNS}"
 
 
 class CaptureSessionRepository:
@@ -83,16 +87,22 @@ class CaptureSessionRepository:
         )
 
     async def has_running(self, run_id: uuid.UUID) -> bool:
-        return await self._conn.fetchval(_HAS_RUNNING, run_id)
+        running: bool = await self._conn.fetchval(_HAS_RUNNING, run_id)
+        return running
 
-    async def update(self, session_id: uuid.UUID, changes: dict[str, Any]) -> CaptureSession:
-        query = Query()
-        assignments = query.assignments(changes, UPDATABLE)
-        row = await self._conn.fetchrow(
-            f"UPDATE capture_sessions SET {assignments} WHERE id = {query.param(session_id)} "
-            f"RETURNING {COLUMNS}",
-            *query.params,
-        )
+    async def stop(
+        self,
+        session_id: uuid.UUID,
+        *,
+        status: CaptureStatus,
+        stopped_at: datetime,
+        failure_reason: str | None,
+    ) -> CaptureSession:
+        row = await self._conn.fetchrow(_STOP, session_id, status, stopped_at, failure_reason)
+        return CaptureSession.model_validate(dict(row))
+
+    async def set_notes(self, session_id: uuid.UUID, notes: str) -> CaptureSession:
+        row = await self._conn.fetchrow(_SET_NOTES, session_id, notes)
         return CaptureSession.model_validate(dict(row))
 
     async def archive_all(self, run_id: uuid.UUID) -> int:

@@ -1,6 +1,5 @@
 import uuid
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
@@ -9,6 +8,7 @@ from backend_common.sql import Query
 from experiment_service.domain.errors import ProfileVersionTaken
 from experiment_service.domain.listing import SortOrder
 from experiment_service.domain.models import ConversionProfile
+from experiment_service.models import ProfileCreate
 from experiment_service.repositories.listing import page_in, paged
 
 
@@ -42,6 +42,8 @@ _RESHAPE_TIMELINE = """
     ) t
     WHERE p.id = t.id AND p.valid_to IS DISTINCT FROM t.valid_to
 """
+_START = "UPDATE conversion_profiles SET valid_from = $2, published_by = $3 WHERE id = $1"
+_DEPRECATE = "UPDATE conversion_profiles SET deprecated_at = $2 WHERE id = $1"
 _STARTS_AT = (
     "SELECT EXISTS (SELECT 1 FROM conversion_profiles WHERE sensor_id = $1 AND valid_from = $2)"
 )
@@ -51,9 +53,11 @@ class ConversionProfileRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def insert(self, *, sensor_id: uuid.UUID, created_by: uuid.UUID, data: Any) -> uuid.UUID:
+    async def insert(
+        self, *, sensor_id: uuid.UUID, created_by: uuid.UUID, data: ProfileCreate
+    ) -> uuid.UUID:
         try:
-            return await self._conn.fetchval(
+            profile_id: uuid.UUID = await self._conn.fetchval(
                 _INSERT,
                 sensor_id,
                 data.version,
@@ -64,6 +68,7 @@ class ConversionProfileRepository:
             )
         except asyncpg.UniqueViolationError:
             raise ProfileVersionTaken() from None
+        return profile_id
 
     async def get(
         self, sensor_id: uuid.UUID, profile_id: uuid.UUID, now: datetime
@@ -85,17 +90,19 @@ class ConversionProfileRepository:
         rows = await self._conn.fetch(paged(select, query, _ORDER, page), *query.params)
         return page_in([ConversionProfile.model_validate(dict(row)) for row in rows], _ORDER, page)
 
-    async def update(self, profile_id: uuid.UUID, changes: dict[str, Any]) -> None:
-        query = Query()
-        assignments = query.assignments(changes, ("valid_from", "deprecated_at", "published_by"))
-        await self._conn.execute(
-            f"UPDATE conversion_profiles SET {assignments} WHERE id = {query.param(profile_id)}",
-            *query.params,
-        )
+    async def start(
+        self, profile_id: uuid.UUID, *, valid_from: datetime, published_by: uuid.UUID
+    ) -> None:
+        """The profile becomes valid from `valid_from` on (scheduled, or published)."""
+        await self._conn.execute(_START, profile_id, valid_from, published_by)
+
+    async def deprecate(self, profile_id: uuid.UUID, *, at: datetime) -> None:
+        await self._conn.execute(_DEPRECATE, profile_id, at)
 
     async def reshape_timeline(self, sensor_id: uuid.UUID) -> None:
         """Recomputes every valid_to of the sensor's profiles from their starts and ends."""
         await self._conn.execute(_RESHAPE_TIMELINE, sensor_id)
 
     async def starts_at(self, sensor_id: uuid.UUID, instant: datetime) -> bool:
-        return await self._conn.fetchval(_STARTS_AT, sensor_id, instant)
+        taken: bool = await self._conn.fetchval(_STARTS_AT, sensor_id, instant)
+        return taken

@@ -1,6 +1,6 @@
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Literal
 
 import asyncpg
 
@@ -8,6 +8,7 @@ from backend_common.pagination import Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.listing import ListFilter, SortOrder
 from experiment_service.domain.models import Experiment
+from experiment_service.models import ExperimentCreate, ExperimentUpdate
 from experiment_service.repositories.listing import all_sql, page_in, page_sql
 
 COLUMNS = (
@@ -42,7 +43,9 @@ class ExperimentRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def insert(self, *, project_id: uuid.UUID, owner_id: uuid.UUID, data: Any) -> Experiment:
+    async def insert(
+        self, *, project_id: uuid.UUID, owner_id: uuid.UUID, data: ExperimentCreate
+    ) -> Experiment:
         row = await self._conn.fetchrow(
             _INSERT,
             project_id,
@@ -62,9 +65,9 @@ class ExperimentRepository:
         row = await self._conn.fetchrow(_GET + _LOCKS[lock], experiment_id)
         return Experiment.model_validate(dict(row)) if row else None
 
-    async def update(self, experiment_id: uuid.UUID, changes: dict[str, Any]) -> Experiment:
+    async def update(self, experiment_id: uuid.UUID, patch: ExperimentUpdate) -> Experiment:
         query = Query()
-        assignments = query.assignments(changes, PATCHABLE)
+        assignments = query.assignments(patch.changes(), PATCHABLE)
         row = await self._conn.fetchrow(
             f"UPDATE experiments SET {assignments} "
             f"WHERE id = {query.param(experiment_id)} RETURNING {COLUMNS}",
@@ -74,10 +77,12 @@ class ExperimentRepository:
 
     async def delete(self, experiment_id: uuid.UUID) -> int:
         """Deletes the experiment; returns how many runs went with it."""
-        return await self._conn.fetchval(_DELETE, experiment_id)
+        runs: int = await self._conn.fetchval(_DELETE, experiment_id)
+        return runs
 
     async def has_running_runs(self, experiment_id: uuid.UUID) -> bool:
-        return await self._conn.fetchval(_HAS_RUNNING_RUNS, experiment_id)
+        running: bool = await self._conn.fetchval(_HAS_RUNNING_RUNS, experiment_id)
+        return running
 
     async def find(self, flt: ListFilter, sort: SortOrder, page: PageRequest) -> Page[Experiment]:
         sql, params = page_sql(_SELECT, flt, sort, page, text_expr=TEXT_EXPR)

@@ -33,11 +33,13 @@ class RunSensorRepository:
             raise SensorNotInProject() from None
 
     async def delete(self, run_id: uuid.UUID, sensor_id: uuid.UUID) -> bool:
-        return await self._conn.execute(_DELETE, run_id, sensor_id) != "DELETE 0"
+        status: str = await self._conn.execute(_DELETE, run_id, sensor_id)
+        return status != "DELETE 0"
 
     async def lock_sensors_of_run(self, run_id: uuid.UUID) -> None:
         """Share-locks the run's sensors: none of them is deleted meanwhile."""
         await self._conn.execute(_LOCK_SENSORS_OF_RUN, run_id)
 
     async def bound_in_project(self, sensor_id: uuid.UUID, project_id: uuid.UUID) -> bool:
-        return await self._conn.fetchval(_BOUND_IN_PROJECT, sensor_id, project_id)
+        bound: bool = await self._conn.fetchval(_BOUND_IN_PROJECT, sensor_id, project_id)
+        return bound

@@ -1,13 +1,13 @@
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 
 from backend_common.pagination import Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.listing import ListFilter, SortOrder
-from experiment_service.domain.models import Run
+from experiment_service.domain.models import Run, StatusChange
+from experiment_service.models import RunCreate, RunUpdate
 from experiment_service.repositories.listing import all_sql, page_in, page_sql
 
 COLUMNS = (
@@ -63,7 +63,7 @@ class RunRepository:
         self._conn = conn
 
     async def insert_into_open_experiment(
-        self, *, experiment_id: uuid.UUID, created_by: uuid.UUID, data: Any
+        self, *, experiment_id: uuid.UUID, created_by: uuid.UUID, data: RunCreate
     ) -> Run | None:
         """The new run, or None when the experiment is missing or archived."""
         row = await self._conn.fetchrow(
@@ -93,7 +93,20 @@ class RunRepository:
         rows = await self._conn.fetch(_GET_MANY_FOR_UPDATE if for_update else _GET_MANY, run_ids)
         return {row["id"]: Run.model_validate(dict(row)) for row in rows}
 
-    async def update(self, run_id: uuid.UUID, changes: dict[str, Any]) -> Run:
+    async def update(
+        self,
+        run_id: uuid.UUID,
+        *,
+        patch: RunUpdate | None = None,
+        status: StatusChange | None = None,
+        tags: list[str] | None = None,
+    ) -> Run:
+        """Sets the fields the patch names, the new status with its instants, new tags."""
+        changes: dict[str, object] = {} if patch is None else patch.changes()
+        if status is not None:
+            changes.update(status.columns())
+        if tags is not None:
+            changes["tags"] = tags
         query = Query()
         assignments = query.assignments(changes, UPDATABLE)
         row = await self._conn.fetchrow(
@@ -104,7 +117,8 @@ class RunRepository:
 
     async def delete(self, run_id: uuid.UUID) -> int:
         """Deletes the run; returns how many capture sessions went with it."""
-        return await self._conn.fetchval(_DELETE, run_id)
+        sessions: int = await self._conn.fetchval(_DELETE, run_id)
+        return sessions
 
     async def find(self, flt: ListFilter, sort: SortOrder, page: PageRequest) -> Page[Run]:
         sql, params = page_sql(_SELECT, flt, sort, page, text_expr=TEXT_EXPR)

@@ -18,6 +18,7 @@ from experiment_service.domain.models import (
     Sensor,
     SensorProject,
 )
+from experiment_service.models import SensorCreate, SensorUpdate
 from experiment_service.repositories.listing import page_in, paged
 
 TEXT_EXPR = "name || ' ' || description"
@@ -156,7 +157,7 @@ class SensorRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def insert(self, *, created_by: uuid.UUID, data: Any) -> uuid.UUID:
+    async def insert(self, *, created_by: uuid.UUID, data: SensorCreate) -> uuid.UUID:
         sensor_id: uuid.UUID = await self._conn.fetchval(
             _INSERT,
             data.project_id,
@@ -263,16 +264,17 @@ class SensorRepository:
         rows = await self._conn.fetch(paged(select, query, sort, page), *query.params)
         return page_in([_sensor(row) for row in rows], sort, page)
 
-    async def update(self, sensor_id: uuid.UUID, changes: dict[str, Any]) -> None:
+    async def update(self, sensor_id: uuid.UUID, patch: SensorUpdate) -> None:
         query = Query()
-        assignments = query.assignments(changes, UPDATABLE)
+        assignments = query.assignments(patch.changes(), UPDATABLE)
         await self._conn.execute(
             f"UPDATE sensors SET {assignments} WHERE id = {query.param(sensor_id)}", *query.params
         )
 
     async def in_active_capture(self, sensor_id: uuid.UUID) -> bool:
         """Whether a run the sensor is bound to has a running capture session."""
-        return await self._conn.fetchval(_IN_ACTIVE_CAPTURE, sensor_id)
+        active: bool = await self._conn.fetchval(_IN_ACTIVE_CAPTURE, sensor_id)
+        return active
 
     async def delete(self, sensor_id: uuid.UUID) -> None:
         await self._conn.execute(_DELETE, sensor_id)
@@ -309,5 +311,5 @@ class SensorRepository:
         return await self._conn.fetchrow(_ADD_PROJECT, sensor_id, project_id, added_by) is not None
 
     async def remove_project(self, sensor_id: uuid.UUID, project_id: uuid.UUID) -> bool:
-        result = await self._conn.execute(_REMOVE_PROJECT, sensor_id, project_id)
+        result: str = await self._conn.execute(_REMOVE_PROJECT, sensor_id, project_id)
         return result != "DELETE 0"

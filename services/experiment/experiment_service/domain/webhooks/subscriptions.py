@@ -6,7 +6,6 @@ caller is not a member of does not exist for them.
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from backend_common.clock import Clock
 from backend_common.db import Database
@@ -29,6 +28,7 @@ from experiment_service.domain.webhooks.models import (
 from experiment_service.domain.webhooks.policy import DeliveryStatus
 from experiment_service.domain.webhooks.signing import new_secret
 from experiment_service.domain.webhooks.targets import TargetGuard
+from experiment_service.models import WebhookCreate, WebhookUpdate
 from experiment_service.repositories.webhooks.outbox import WebhookOutboxRepository
 from experiment_service.repositories.webhooks.subscriptions import WebhookSubscriptionRepository
 
@@ -44,7 +44,7 @@ class Webhooks:
         self._guard = guard
         self._max_subscriptions = max_subscriptions
 
-    async def create(self, caller: Caller, data: Any) -> WebhookSubscriptionWithSecret:
+    async def create(self, caller: Caller, data: WebhookCreate) -> WebhookSubscriptionWithSecret:
         role = await caller.require(data.project_id, Role.EDITOR)
         await self._guard.check_url(data.target_url)
         secret = new_secret()
@@ -87,19 +87,20 @@ class Webhooks:
             return await WebhookSubscriptionRepository(conn).find(project_id, page)
 
     async def update(
-        self, caller: Caller, subscription_id: uuid.UUID, changes: dict[str, Any]
+        self, caller: Caller, subscription_id: uuid.UUID, patch: WebhookUpdate
     ) -> WebhookSubscription:
         _, role = await self._access(caller, subscription_id, Role.EDITOR)
-        if "target_url" in changes:
+        if patch.target_url is not None:
             # Resolved before the transaction, so a slow DNS answer holds no row lock; only for
             # someone who may change the subscription.
-            await self._guard.check_url(changes["target_url"])
-        if changes.get("active") is True:
-            changes = {**changes, "disabled_reason": None}
+            await self._guard.check_url(patch.target_url)
         async with self._db.transaction() as conn:
             subscriptions = WebhookSubscriptionRepository(conn)
             current = await self._locked(subscriptions, subscription_id)
-            updated = await subscriptions.update(subscription_id, changes)
+            # Activating a subscription forgets why it was disabled.
+            updated = await subscriptions.update(
+                subscription_id, patch, clear_disabled_reason=patch.active is True
+            )
             await audit.record_change(
                 conn,
                 caller=caller,

@@ -177,7 +177,7 @@ class WebhookOutboxRepository:
         occurred_at: datetime,
         subscription_id: uuid.UUID,
     ) -> uuid.UUID:
-        delivery_id = await self._conn.fetchval(
+        delivery_id: uuid.UUID = await self._conn.fetchval(
             _INSERT_PING, event_id, project_id, event_type, payload, occurred_at, subscription_id
         )
         await self._conn.execute(_NOTIFY)

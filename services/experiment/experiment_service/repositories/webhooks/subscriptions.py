@@ -1,6 +1,5 @@
 import uuid
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 from pydantic import AwareDatetime
@@ -8,6 +7,7 @@ from pydantic import AwareDatetime
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.webhooks.models import WebhookSubscription
+from experiment_service.models import WebhookUpdate
 
 COLUMNS = (
     "id, project_id, target_url, event_types, active, disabled_reason, description,"
@@ -101,8 +101,11 @@ class WebhookSubscriptionRepository:
         )
 
     async def update(
-        self, subscription_id: uuid.UUID, changes: dict[str, Any]
+        self, subscription_id: uuid.UUID, patch: WebhookUpdate, *, clear_disabled_reason: bool
     ) -> WebhookSubscription:
+        changes: dict[str, object] = patch.changes()
+        if clear_disabled_reason:
+            changes["disabled_reason"] = None
         query = Query()
         assignments = query.assignments(changes, PATCHABLE)
         row = await self._conn.fetchrow(
