@@ -7,7 +7,7 @@ from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import CaptureStatus, RunStatus
-from experiment_service.domain import audit
+from experiment_service.domain import changes
 from experiment_service.domain.access import locked_run, run_access, run_role
 from experiment_service.domain.errors import (
     CaptureAlreadyRunning,
@@ -18,7 +18,7 @@ from experiment_service.domain.errors import (
 )
 from experiment_service.domain.models import CaptureSession
 from experiment_service.domain.transitions import CAPTURE_DELETABLE
-from experiment_service.domain.webhooks import outbox
+from experiment_service.domain.webhooks.outbox import Event
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.run_sensors import RunSensorRepository
 
@@ -46,24 +46,16 @@ class CaptureSessions:
             session = await sessions.insert_running(
                 run_id=run_id, project_id=run.project_id, initiated_by=caller.user_id, notes=notes
             )
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="capture_session.started",
                 entity_type=ENTITY,
-                entity_id=session.id,
+                entry=changes.created(session),
                 project_id=session.project_id,
                 parent_id=run_id,
-                after=audit.snapshot(session),
-            )
-            await outbox.emit(
-                conn,
-                event_type="capture_session.started",
-                project_id=session.project_id,
-                entity=session,
-                caller=caller,
-                role=role,
+                events=[Event("capture_session.started", session)],
             )
         return session
 
@@ -86,24 +78,16 @@ class CaptureSessions:
             stopped = await sessions.stop(
                 session_id, status=status, stopped_at=datetime.now(UTC), failure_reason=reason
             )
-            await audit.record_change(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="capture_session.stopped",
                 entity_type=ENTITY,
-                old=current,
-                new=stopped,
+                entry=changes.changed(current, stopped),
                 project_id=stopped.project_id,
                 parent_id=run_id,
-            )
-            await outbox.emit(
-                conn,
-                event_type="capture_session.stopped",
-                project_id=stopped.project_id,
-                entity=stopped,
-                caller=caller,
-                role=role,
+                events=[Event("capture_session.stopped", stopped)],
             )
         return stopped
 
@@ -127,14 +111,13 @@ class CaptureSessions:
             sessions = CaptureSessionRepository(conn)
             current = await self._session(sessions, session_id, run_id, lock=True)
             updated = await sessions.set_notes(session_id, notes)
-            await audit.record_change(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="capture_session.updated",
                 entity_type=ENTITY,
-                old=current,
-                new=updated,
+                entry=changes.changed(current, updated),
                 project_id=updated.project_id,
                 parent_id=run_id,
             )
@@ -149,16 +132,15 @@ class CaptureSessions:
             if current.status not in CAPTURE_DELETABLE:
                 raise CaptureNotDeletable(f"This capture session is {current.status}.")
             await sessions.delete(session_id)
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="capture_session.deleted",
                 entity_type=ENTITY,
-                entity_id=current.id,
+                entry=changes.deleted(current),
                 project_id=current.project_id,
                 parent_id=run_id,
-                before=audit.snapshot(current),
             )
 
     @staticmethod

@@ -16,7 +16,7 @@ from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit
+from experiment_service.domain import changes
 from experiment_service.domain.errors import (
     ConversionProfileNotFound,
     InvalidTransition,
@@ -50,16 +50,15 @@ class ConversionProfiles:
                 sensor_id=sensor_id, created_by=caller.user_id, data=data
             )
             profile = await self._get(profiles, sensor_id, profile_id)
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=access.role,
                 action="conversion_profile.created",
                 entity_type=ENTITY,
-                entity_id=profile.id,
+                entry=changes.created(profile),
                 project_id=access.home_project_id,
                 parent_id=sensor_id,
-                after=audit.snapshot(profile),
             )
         return profile
 
@@ -156,25 +155,19 @@ class ConversionProfiles:
         change is recorded."""
         await profiles.reshape_timeline(current.sensor_id)
         updated = await self._get(profiles, current.sensor_id, current.id)
-        await audit.record_change(
+        await changes.record(
             conn,
             caller=caller,
             role=access.role,
             action=action,
             entity_type=ENTITY,
-            old=current,
-            new=updated,
+            entry=changes.changed(current, updated),
             project_id=access.home_project_id,
             parent_id=current.sensor_id,
+            events=[await outbox.profile_activated(conn, updated)]
+            if action == outbox.ACTIVATED
+            else [],
         )
-        if action == outbox.ACTIVATED:
-            await outbox.emit_profile_activated(
-                conn,
-                profile=updated,
-                project_id=access.home_project_id,
-                caller=caller,
-                role=access.role,
-            )
         return updated
 
     async def _get(

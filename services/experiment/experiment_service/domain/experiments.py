@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit
+from experiment_service.domain import changes
 from experiment_service.domain.access import experiment_role
 from experiment_service.domain.errors import (
     ExperimentArchived,
@@ -20,7 +20,7 @@ from experiment_service.domain.transitions import (
     EXPERIMENT_NEEDS_IDLE_RUNS,
     EXPERIMENT_TRANSITIONS,
 )
-from experiment_service.domain.webhooks import outbox
+from experiment_service.domain.webhooks.outbox import Event
 from experiment_service.models import ExperimentCreate, ExperimentUpdate
 from experiment_service.repositories.experiments import ExperimentRepository
 
@@ -37,15 +37,14 @@ class Experiments:
             experiment = await ExperimentRepository(conn).insert(
                 project_id=data.project_id, owner_id=caller.user_id, data=data
             )
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="experiment.created",
                 entity_type=ENTITY,
-                entity_id=experiment.id,
+                entry=changes.created(experiment),
                 project_id=experiment.project_id,
-                after=audit.snapshot(experiment),
             )
         return experiment
 
@@ -103,25 +102,17 @@ class Experiments:
             elif current.status == ExperimentStatus.ARCHIVED:
                 raise ExperimentArchived()
             updated = await experiments.update(experiment_id, patch)
-            await audit.record_change(
+            archived = current.status != updated.status == ExperimentStatus.ARCHIVED
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="experiment.status_changed" if status is not None else "experiment.updated",
                 entity_type=ENTITY,
-                old=current,
-                new=updated,
+                entry=changes.changed(current, updated),
                 project_id=updated.project_id,
+                events=[Event("experiment.archived", updated)] if archived else [],
             )
-            if updated.status != current.status and updated.status == ExperimentStatus.ARCHIVED:
-                await outbox.emit(
-                    conn,
-                    event_type="experiment.archived",
-                    project_id=updated.project_id,
-                    entity=updated,
-                    caller=caller,
-                    role=role,
-                )
         return updated
 
     async def delete(self, caller: Caller, experiment_id: uuid.UUID) -> None:
@@ -132,13 +123,12 @@ class Experiments:
             if await experiments.has_running_runs(experiment_id):
                 raise ExperimentHasRunningRuns()
             deleted_runs = await experiments.delete(experiment_id)
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="experiment.deleted",
                 entity_type=ENTITY,
-                entity_id=current.id,
+                entry=changes.deleted(current, {"deleted_runs": deleted_runs}),
                 project_id=current.project_id,
-                before={**audit.snapshot(current), "deleted_runs": deleted_runs},
             )

@@ -8,7 +8,7 @@ from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
-from experiment_service.domain import audit
+from experiment_service.domain import changes
 from experiment_service.domain.access import locked_run, run_access, run_role
 from experiment_service.domain.errors import (
     RunArchived,
@@ -48,15 +48,14 @@ class RunSensors:
                 project_id=run.project_id,
                 bound_by=caller.user_id,
             )
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="run.sensor_bound",
                 entity_type=ENTITY,
-                entity_id=run_id,
+                entry=changes.Entry(run_id, after={"sensor_id": str(sensor_id)}),
                 project_id=run.project_id,
-                after={"sensor_id": str(sensor_id)},
             )
             return await self._bound(conn, run_id, sensor_id)
 
@@ -73,15 +72,14 @@ class RunSensors:
                 raise RunArchived()
             if not await RunSensorRepository(conn).delete(run_id, sensor_id):
                 raise SensorNotBound()
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="run.sensor_unbound",
                 entity_type=ENTITY,
-                entity_id=run_id,
+                entry=changes.Entry(run_id, before={"sensor_id": str(sensor_id)}),
                 project_id=run.project_id,
-                before={"sensor_id": str(sensor_id)},
             )
 
     async def _bound(

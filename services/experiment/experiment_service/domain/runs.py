@@ -12,7 +12,7 @@ from backend_common.errors import DomainError
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
-from experiment_service.domain import audit
+from experiment_service.domain import changes
 from experiment_service.domain.access import experiment_role, locked_run, run_role
 from experiment_service.domain.errors import (
     BatchFailed,
@@ -30,7 +30,7 @@ from experiment_service.domain.transitions import (
     RUN_STATUSES_NEEDING_IDLE_CAPTURE,
     RUN_TRANSITIONS,
 )
-from experiment_service.domain.webhooks import outbox
+from experiment_service.domain.webhooks.outbox import Event
 from experiment_service.models import RunCreate, RunUpdate
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.experiments import ExperimentRepository
@@ -111,24 +111,16 @@ class Runs:
                 if await ExperimentRepository(conn).get(experiment_id) is None:
                     raise ExperimentNotFound()
                 raise ExperimentArchived()
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="run.created",
                 entity_type=ENTITY,
-                entity_id=run.id,
+                entry=changes.created(run),
                 project_id=run.project_id,
                 parent_id=experiment_id,
-                after=audit.snapshot(run),
-            )
-            await outbox.emit(
-                conn,
-                event_type="run.created",
-                project_id=run.project_id,
-                entity=run,
-                caller=caller,
-                role=role,
+                events=[Event("run.created", run)],
             )
         return run
 
@@ -181,7 +173,6 @@ class Runs:
                 change = _Change(patch)
             updated = await self._apply(conn, current, change)
             await self._record_change(conn, caller, role, current, updated, change)
-            await self._announce(conn, caller, role, current, updated)
         return updated
 
     @staticmethod
@@ -200,16 +191,15 @@ class Runs:
             if await CaptureSessionRepository(conn).has_running(run_id):
                 raise RunHasActiveCapture()
             deleted_sessions = await RunRepository(conn).delete(run_id)
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="run.deleted",
                 entity_type=ENTITY,
-                entity_id=current.id,
+                entry=changes.deleted(current, {"deleted_capture_sessions": deleted_sessions}),
                 project_id=current.project_id,
                 parent_id=current.experiment_id,
-                before={**audit.snapshot(current), "deleted_capture_sessions": deleted_sessions},
             )
 
     async def batch_status(
@@ -273,7 +263,6 @@ class Runs:
             for run, role, planned_change in planned:
                 updated = await self._apply(conn, run, planned_change)
                 await self._record_change(conn, caller, role, run, updated, planned_change)
-                await self._announce(conn, caller, role, run, updated)
                 updated_runs.append(updated)
         return updated_runs
 
@@ -294,38 +283,28 @@ class Runs:
             action = "run.tags_updated"
         else:
             action = "run.updated"
-        await audit.record_change(
+        await changes.record(
             conn,
             caller=caller,
             role=role,
             action=action,
             entity_type=ENTITY,
-            old=before_run,
-            new=after_run,
+            entry=changes.changed(before_run, after_run),
             project_id=after_run.project_id,
             parent_id=after_run.experiment_id,
+            events=_events(before_run, after_run),
         )
 
-    @staticmethod
-    async def _announce(
-        conn: asyncpg.Connection, caller: Caller, role: Role, before_run: Run, after_run: Run
-    ) -> None:
-        """The webhook events of a change: a new status, and new tags."""
-        events = []
-        if after_run.status != before_run.status:
-            events.append(_STATUS_EVENTS.get(after_run.status))
-        if after_run.tags != before_run.tags:
-            events.append("run.tags_updated")
-        for event_type in events:
-            if event_type is not None:
-                await outbox.emit(
-                    conn,
-                    event_type=event_type,
-                    project_id=after_run.project_id,
-                    entity=after_run,
-                    caller=caller,
-                    role=role,
-                )
+
+def _events(before: Run, after: Run) -> list[Event]:
+    """The webhook events of a change: a new status, and new tags."""
+    events = []
+    status_event = _STATUS_EVENTS.get(after.status)
+    if after.status != before.status and status_event is not None:
+        events.append(Event(status_event, after))
+    if after.tags != before.tags:
+        events.append(Event("run.tags_updated", after))
+    return events
 
 
 _STATUS_EVENTS = {

@@ -6,6 +6,7 @@ from the last heartbeat that telemetry ingest records.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role, RoleTooLow
-from experiment_service.domain import audit
+from experiment_service.domain import changes
 from experiment_service.domain.errors import (
     HomeProjectNotRemovable,
     SensorAlreadyInProject,
@@ -30,6 +31,7 @@ from experiment_service.domain.errors import (
 from experiment_service.domain.listing import SortOrder
 from experiment_service.domain.models import IngestError, Sensor, SensorProject, SensorWithToken
 from experiment_service.domain.webhooks import outbox
+from experiment_service.domain.webhooks.outbox import Event
 from experiment_service.models import ProfileCreate, SensorCreate, SensorUpdate
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
 from experiment_service.repositories.run_sensors import RunSensorRepository
@@ -136,23 +138,15 @@ class Sensors:
                     conn, caller, role, sensor_id, data.project_id, first_profile
                 )
             sensor = await self._get(sensors, sensor_id)
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="sensor.created",
                 entity_type=ENTITY,
-                entity_id=sensor.id,
+                entry=changes.created(sensor),
                 project_id=sensor.project_id,
-                after=audit.snapshot(sensor),
-            )
-            await outbox.emit(
-                conn,
-                event_type="sensor.created",
-                project_id=sensor.project_id,
-                entity=sensor,
-                caller=caller,
-                role=role,
+                events=[Event("sensor.created", sensor)],
             )
         return SensorWithToken(**sensor.model_dump(), token=token.token)
 
@@ -173,19 +167,16 @@ class Sensors:
         await profiles.start(profile_id, valid_from=now, published_by=caller.user_id)
         profile = await profiles.get(sensor_id, profile_id, now)
         assert profile is not None
-        await audit.record(
+        await changes.record(
             conn,
             caller=caller,
             role=role,
             action="conversion_profile.activated",
             entity_type="conversion_profile",
-            entity_id=profile_id,
+            entry=changes.created(profile),
             project_id=project_id,
             parent_id=sensor_id,
-            after=audit.snapshot(profile),
-        )
-        await outbox.emit_profile_activated(
-            conn, profile=profile, project_id=project_id, caller=caller, role=role
+            events=[await outbox.profile_activated(conn, profile)],
         )
 
     async def get(self, caller: Caller, sensor_id: uuid.UUID) -> Sensor:
@@ -208,14 +199,13 @@ class Sensors:
             current = await self._get(sensors, sensor_id)
             await sensors.update(sensor_id, patch)
             updated = await self._get(sensors, sensor_id)
-            await audit.record_change(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=access.role,
                 action="sensor.updated",
                 entity_type=ENTITY,
-                old=current,
-                new=updated,
+                entry=changes.changed(current, updated),
                 project_id=access.home_project_id,
             )
         return updated
@@ -229,15 +219,14 @@ class Sensors:
                 raise SensorInActiveCapture()
             current = await self._get(sensors, sensor_id)
             await sensors.delete(sensor_id)
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=access.role,
                 action="sensor.deleted",
                 entity_type=ENTITY,
-                entity_id=current.id,
+                entry=changes.deleted(current),
                 project_id=access.home_project_id,
-                before=audit.snapshot(current),
             )
 
     async def rotate_token(
@@ -259,15 +248,8 @@ class Sensors:
                 access,
                 sensor,
                 "sensor.token_rotated",
-                grace_seconds=int(grace.total_seconds()),
-            )
-            await outbox.emit(
-                conn,
-                event_type="sensor.token_rotated",
-                project_id=access.home_project_id,
-                entity=sensor,
-                caller=caller,
-                role=access.role,
+                details={"grace_seconds": int(grace.total_seconds())},
+                events=[Event("sensor.token_rotated", sensor)],
             )
         return SensorWithToken(**sensor.model_dump(), token=token.token)
 
@@ -354,17 +336,21 @@ class Sensors:
         access: SensorAccess,
         sensor: Sensor,
         action: str,
-        **details: Any,
+        *,
+        details: dict[str, Any] | None = None,
+        events: Sequence[Event] = (),
     ) -> None:
-        await audit.record(
+        await changes.record(
             conn,
             caller=caller,
             role=access.role,
             action=action,
             entity_type=ENTITY,
-            entity_id=sensor.id,
+            entry=changes.Entry(
+                sensor.id, after={"token_preview": sensor.token_preview, **(details or {})}
+            ),
             project_id=access.home_project_id,
-            after={"token_preview": sensor.token_preview, **details},
+            events=events,
         )
 
     @staticmethod
@@ -377,13 +363,12 @@ class Sensors:
         action: str,
         project_id: uuid.UUID,
     ) -> None:
-        await audit.record(
+        await changes.record(
             conn,
             caller=caller,
             role=role,
             action=action,
             entity_type=ENTITY,
-            entity_id=sensor_id,
+            entry=changes.Entry(sensor_id, after={"project_id": str(project_id)}),
             project_id=access.home_project_id,
-            after={"project_id": str(project_id)},
         )

@@ -2,6 +2,7 @@
 a rolled-back change announces nothing and a committed one is never lost."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,15 @@ from experiment_service.repositories.conversion_profiles import ConversionProfil
 from experiment_service.repositories.webhooks.outbox import WebhookOutboxRepository
 
 ACTIVATED = "conversion_profile.activated"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A webhook event about `entity` (as the API shows it), at `occurred_at` (default: now)."""
+
+    type: str
+    entity: BaseModel
+    occurred_at: datetime | None = None
 
 
 def envelope(
@@ -70,25 +80,11 @@ async def emit(
     )
 
 
-async def emit_profile_activated(
-    conn: asyncpg.Connection,
-    *,
-    profile: ConversionProfile,
-    project_id: uuid.UUID,
-    caller: Caller,
-    role: Role,
-) -> None:
-    """`conversion_profile.activated` for a profile valid from now on (published)."""
+async def profile_activated(conn: asyncpg.Connection, profile: ConversionProfile) -> Event:
+    """`conversion_profile.activated` for a profile valid from now on (published), at its start;
+    the scheduled-activation sweep will not announce it again."""
     await WebhookOutboxRepository(conn).mark_activation_announced(profile.id)
-    await emit(
-        conn,
-        event_type=ACTIVATED,
-        project_id=project_id,
-        entity=profile,
-        caller=caller,
-        role=role,
-        occurred_at=profile.valid_from,
-    )
+    return Event(ACTIVATED, profile, profile.valid_from)
 
 
 async def announce_scheduled_activations(

@@ -11,7 +11,7 @@ from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import audit
+from experiment_service.domain import changes
 from experiment_service.domain.errors import (
     DeliveryInProgress,
     WebhookDeliveryNotFound,
@@ -63,15 +63,14 @@ class Webhooks:
                 raise WebhookLimit(
                     f"A project has at most {self._max_subscriptions} webhook subscriptions."
                 )
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="webhook.created",
                 entity_type=ENTITY,
-                entity_id=subscription.id,
+                entry=changes.created(subscription),
                 project_id=subscription.project_id,
-                after=audit.snapshot(subscription),
             )
         return WebhookSubscriptionWithSecret(**subscription.model_dump(), secret=secret)
 
@@ -101,14 +100,13 @@ class Webhooks:
             updated = await subscriptions.update(
                 subscription_id, patch, clear_disabled_reason=patch.active is True
             )
-            await audit.record_change(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="webhook.updated",
                 entity_type=ENTITY,
-                old=current,
-                new=updated,
+                entry=changes.changed(current, updated),
                 project_id=updated.project_id,
             )
         return updated
@@ -120,15 +118,14 @@ class Webhooks:
             subscriptions = WebhookSubscriptionRepository(conn)
             current = await self._locked(subscriptions, subscription_id)
             await subscriptions.delete(subscription_id)
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="webhook.deleted",
                 entity_type=ENTITY,
-                entity_id=current.id,
+                entry=changes.deleted(current),
                 project_id=current.project_id,
-                before=audit.snapshot(current),
             )
 
     async def rotate_secret(
@@ -144,15 +141,16 @@ class Webhooks:
             rotated = await subscriptions.rotate_secret(
                 subscription_id, secret=secret, previous_until=previous_until
             )
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="webhook.secret_rotated",
                 entity_type=ENTITY,
-                entity_id=rotated.id,
+                entry=changes.Entry(
+                    rotated.id, after={"grace_seconds": int(grace.total_seconds())}
+                ),
                 project_id=rotated.project_id,
-                after={"grace_seconds": int(grace.total_seconds())},
             )
         return WebhookSubscriptionWithSecret(**rotated.model_dump(), secret=secret)
 
@@ -218,15 +216,17 @@ class Webhooks:
             ):
                 raise DeliveryInProgress()
             await deliveries.redeliver(delivery_id)
-            await audit.record(
+            await changes.record(
                 conn,
                 caller=caller,
                 role=role,
                 action="webhook.redelivered",
                 entity_type=ENTITY,
-                entity_id=subscription.id,
+                entry=changes.Entry(
+                    subscription.id,
+                    after={"delivery_id": str(delivery_id), "event_id": str(delivery.event_id)},
+                ),
                 project_id=delivery.project_id,
-                after={"delivery_id": str(delivery_id), "event_id": str(delivery.event_id)},
             )
             found = await deliveries.get(delivery_id)
         assert found is not None
