@@ -1,6 +1,7 @@
 """Webhook subscriptions: the secret shown once, changes, who may do what, bad requests, and the
 SSRF guard when a target is saved."""
 
+import asyncio
 import re
 import uuid
 from typing import Any
@@ -185,6 +186,25 @@ async def test_subscriptions_per_project_are_bounded(
 
     await assert_problem(response, 409, "webhook_limit")
     assert count_rows(pgsql, "webhook_subscriptions") == 2
+
+
+async def test_concurrent_creates_stop_at_the_cap(
+    make_hooks_client, pgsql, editor, project_id, receiver
+):
+    client = await make_hooks_client(webhook_max_subscriptions=3)
+    url = receiver().url
+    body = {"project_id": str(project_id), "target_url": url, "event_types": ["*"]}
+
+    responses = await asyncio.gather(
+        *(client.post(HOOKS, json=body, headers=editor.headers) for _ in range(10))
+    )
+
+    statuses = sorted(response.status for response in responses)
+    assert statuses == [201] * 3 + [409] * 7
+    for response in responses:
+        if response.status == 409:
+            await assert_problem(response, 409, "webhook_limit")
+    assert count_rows(pgsql, "webhook_subscriptions") == 3
 
 
 async def test_ping_of_inactive_subscription_is_refused(hooks, editor, project_id, receiver):

@@ -16,6 +16,10 @@ COLUMNS = (
 # Fields a PATCH may set; the keys are also the column names.
 PATCHABLE = ("target_url", "event_types", "active", "description", "disabled_reason")
 
+# Serialises the creates of one project's subscriptions until the transaction ends, so the
+# count below sees every subscription committed before (a statement's snapshot is taken when
+# it starts: the count must be a statement after the lock, not part of the same one).
+_LOCK_PROJECT = "SELECT pg_advisory_xact_lock(hashtextextended('webhook_subscriptions:' || $1, 0))"
 # Inserts only while the project has fewer than $8 subscriptions.
 _INSERT = f"""
     INSERT INTO webhook_subscriptions
@@ -61,7 +65,8 @@ class WebhookSubscriptionRepository:
         created_by: uuid.UUID,
         limit: int,
     ) -> WebhookSubscription | None:
-        """None when the project already has `limit` subscriptions."""
+        """None when the project already has `limit` subscriptions. Needs a transaction."""
+        await self._conn.execute(_LOCK_PROJECT, str(project_id))
         row = await self._conn.fetchrow(
             _INSERT,
             project_id,
