@@ -1,4 +1,6 @@
-"""Idempotency-Key on the creating POSTs (DESIGN.md §4): replay, key reuse, races, per-user keys."""
+"""Idempotency-Key on the creating POSTs (the IETF httpapi draft's semantics: a repeated key
+replays the stored answer, the same key with another request is refused): replay, key reuse,
+races, per-user keys."""
 
 import asyncio
 import uuid
