@@ -109,16 +109,3 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         raise InvalidCursor()
     return value
 
-
-# The older idiom, kept only until every list pages through PageRequest.
-def parse_cursor(cursor: str, model: type[KeyT]) -> KeyT:
-    key = PageRequest(cursor=cursor).after(model)
-    assert key is not None
-    return key
-
-
-def page_of(rows: list[ItemT], *, limit: int, key: Any) -> tuple[list[ItemT], str | None]:
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, encode_cursor(key(rows[-1]))
