@@ -46,7 +46,11 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             settings.spool_dir / f"worker-{settings.worker}", max_bytes=settings.spool_max_bytes
         )
         spool.open()
-        app[READINGS] = Readings(db, rollup_reads=settings.rollup_reads)
+        app[READINGS] = Readings(
+            db,
+            rollup_reads=settings.rollup_reads,
+            max_aligned_readings=settings.aligned_max_readings,
+        )
         app[INGEST] = Ingest(
             db,
             clock=clock,

@@ -41,3 +41,6 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
     rollup_interval: float = Field(default=5.0, gt=0)
     rollup_grace_seconds: float = Field(default=10.0, ge=0)
     rollup_reads: bool = True
+    # GET /telemetry/aligned: readings one request may load, all its sensors together (past
+    # it, 422 too_many_readings).
+    aligned_max_readings: int = Field(default=500_000, gt=0)

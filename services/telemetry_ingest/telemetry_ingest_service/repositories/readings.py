@@ -176,7 +176,8 @@ class ReadingRepository:
 
     async def around(self, selection: Selection, *, layer: str, limit: int) -> list[asyncpg.Record]:
         """One sensor's readings with a value in [start, end] (at most `limit`), and its last
-        one before and first one after, by time: (timestamp, value, received_at)."""
+        one before and first one after, by time: (timestamp, value, received_at, inside), where
+        `inside` tells the readings of [start, end] from the two around them."""
         value = LAYER_COLUMNS[layer]
         query = Query()
         inside = selection.where(query)
@@ -185,15 +186,15 @@ class ReadingRepository:
         columns = f'"timestamp", {value} AS value, received_at'
         order = '"timestamp", batch_id, seq'
         sql = f"""
-            (SELECT {columns} FROM telemetry_records
+            (SELECT {columns}, false AS inside FROM telemetry_records
              WHERE {outside} AND "timestamp" < {start} AND {value} IS NOT NULL
              ORDER BY "timestamp" DESC, batch_id DESC, seq DESC LIMIT 1)
             UNION ALL
-            (SELECT {columns} FROM telemetry_records
+            (SELECT {columns}, true AS inside FROM telemetry_records
              WHERE {inside} AND {value} IS NOT NULL ORDER BY {order}
              LIMIT {query.param(limit)})
             UNION ALL
-            (SELECT {columns} FROM telemetry_records
+            (SELECT {columns}, false AS inside FROM telemetry_records
              WHERE {outside} AND "timestamp" > {end} AND {value} IS NOT NULL
              ORDER BY {order} LIMIT 1)
         """
