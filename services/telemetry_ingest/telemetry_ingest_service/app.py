@@ -17,6 +17,7 @@ from telemetry_ingest_service.appkeys import CREDENTIALS, HUB, INGEST, READINGS,
 from telemetry_ingest_service.domain import credentials
 from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, stored_digests
+from telemetry_ingest_service.domain.exports import ExportLimits
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
 from telemetry_ingest_service.domain.live import Hub, StoredBatches
@@ -50,6 +51,11 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             db,
             rollup_reads=settings.rollup_reads,
             max_aligned_readings=settings.aligned_max_readings,
+            export_limits=ExportLimits(
+                connections=settings.export_connections,
+                per_user=settings.exports_per_user,
+                max_rows=settings.export_max_rows,
+            ),
         )
         app[INGEST] = Ingest(
             db,
@@ -111,6 +117,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
     app.router.add_routes(telemetry.routes)
     app.router.add_routes(readings_api.routes)
     app.router.add_routes(live.routes)
+    app.on_response_prepare.append(readings_api.export_headers)
     app.on_shutdown.append(_end_streams)
     return app
 

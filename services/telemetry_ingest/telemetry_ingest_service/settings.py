@@ -44,3 +44,10 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
     # GET /telemetry/aligned: readings one request may load, all its sensors together (past
     # it, 422 too_many_readings).
     aligned_max_readings: int = Field(default=500_000, gt=0)
+    # Exports: at most this many at once in the process (each holds a database connection
+    # while its client reads; keep it below DB_POOL_MAX_SIZE) and per user; each ends after
+    # this many seconds and stops at this many rows (saying so in a header).
+    export_connections: int = Field(default=2, gt=0)
+    exports_per_user: int = Field(default=2, gt=0)
+    export_max_seconds: float = Field(default=300.0, gt=0)
+    export_max_rows: int = Field(default=1_000_000, gt=0)

@@ -1,4 +1,4 @@
-"""Reading stored telemetry: history pages, per-bucket aggregates, exports.
+"""Reading stored telemetry: history pages, per-bucket aggregates, alignments, exports.
 
 Who may read: a member (any role) of a project the sensor belongs to, or of the project of the
 run or capture session asked for. Anything else does not exist for the caller (404).
@@ -15,7 +15,8 @@ the range.
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +43,7 @@ from telemetry_ingest_service.domain.errors import (
     TooManyPoints,
     TooManyReadings,
 )
+from telemetry_ingest_service.domain.exports import Export, ExportLimits, ExportSlots
 from telemetry_ingest_service.repositories.readings import ReadingRepository, Selection
 from telemetry_ingest_service.repositories.rollup import RollupRepository
 
@@ -104,10 +106,13 @@ class Readings:
         *,
         rollup_reads: bool = True,
         max_aligned_readings: int = MAX_ALIGNED_READINGS,
+        export_limits: ExportLimits | None = None,
     ) -> None:
         self._db = db
         self._rollup_reads = rollup_reads
         self._max_aligned_readings = max_aligned_readings
+        self._export_limits = export_limits or ExportLimits()
+        self._export_slots = ExportSlots(self._export_limits)
 
     async def aligned(
         self, caller: Caller, selection: Selection, *, step: timedelta, fill: Fill, layer: str
@@ -175,15 +180,28 @@ class Readings:
             rows = await repository.page(selection, page)
         return rows.map(lambda row: {name: row[name] for name in fields})
 
-    async def stream(
+    @asynccontextmanager
+    async def export(
         self, caller: Caller, selection: Selection, *, layer: str
-    ) -> AsyncGenerator[dict[str, Any], None]:
-        """Every selected reading in time order, with the fields the caller sees."""
-        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
-            repository = ReadingRepository(conn)
-            fields = await self._visible(caller, repository, selection, layer)
-            async for row in repository.stream(selection):
-                yield {name: row[name] for name in fields}
+    ) -> AsyncIterator[Export]:
+        """The selected readings in time order, with the fields the caller sees, up to the row
+        cap, in one snapshot; an export slot and a connection are held until the block ends.
+        Raises the not-found error of what the caller may not read, RawValuesHidden,
+        TooManyExports or ExportsBusy."""
+        fields = await self.fields(caller, selection, layer)  # roles asked before a slot is held
+        limit = self._export_limits.max_rows
+        with self._export_slots.slot(caller.user_id):
+            async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
+                repository = ReadingRepository(conn)
+                truncated = await repository.more_than(selection, limit)
+
+                async def rows() -> AsyncGenerator[dict[str, Any], None]:
+                    async for row in repository.stream(selection, limit=limit):
+                        yield {name: row[name] for name in fields}
+
+                # Closed before the transaction ends, however the reading of it ended.
+                async with aclosing(rows()) as selected:
+                    yield Export(fields, selected, truncated=truncated, max_rows=limit)
 
     async def aggregate(
         self, caller: Caller, selection: Selection, *, layer: str, bucket: str

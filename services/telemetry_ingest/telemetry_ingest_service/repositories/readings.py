@@ -239,16 +239,28 @@ class ReadingRepository:
             rows, key=lambda row: ReadingKey(t=row["timestamp"], b=row["batch_id"], s=row["seq"])
         )
 
-    async def stream(self, selection: Selection) -> AsyncIterator[asyncpg.Record]:
-        """Every selected reading in time order, through a cursor (needs a transaction)."""
+    async def stream(self, selection: Selection, *, limit: int) -> AsyncIterator[asyncpg.Record]:
+        """The first `limit` selected readings in time order, through a cursor (needs a
+        transaction)."""
         query = Query()
         where = selection.where(query)
         sql = (
             f"SELECT {_READING_COLUMNS} FROM telemetry_records WHERE {where}"
-            ' ORDER BY "timestamp", batch_id, seq'
+            f' ORDER BY "timestamp", batch_id, seq LIMIT {query.param(limit)}'
         )
         async for row in self._conn.cursor(sql, *query.params, prefetch=2000):
             yield row
+
+    async def more_than(self, selection: Selection, count: int) -> bool:
+        """Whether more than `count` readings are selected (reads at most count + 1)."""
+        query = Query()
+        where = selection.where(query)
+        sql = (
+            f"SELECT count(*) > {query.param(count)} FROM (SELECT 1 FROM telemetry_records"
+            f" WHERE {where} LIMIT {query.param(count + 1)}) selected"
+        )
+        more: bool = await self._conn.fetchval(sql, *query.params)
+        return more
 
     async def aggregate(
         self, selection: Selection, *, layer: str, width: timedelta, origin: datetime
