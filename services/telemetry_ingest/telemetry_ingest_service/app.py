@@ -77,6 +77,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             queue_size=settings.stream_queue_size,
             streams_per_user=settings.streams_per_user,
             keepalive=settings.stream_keepalive_seconds,
+            recheck=settings.stream_recheck_seconds,
         )
         workers = Workers(
             ingest=app[INGEST],

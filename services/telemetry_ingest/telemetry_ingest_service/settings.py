@@ -36,6 +36,9 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
     stream_queue_size: int = Field(default=100, gt=0)
     streams_per_user: int = Field(default=10, gt=0)
     stream_replay_batches: int = Field(default=1000, gt=0)
+    # An open stream's access (membership, raw-value policy) is checked again this often; it
+    # ends at its token's expiry.
+    stream_recheck_seconds: float = Field(default=5.0, gt=0)
     # The per-minute rollup: queued minutes are recomputed this often, once they are over by
     # the grace; with rollup_reads off, every aggregate is computed from the readings.
     rollup_interval: float = Field(default=5.0, gt=0)
