@@ -5,10 +5,12 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
+from pydantic import Field
 
+from backend_common.instants import Instant
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 
@@ -74,14 +76,18 @@ _AGGREGATE_SETTINGS = """
 """
 _BEFORE_AGGREGATE_ROLLBACK = "ROLLBACK TO SAVEPOINT before_aggregate"
 LAYER_COLUMNS = {"raw": "raw_value", "physical": "physical_value"}
+BIGINT_MAX = 2**63 - 1
+INTEGER_MAX = 2**31 - 1
 
 
 class ReadingKey(CursorKey):
-    """Where a history page ends: (timestamp, batch, seq) of its last reading."""
+    """Where a history page ends: (timestamp, batch, seq) of its last reading. Bounded as the
+    columns are (an instant PostgreSQL holds, a bigint, an integer), so a forged cursor is
+    refused here rather than by the driver."""
 
-    t: datetime
-    b: int
-    s: int
+    t: Instant
+    b: Annotated[int, Field(strict=True, ge=0, le=BIGINT_MAX)]
+    s: Annotated[int, Field(strict=True, ge=0, le=INTEGER_MAX)]
 
 
 @dataclass(frozen=True)
