@@ -1,10 +1,12 @@
 """Conversion profiles: the pure functions, checked against reference computations."""
 
+import bisect
 import math
+import struct
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -132,3 +134,89 @@ def test_bad_payload_is_refused_naming_the_field(kind, payload, field):
 
     locations = [".".join(str(part) for part in error["loc"]) for error in caught.value.errors()]
     assert field in locations, locations
+
+
+# --- tables: the precomputed lookup against the per-reading pass it replaced ------------------
+
+
+def reference_table_convert(table: Table, x: float) -> float:
+    """Table.convert as it was: the x list rebuilt and the points read on every reading."""
+    xs = [point.x for point in table.points]
+    if x <= xs[0] or x >= xs[-1]:
+        if not table.extrapolate:
+            return table.points[0].y if x <= xs[0] else table.points[-1].y
+        left = 0 if x <= xs[0] else len(xs) - 2
+    else:
+        left = bisect.bisect_right(xs, x) - 1
+    p, q = table.points[left], table.points[left + 1]
+    value = p.y + (q.y - p.y) * (x - p.x) / (q.x - p.x)
+    if not math.isfinite(value):
+        raise ConversionError("the physical value is out of range")
+    return value
+
+
+def outcome(function, *args):
+    """The result's bits (so -0.0 and 0.0 differ), or the exception's type."""
+    try:
+        return struct.pack("<d", function(*args))
+    except ConversionError:
+        return ConversionError
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def big_tables(draw):
+    """Tables of up to 1,000 points over any finite floats (also huge ones that overflow)."""
+    coordinates = draw(st.sampled_from([small, values, finite]))
+    xs = sorted(draw(st.sets(coordinates, min_size=2, max_size=1000)))
+    ys = draw(st.lists(coordinates, min_size=len(xs), max_size=len(xs)))
+    return Table(
+        points=[{"x": x, "y": y} for x, y in zip(xs, ys, strict=True)],
+        extrapolate=draw(either),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(table=big_tables(), data=st.data())
+def test_table_lookup_is_bit_identical_to_the_reference(table, data):
+    xs = [point.x for point in table.points]
+    raws = data.draw(
+        st.lists(
+            st.one_of(
+                finite,
+                st.sampled_from(xs),  # exactly on a point
+                st.floats(min_value=xs[0], max_value=xs[-1]),  # inside
+            ),
+            min_size=1,
+            max_size=50,
+        )
+    )
+
+    for raw in raws:
+        assert outcome(table.convert, raw) == outcome(reference_table_convert, table, raw), raw
+        assert outcome(convert, table, raw) == outcome(reference_table_convert, table, raw), raw
+
+
+def test_a_table_is_read_once_per_profile_not_once_per_reading():
+    table = Table(points=[{"x": float(i), "y": 2.0 * i} for i in range(1000)])
+    table.convert(1.5)
+    reads = 0
+
+    class CountingPoints(list):
+        def __iter__(self):
+            nonlocal reads
+            reads += 1
+            return super().__iter__()
+
+        def __getitem__(self, index):
+            nonlocal reads
+            reads += 1
+            return super().__getitem__(index)
+
+    object.__setattr__(table, "points", CountingPoints(table.points))
+    results = [table.convert(x / 10) for x in range(-10, 10_010)]
+
+    assert reads == 0
+    assert results[15] == 1.0

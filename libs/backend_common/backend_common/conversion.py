@@ -12,6 +12,7 @@ Kinds:
 """
 
 import bisect
+import functools
 import itertools
 import math
 from typing import Annotated, Any, Literal
@@ -62,6 +63,13 @@ class Table(_Payload):
     points: Annotated[list[TablePoint], Field(min_length=2, max_length=MAX_TABLE_POINTS)]
     extrapolate: bool = False
 
+    @functools.cached_property
+    def arrays(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The points' x and y, built once per profile (a payload never changes): a reading
+        then costs a bisection, not a pass over the table. A cached property, not a private
+        attribute: it is read per reading, and pydantic's private attributes are slow to read."""
+        return tuple(point.x for point in self.points), tuple(point.y for point in self.points)
+
     @field_validator("points")
     @classmethod
     def _strictly_increasing(cls, points: list[TablePoint]) -> list[TablePoint]:
@@ -71,16 +79,16 @@ class Table(_Payload):
         return points
 
     def convert(self, x: float) -> float:
-        xs = [point.x for point in self.points]
+        xs, ys = self.arrays
         if x <= xs[0] or x >= xs[-1]:
             if not self.extrapolate:
-                return self.points[0].y if x <= xs[0] else self.points[-1].y
+                return ys[0] if x <= xs[0] else ys[-1]
             left = 0 if x <= xs[0] else len(xs) - 2
         else:
             left = bisect.bisect_right(xs, x) - 1
-        p, q = self.points[left], self.points[left + 1]
+        px, py, qx, qy = xs[left], ys[left], xs[left + 1], ys[left + 1]
         # Multiplied before divided: a flat segment stays flat however close its two x are.
-        return _finite(p.y + (q.y - p.y) * (x - p.x) / (q.x - p.x))
+        return _finite(py + (qy - py) * (x - px) / (qx - px))
 
 
 Converter = Linear | Polynomial | Table

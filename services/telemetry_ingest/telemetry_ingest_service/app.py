@@ -17,6 +17,7 @@ from telemetry_ingest_service.appkeys import CREDENTIALS, HUB, INGEST, READINGS,
 from telemetry_ingest_service.domain import credentials
 from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, stored_digests
+from telemetry_ingest_service.domain.exports import ExportLimits
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
 from telemetry_ingest_service.domain.live import Hub, StoredBatches
@@ -46,7 +47,16 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             settings.spool_dir / f"worker-{settings.worker}", max_bytes=settings.spool_max_bytes
         )
         spool.open()
-        app[READINGS] = Readings(db, rollup_reads=settings.rollup_reads)
+        app[READINGS] = Readings(
+            db,
+            rollup_reads=settings.rollup_reads,
+            max_aligned_readings=settings.aligned_max_readings,
+            export_limits=ExportLimits(
+                connections=settings.export_connections,
+                per_user=settings.exports_per_user,
+                max_rows=settings.export_max_rows,
+            ),
+        )
         app[INGEST] = Ingest(
             db,
             clock=clock,
@@ -67,6 +77,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             queue_size=settings.stream_queue_size,
             streams_per_user=settings.streams_per_user,
             keepalive=settings.stream_keepalive_seconds,
+            recheck=settings.stream_recheck_seconds,
         )
         workers = Workers(
             ingest=app[INGEST],
@@ -107,6 +118,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
     app.router.add_routes(telemetry.routes)
     app.router.add_routes(readings_api.routes)
     app.router.add_routes(live.routes)
+    app.on_response_prepare.append(readings_api.export_headers)
     app.on_shutdown.append(_end_streams)
     return app
 

@@ -36,8 +36,21 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
     stream_queue_size: int = Field(default=100, gt=0)
     streams_per_user: int = Field(default=10, gt=0)
     stream_replay_batches: int = Field(default=1000, gt=0)
+    # An open stream's access (membership, raw-value policy) is checked again this often; it
+    # ends at its token's expiry.
+    stream_recheck_seconds: float = Field(default=5.0, gt=0)
     # The per-minute rollup: queued minutes are recomputed this often, once they are over by
     # the grace; with rollup_reads off, every aggregate is computed from the readings.
     rollup_interval: float = Field(default=5.0, gt=0)
     rollup_grace_seconds: float = Field(default=10.0, ge=0)
     rollup_reads: bool = True
+    # GET /telemetry/aligned: readings one request may load, all its sensors together (past
+    # it, 422 too_many_readings).
+    aligned_max_readings: int = Field(default=500_000, gt=0)
+    # Exports: at most this many at once in the process (each holds a database connection
+    # while its client reads; keep it below DB_POOL_MAX_SIZE) and per user; each ends after
+    # this many seconds and stops at this many rows (saying so in a header).
+    export_connections: int = Field(default=2, gt=0)
+    exports_per_user: int = Field(default=2, gt=0)
+    export_max_seconds: float = Field(default=300.0, gt=0)
+    export_max_rows: int = Field(default=1_000_000, gt=0)

@@ -7,6 +7,8 @@ from telemetry_ingest_service.domain.errors import (
     CaptureSessionArchived,
     CaptureSessionMismatch,
     CaptureSessionNotFound,
+    ExportsBusy,
+    ExportTimedOut,
     InvalidToken,
     NoRange,
     NotStored,
@@ -18,6 +20,7 @@ from telemetry_ingest_service.domain.errors import (
     TokenCheckUnavailable,
     TokenSensorMismatch,
     TooManyBuckets,
+    TooManyExports,
     TooManyPoints,
     TooManyReadings,
 )
@@ -32,6 +35,9 @@ ERRORS: ErrorMap = {
     TooManyPoints: (422, "too_many_points"),
     TooManyReadings: (422, "too_many_readings"),
     NoRange: (422, "no_range"),
+    TooManyExports: Problem(429, "too_many_exports", headers={"Retry-After": "5"}),
+    ExportsBusy: Problem(503, "exports_busy", headers={"Retry-After": "5"}),
+    ExportTimedOut: (503, "export_timed_out"),
     # The ingest path.
     InvalidToken: Problem(
         401, "invalid_token", headers={"WWW-Authenticate": 'Bearer realm="sensors"'}

@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -10,7 +11,7 @@ from backend_common.http import parse_query
 from backend_common.rbac import caller
 from telemetry_ingest_service.api.readings import selection_of
 from telemetry_ingest_service.appkeys import HUB, READINGS
-from telemetry_ingest_service.domain.live import CLOSED, Filter, Stream
+from telemetry_ingest_service.domain.live import CLOSED, Filter, Stream, StreamEnded, Watch
 from telemetry_ingest_service.models import READING_REPEATED, StreamQuery
 
 routes = web.RouteTableDef()
@@ -18,14 +19,20 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/v1/telemetry/stream", name="stream_telemetry")
 async def stream_telemetry(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: one `readings` event per stored batch, its id the batch id."""
+    """Server-sent events: one `readings` event per stored batch, its id the batch id; an `end`
+    event with the reason when access ends while the stream runs."""
     query = parse_query(request, StreamQuery, repeated=READING_REPEATED)
-    user = caller(request)
-    fields = await request.app[READINGS].fields(user, selection_of(query), query.layer)
+    user, selection = caller(request), selection_of(query)
+    readings = request.app[READINGS]
+    fields = await readings.fields(user, selection, query.layer)
     after = _last_event_id(request)
     hub = request.app[HUB]
     if not hub.can_open(user.user_id):
         raise ProblemError(429, "too_many_streams", "Close a live stream before opening another.")
+    watch = hub.watch(
+        lambda: readings.fields(user, selection, query.layer),
+        expires_at=datetime.fromtimestamp(user.claims.expires_at, UTC),
+    )
     stream = hub.open(
         Filter(frozenset(query.sensor_id), query.run_id, query.capture_session_id),
         user_id=user.user_id,
@@ -43,20 +50,51 @@ async def stream_telemetry(request: web.Request) -> web.StreamResponse:
         with contextlib.suppress(ConnectionResetError):
             await response.prepare(request)
             await response.write(b"retry: 2000\n\n")
-            while (event := await _next(stream, hub.keepalive, response)) is not CLOSED:
-                await response.write(_encoded(event, fields))
+            reason = await _serve(stream, watch, fields, hub.keepalive, response)
+            if reason is not None:
+                data = orjson.dumps({"reason": reason})
+                await response.write(b"event: end\ndata: %s\n\n" % data)
     finally:
         hub.close(stream)
     return response
 
 
-async def _next(stream: Stream, keepalive: float, response: web.StreamResponse) -> Any:
-    """The stream's next event; a keep-alive comment for each idle `keepalive` seconds."""
+async def _serve(
+    stream: Stream,
+    watch: Watch,
+    fields: tuple[str, ...],
+    keepalive: float,
+    response: web.StreamResponse,
+) -> str | None:
+    """Writes the stream's events (a keep-alive comment for each idle `keepalive` seconds),
+    re-checking access every `watch.interval` seconds and at the token's expiry. Returns why
+    access ended, or None when the stream was closed (cut off, shutdown)."""
+    loop = asyncio.get_running_loop()
+    next_check = loop.time() + watch.interval
+    last_write = loop.time()
     while True:
+        now = loop.time()
+        check_at = min(next_check, now + watch.seconds_left())
+        if now >= check_at:
+            try:
+                fields = await watch.fields()
+            except StreamEnded as ended:
+                return ended.reason
+            next_check = loop.time() + watch.interval
+            continue
         try:
-            return await asyncio.wait_for(stream.queue.get(), keepalive)
+            event = await asyncio.wait_for(
+                stream.queue.get(), min(check_at, last_write + keepalive) - now
+            )
         except TimeoutError:
-            await response.write(b": keep-alive\n\n")
+            if loop.time() >= last_write + keepalive:
+                await response.write(b": keep-alive\n\n")
+                last_write = loop.time()
+            continue
+        if event is CLOSED:
+            return None
+        await response.write(_encoded(event, fields))
+        last_write = loop.time()
 
 
 def _last_event_id(request: web.Request) -> int | None:

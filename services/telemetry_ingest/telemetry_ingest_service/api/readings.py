@@ -1,3 +1,4 @@
+import asyncio
 import functools
 import uuid
 from datetime import datetime
@@ -8,9 +9,11 @@ from pydantic import BaseModel, create_model
 
 from backend_common.export import stream_export
 from backend_common.http import json_response, parse_query
+from backend_common.keys import SETTINGS
 from backend_common.rbac import caller
 from telemetry_ingest_service.appkeys import READINGS
 from telemetry_ingest_service.domain.alignment import ORIGIN
+from telemetry_ingest_service.domain.errors import ExportTimedOut
 from telemetry_ingest_service.domain.readings import bucket_for_points
 from telemetry_ingest_service.models import (
     READING_REPEATED,
@@ -21,8 +24,10 @@ from telemetry_ingest_service.models import (
     StreamQuery,
 )
 from telemetry_ingest_service.repositories.readings import Selection
+from telemetry_ingest_service.settings import TelemetryIngestSettings
 
 routes = web.RouteTableDef()
+EXPORT_HEADERS = web.RequestKey("export_headers", dict[str, str])
 
 
 def selection_of(
@@ -101,14 +106,38 @@ def _export_model(fields: tuple[str, ...]) -> type[BaseModel]:
 
 @routes.get("/api/v1/telemetry/export", name="export_telemetry")
 async def export_telemetry(request: web.Request) -> web.StreamResponse:
-    """Every selected reading in time order, streamed as CSV or JSON."""
+    """Every selected reading in time order (up to the row cap), streamed as CSV or JSON."""
     query = parse_query(request, ExportQuery, repeated=READING_REPEATED)
     user, selection = caller(request), selection_of(query)
-    fields = await request.app[READINGS].fields(user, selection, query.layer)
-    model = _export_model(fields)
+    settings = request.app[SETTINGS]
+    assert isinstance(settings, TelemetryIngestSettings)
+    try:
+        # A client that stops reading holds the export's connection: the time limit ends it.
+        async with (
+            asyncio.timeout(settings.export_max_seconds),
+            request.app[READINGS].export(user, selection, layer=query.layer) as export,
+        ):
+            request[EXPORT_HEADERS] = {"Export-Row-Limit": str(export.max_rows)}
+            if export.truncated:
+                request[EXPORT_HEADERS]["Export-Truncated"] = "row_limit"
+            model = _export_model(export.fields)
 
-    async def items() -> Any:
-        async for row in request.app[READINGS].stream(user, selection, layer=query.layer):
-            yield model.model_validate(row)
+            async def items() -> Any:
+                async for row in export.rows:
+                    yield model.model_validate(row)
 
-    return await stream_export(request, items(), fmt=query.format, name="telemetry", columns=fields)
+            return await stream_export(
+                request, items(), fmt=query.format, name="telemetry", columns=export.fields
+            )
+    except TimeoutError:
+        if request.writer.output_size and request.transport is not None:
+            # Part of the export went out: the client sees it cut, not a clean end.
+            request.transport.abort()
+        raise ExportTimedOut(
+            f"The export ran past {settings.export_max_seconds:g} s; narrow the range."
+        ) from None
+
+
+async def export_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: an export's own headers (its row cap, and whether it was cut)."""
+    response.headers.update(request.get(EXPORT_HEADERS, {}))

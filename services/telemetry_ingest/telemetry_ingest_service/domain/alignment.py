@@ -12,7 +12,7 @@ value is, by `fill`:
 
 import bisect
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -23,10 +23,26 @@ Fill = Literal["none", "previous", "linear"]
 MAX_POINTS = 10_000
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _grid_span(start: datetime, end: datetime, step: timedelta) -> tuple[int, int]:
+    """(k, n): the grid over [start, end) is ORIGIN + (k + i)·step for i < n. Integer
+    arithmetic only, so a range of any length costs nothing to measure."""
+    width = step // _MICROSECOND
+    first = -(-((start - ORIGIN) // _MICROSECOND) // width)  # start rounded up onto the grid
+    stop = -(-((end - ORIGIN) // _MICROSECOND) // width)  # the first point at or after end
+    return first, max(0, stop - first)
+
+
+def grid_count(start: datetime, end: datetime, step: timedelta) -> int:
+    """How many grid points [start, end) holds, without building them."""
+    return _grid_span(start, end, step)[1]
+
+
 def grid(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
-    first = ORIGIN + -((ORIGIN - start) // step) * step  # start rounded up onto the grid
-    count = max(0, -((first - end) // step))  # points in [first, end)
-    return [first + k * step for k in range(count)]
+    first, count = _grid_span(start, end, step)
+    return [ORIGIN + (first + k) * step for k in range(count)]
 
 
 def align(
@@ -42,7 +58,7 @@ def align(
     for point in points:
         at_or_before = bisect.bisect_right(times, point) - 1
         if fill == "none":
-            hit = at_or_before >= 0 and times[at_or_before] > point - step
+            hit = at_or_before >= 0 and point - times[at_or_before] < step
             aligned.append(values[at_or_before] if hit else None)
         elif fill == "previous":
             aligned.append(values[at_or_before] if at_or_before >= 0 else None)
@@ -64,6 +80,19 @@ def _interpolated(
     span = (times[after] - times[before]).total_seconds()
     share = (point - times[before]).total_seconds() / span
     return values[before] + (values[after] - values[before]) * share
+
+
+def aligned_series(
+    rows: Sequence[Mapping[str, Any]], points: Sequence[datetime], step: timedelta, fill: Fill
+) -> tuple[list[float | None], dict[str, Any] | None]:
+    """One sensor's values on the grid and its receive lag, from its rows (`timestamp`,
+    `value`, `received_at`; the readings inside the grid's window and the one just before and
+    after it). CPU work only: run it off the event loop."""
+    ordered = sorted(rows, key=lambda row: row["timestamp"])  # stable: ties keep their order
+    times = [row["timestamp"] for row in ordered]
+    values = [row["value"] for row in ordered]
+    lags = [(row["received_at"] - row["timestamp"]).total_seconds() for row in ordered]
+    return align(times, values, points, step, fill), receive_lag(lags)
 
 
 def receive_lag(lags: Sequence[float]) -> dict[str, Any] | None:

@@ -18,12 +18,21 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
 import structlog
 
+from backend_common.clock import Clock, utc_now
 from backend_common.db import Database
+from backend_common.errors import DomainError
+from telemetry_ingest_service.domain.errors import (
+    CaptureSessionNotFound,
+    RawValuesHidden,
+    RunNotFound,
+    SensorNotFound,
+)
 from telemetry_ingest_service.repositories.readings import ReadingRepository
 
 _log = structlog.get_logger(__name__)
@@ -63,6 +72,53 @@ class Stream:
     ended: bool = False
 
 
+# Why a stream was ended while it ran (the reason of its final `end` event).
+ACCESS_REVOKED = "access_revoked"  # no longer a member of what it streams
+RAW_VALUES_HIDDEN = "raw_values_hidden"  # a raw-layer stream whose raw values are now hidden
+TOKEN_EXPIRED = "token_expired"  # the access token it was opened with expired
+ACCESS_UNVERIFIED = "access_unverified"  # the re-check could not be made (auth unreachable)
+
+
+class StreamEnded(DomainError):
+    """The stream may not go on; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Watch:
+    """An open stream's right to go on. Access was checked when it opened; it is checked again
+    every `interval` seconds (as often as roles are re-asked of the auth service), which also
+    narrows the fields it shows (a project turned physical_only hides raw values from then
+    on), and it ends when the token it was opened with expires."""
+
+    check: Callable[[], Awaitable[tuple[str, ...]]]  # the fields the caller sees now
+    expires_at: datetime
+    interval: float
+    clock: Clock = utc_now
+
+    def seconds_left(self) -> float:
+        """Until the token expires, by the service's clock."""
+        return (self.expires_at - self.clock()).total_seconds()
+
+    async def fields(self) -> tuple[str, ...]:
+        """The fields the stream may show now; StreamEnded if it may not go on."""
+        if self.seconds_left() <= 0:
+            raise StreamEnded(TOKEN_EXPIRED)
+        try:
+            return await self.check()
+        except RawValuesHidden:
+            raise StreamEnded(RAW_VALUES_HIDDEN) from None
+        except (SensorNotFound, RunNotFound, CaptureSessionNotFound):
+            raise StreamEnded(ACCESS_REVOKED) from None
+        except Exception:
+            # Streaming on unchecked would outlive a revocation made meanwhile.
+            _log.warning("live_access_recheck_failed", exc_info=True)
+            raise StreamEnded(ACCESS_UNVERIFIED) from None
+
+
 # The batches after an id that match a filter, oldest first: [{"id": …}, …]; a batch's readings.
 MissedBatches = Callable[[Filter, int], Awaitable[list[int]]]
 BatchReadings = Callable[[int], Awaitable[list[dict[str, Any]]]]
@@ -79,8 +135,14 @@ class Hub:
         queue_size: int,
         streams_per_user: int,
         keepalive: float,
+        recheck: float = 5.0,
+        clock: Clock = utc_now,
     ) -> None:
         self.keepalive = keepalive  # seconds between keep-alive comments on an idle stream
+        self.recheck = recheck  # seconds between checks of an open stream's access
+        # Judges access tokens' expiry: the time of day, as the token verifier's does (not the
+        # service's clock of rules, which tests move past tokens' lifetimes).
+        self.clock = clock
         self._missed = missed
         self._readings = readings
         self._latest = latest
@@ -105,6 +167,12 @@ class Hub:
     def can_open(self, user_id: uuid.UUID) -> bool:
         mine = sum(1 for stream in self._streams if stream.user_id == user_id)
         return mine < self._streams_per_user
+
+    def watch(
+        self, check: Callable[[], Awaitable[tuple[str, ...]]], *, expires_at: datetime
+    ) -> Watch:
+        """How a stream opened now keeps checking that it may go on."""
+        return Watch(check, expires_at, self.recheck, self.clock)
 
     def open(self, flt: Filter, *, user_id: uuid.UUID, after: int | None) -> Stream:
         """A stream of the batches after `after` (a batch id), or of those from now on."""

@@ -1,4 +1,4 @@
-"""Reading stored telemetry: history pages, per-bucket aggregates, exports.
+"""Reading stored telemetry: history pages, per-bucket aggregates, alignments, exports.
 
 Who may read: a member (any role) of a project the sensor belongs to, or of the project of the
 run or capture session asked for. Anything else does not exist for the caller (404).
@@ -13,8 +13,10 @@ ORIGIN + k·w. `points=N` picks the narrowest standard width that gives at most 
 the range.
 """
 
+import asyncio
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,9 +29,9 @@ from telemetry_ingest_service.domain.alignment import (
     MAX_POINTS,
     ORIGIN,
     Fill,
-    align,
+    aligned_series,
     grid,
-    receive_lag,
+    grid_count,
 )
 from telemetry_ingest_service.domain.errors import (
     CaptureSessionNotFound,
@@ -41,6 +43,7 @@ from telemetry_ingest_service.domain.errors import (
     TooManyPoints,
     TooManyReadings,
 )
+from telemetry_ingest_service.domain.exports import Export, ExportLimits, ExportSlots
 from telemetry_ingest_service.repositories.readings import ReadingRepository, Selection
 from telemetry_ingest_service.repositories.rollup import RollupRepository
 
@@ -52,7 +55,8 @@ BUCKETS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
 }
 MAX_BUCKETS = 10_000  # per sensor and request
-MAX_READINGS = 500_000  # per sensor, for an alignment
+# Readings one alignment may load, all its sensors together (a setting).
+MAX_ALIGNED_READINGS = 500_000
 # A reading's fields as the read routes show them, in this order.
 READING_FIELDS = (
     "timestamp",
@@ -96,9 +100,19 @@ def bucket_for_points(start: datetime, end: datetime, points: int) -> str:
 
 
 class Readings:
-    def __init__(self, db: Database, *, rollup_reads: bool = True) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        rollup_reads: bool = True,
+        max_aligned_readings: int = MAX_ALIGNED_READINGS,
+        export_limits: ExportLimits | None = None,
+    ) -> None:
         self._db = db
         self._rollup_reads = rollup_reads
+        self._max_aligned_readings = max_aligned_readings
+        self._export_limits = export_limits or ExportLimits()
+        self._export_slots = ExportSlots(self._export_limits)
 
     async def aligned(
         self, caller: Caller, selection: Selection, *, step: timedelta, fill: Fill, layer: str
@@ -114,36 +128,40 @@ class Readings:
                 end = end or stopped or datetime.now(UTC)
             if start is None or end is None:
                 raise NoRange()
+            count = grid_count(start, end, step)  # measured before anything is built
+            if count > MAX_POINTS:
+                raise TooManyPoints(
+                    f"[from, to) holds {count} steps of {step}, more than {MAX_POINTS}:"
+                    " use a longer step or a shorter range."
+                )
             points = grid(start, end, step)
-            if len(points) > MAX_POINTS:
-                raise TooManyPoints(f"[from, to) holds more than {MAX_POINTS} steps.")
             series = []
+            budget = self._max_aligned_readings  # for all the sensors of the request together
+            loop = asyncio.get_running_loop()
             for sensor_id in selection.sensor_ids:
-                rows = []
+                rows: list[Any] = []
                 if points:
                     window = replace(
                         selection,
                         sensor_ids=(sensor_id,),
-                        start=points[0] - step,
+                        start=_earlier(points[0], step),
                         end=points[-1],
                         end_inclusive=True,
                     )
-                    rows = await repository.around(window, layer=layer, limit=MAX_READINGS + 1)
-                if len(rows) > MAX_READINGS:
-                    raise TooManyReadings(
-                        f"A sensor has more than {MAX_READINGS} readings in the range."
-                    )
-                rows.sort(key=lambda row: row["timestamp"])
-                times = [row["timestamp"] for row in rows]
-                values = [row["value"] for row in rows]
-                lags = [(row["received_at"] - row["timestamp"]).total_seconds() for row in rows]
-                series.append(
-                    {
-                        "sensor_id": sensor_id,
-                        "values": align(times, values, points, step, fill),
-                        "receive_lag": receive_lag(lags),
-                    }
+                    rows = await repository.around(window, layer=layer, limit=budget + 1)
+                # Sorting and aligning up to the whole budget takes a while: off the loop.
+                values, lag, inside = await loop.run_in_executor(
+                    None, _series, rows, points, step, fill
                 )
+                del rows
+                budget -= inside
+                if budget < 0:
+                    raise TooManyReadings(
+                        f"The sensors have more than {self._max_aligned_readings} readings in"
+                        " the range together: narrow the range, align fewer sensors, or use"
+                        " aggregates."
+                    )
+                series.append({"sensor_id": sensor_id, "values": values, "receive_lag": lag})
         return {"times": points, "series": series}
 
     async def fields(self, caller: Caller, selection: Selection, layer: str) -> tuple[str, ...]:
@@ -162,15 +180,28 @@ class Readings:
             rows = await repository.page(selection, page)
         return rows.map(lambda row: {name: row[name] for name in fields})
 
-    async def stream(
+    @asynccontextmanager
+    async def export(
         self, caller: Caller, selection: Selection, *, layer: str
-    ) -> AsyncGenerator[dict[str, Any], None]:
-        """Every selected reading in time order, with the fields the caller sees."""
-        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
-            repository = ReadingRepository(conn)
-            fields = await self._visible(caller, repository, selection, layer)
-            async for row in repository.stream(selection):
-                yield {name: row[name] for name in fields}
+    ) -> AsyncIterator[Export]:
+        """The selected readings in time order, with the fields the caller sees, up to the row
+        cap, in one snapshot; an export slot and a connection are held until the block ends.
+        Raises the not-found error of what the caller may not read, RawValuesHidden,
+        TooManyExports or ExportsBusy."""
+        fields = await self.fields(caller, selection, layer)  # roles asked before a slot is held
+        limit = self._export_limits.max_rows
+        with self._export_slots.slot(caller.user_id):
+            async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
+                repository = ReadingRepository(conn)
+                truncated = await repository.more_than(selection, limit)
+
+                async def rows() -> AsyncGenerator[dict[str, Any], None]:
+                    async for row in repository.stream(selection, limit=limit):
+                        yield {name: row[name] for name in fields}
+
+                # Closed before the transaction ends, however the reading of it ended.
+                async with aclosing(rows()) as selected:
+                    yield Export(fields, selected, truncated=truncated, max_rows=limit)
 
     async def aggregate(
         self, caller: Caller, selection: Selection, *, layer: str, bucket: str
@@ -237,6 +268,23 @@ class Readings:
                 raise not_found
             sees_raw = sees_raw and access
         return sees_raw
+
+
+def _series(
+    rows: list[Any], points: list[datetime], step: timedelta, fill: Fill
+) -> tuple[list[float | None], dict[str, Any] | None, int]:
+    """A sensor's values on the grid, its receive lag, and how many of its rows were inside
+    the grid's window (not the one just before or after it)."""
+    values, lag = aligned_series(rows, points, step, fill)
+    return values, lag, sum(1 for row in rows if row["inside"])
+
+
+def _earlier(point: datetime, step: timedelta) -> datetime:
+    """point - step, or the earliest instant there is."""
+    try:
+        return point - step
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 async def _access(caller: Caller, project_ids: Sequence[uuid.UUID | None]) -> bool | None:

@@ -5,10 +5,12 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
+from pydantic import Field
 
+from backend_common.instants import Instant
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 
@@ -74,14 +76,18 @@ _AGGREGATE_SETTINGS = """
 """
 _BEFORE_AGGREGATE_ROLLBACK = "ROLLBACK TO SAVEPOINT before_aggregate"
 LAYER_COLUMNS = {"raw": "raw_value", "physical": "physical_value"}
+BIGINT_MAX = 2**63 - 1
+INTEGER_MAX = 2**31 - 1
 
 
 class ReadingKey(CursorKey):
-    """Where a history page ends: (timestamp, batch, seq) of its last reading."""
+    """Where a history page ends: (timestamp, batch, seq) of its last reading. Bounded as the
+    columns are (an instant PostgreSQL holds, a bigint, an integer), so a forged cursor is
+    refused here rather than by the driver."""
 
-    t: datetime
-    b: int
-    s: int
+    t: Instant
+    b: Annotated[int, Field(strict=True, ge=0, le=BIGINT_MAX)]
+    s: Annotated[int, Field(strict=True, ge=0, le=INTEGER_MAX)]
 
 
 @dataclass(frozen=True)
@@ -176,7 +182,8 @@ class ReadingRepository:
 
     async def around(self, selection: Selection, *, layer: str, limit: int) -> list[asyncpg.Record]:
         """One sensor's readings with a value in [start, end] (at most `limit`), and its last
-        one before and first one after, by time: (timestamp, value, received_at)."""
+        one before and first one after, by time: (timestamp, value, received_at, inside), where
+        `inside` tells the readings of [start, end] from the two around them."""
         value = LAYER_COLUMNS[layer]
         query = Query()
         inside = selection.where(query)
@@ -185,15 +192,15 @@ class ReadingRepository:
         columns = f'"timestamp", {value} AS value, received_at'
         order = '"timestamp", batch_id, seq'
         sql = f"""
-            (SELECT {columns} FROM telemetry_records
+            (SELECT {columns}, false AS inside FROM telemetry_records
              WHERE {outside} AND "timestamp" < {start} AND {value} IS NOT NULL
              ORDER BY "timestamp" DESC, batch_id DESC, seq DESC LIMIT 1)
             UNION ALL
-            (SELECT {columns} FROM telemetry_records
+            (SELECT {columns}, true AS inside FROM telemetry_records
              WHERE {inside} AND {value} IS NOT NULL ORDER BY {order}
              LIMIT {query.param(limit)})
             UNION ALL
-            (SELECT {columns} FROM telemetry_records
+            (SELECT {columns}, false AS inside FROM telemetry_records
              WHERE {outside} AND "timestamp" > {end} AND {value} IS NOT NULL
              ORDER BY {order} LIMIT 1)
         """
@@ -238,16 +245,28 @@ class ReadingRepository:
             rows, key=lambda row: ReadingKey(t=row["timestamp"], b=row["batch_id"], s=row["seq"])
         )
 
-    async def stream(self, selection: Selection) -> AsyncIterator[asyncpg.Record]:
-        """Every selected reading in time order, through a cursor (needs a transaction)."""
+    async def stream(self, selection: Selection, *, limit: int) -> AsyncIterator[asyncpg.Record]:
+        """The first `limit` selected readings in time order, through a cursor (needs a
+        transaction)."""
         query = Query()
         where = selection.where(query)
         sql = (
             f"SELECT {_READING_COLUMNS} FROM telemetry_records WHERE {where}"
-            ' ORDER BY "timestamp", batch_id, seq'
+            f' ORDER BY "timestamp", batch_id, seq LIMIT {query.param(limit)}'
         )
         async for row in self._conn.cursor(sql, *query.params, prefetch=2000):
             yield row
+
+    async def more_than(self, selection: Selection, count: int) -> bool:
+        """Whether more than `count` readings are selected (reads at most count + 1)."""
+        query = Query()
+        where = selection.where(query)
+        sql = (
+            f"SELECT count(*) > {query.param(count)} FROM (SELECT 1 FROM telemetry_records"
+            f" WHERE {where} LIMIT {query.param(count + 1)}) selected"
+        )
+        more: bool = await self._conn.fetchval(sql, *query.params)
+        return more
 
     async def aggregate(
         self, selection: Selection, *, layer: str, width: timedelta, origin: datetime
