@@ -32,11 +32,6 @@ async def stop_capture(client, user, run_id, session_id, *, expect_status=200, *
 
 
 @pytest.fixture
-async def experiment(client, owner, project_id):
-    return await create_experiment(client, owner, project_id)
-
-
-@pytest.fixture
 async def run(client, owner, experiment):
     return await create_run_in_status(client, owner, experiment["id"], "running")
 
