@@ -20,6 +20,7 @@ from tests.experiment.run_sensor_kit import (
     run_sensors_url,
 )
 from tests.experiment.sensor_kit import create_sensor
+from tests.plugins.roles import role_matrix
 from tests.problems import assert_problem
 
 
@@ -54,23 +55,27 @@ async def test_archived_run_refuses_bind_and_unbind(client, owner, experiment, p
     assert listed["items"][0]["bound_at"] == bound["bound_at"]
 
 
-_RANK = {"viewer": 0, "editor": 1, "owner": 2}
-_ROUTES = {"list": ("viewer", 200), "get": ("viewer", 200), "bind": ("editor", 201)}
-_ROUTES["unbind"] = ("editor", 204)
+# route -> answer per role: a status for success, (status, code) for a problem.
+FORBIDDEN = (403, "forbidden")
+NO_RUN = (404, "run_not_found")
+RUN_SENSOR_MATRIX = {
+    "list": {"owner": 200, "editor": 200, "viewer": 200, "stranger": NO_RUN},
+    "get": {"owner": 200, "editor": 200, "viewer": 200, "stranger": NO_RUN},
+    "bind": {"owner": 201, "editor": 201, "viewer": FORBIDDEN, "stranger": NO_RUN},
+    "unbind": {"owner": 204, "editor": 204, "viewer": FORBIDDEN, "stranger": NO_RUN},
+}
 
 
-@pytest.mark.parametrize("route", list(_ROUTES))
-@pytest.mark.parametrize("role", ["owner", "editor", "viewer", "stranger"])
+@role_matrix(RUN_SENSOR_MATRIX)
 async def test_run_sensor_route_by_role(
-    client, auth_stub, owner, project_id, run, pgsql, role, route
+    client, auth_stub, caller_as, owner, project_id, run, pgsql, route, role, expected
 ):
     bound = await create_sensor(client, owner, project_id)
     free = await create_sensor(client, owner, project_id)
     await bind(client, owner, run["id"], bound["id"])
-    if role == "stranger":
-        user = auth_stub.member(uuid.uuid4(), "owner")
-    else:
-        user = auth_stub.member(project_id, role)
+    user = caller_as(role, project_id)
+    # An owner elsewhere too: for a stranger the run's project is not theirs, so neither the run.
+    auth_stub.grant(user, uuid.uuid4(), "owner")
     before = binding_rows(pgsql)
     audited = audit_count(pgsql)
 
@@ -83,13 +88,10 @@ async def test_run_sensor_route_by_role(
         ),
     }[route]()
 
-    minimum, success = _ROUTES[route]
-    if role == "stranger":
-        await assert_problem(response, 404, "run_not_found")
-    elif _RANK[role] < _RANK[minimum]:
-        await assert_problem(response, 403, "forbidden")
+    if isinstance(expected, tuple):
+        await assert_problem(response, *expected)
     else:
-        await expect(response, success)
+        await expect(response, expected)
         if route == "bind":
             assert len(binding_rows(pgsql)) == 2
             assert audit_count(pgsql) == audited + 1

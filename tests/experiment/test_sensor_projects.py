@@ -28,6 +28,7 @@ from tests.experiment.sensor_kit import (
     sensor_state,
     sensor_url,
 )
+from tests.plugins.waiting import eventually
 from tests.problems import assert_problem
 
 # --- projects ------------------------------------------------------------------------------------
@@ -390,15 +391,16 @@ async def row_lock(pgsql, make_settings, client):
 
     async def waiting(count: int) -> None:
         # Synchronisation with the database, not a wait for time to pass.
-        for _ in range(1000):
+        async def arrived() -> bool:
             found = await conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity"
                 " WHERE wait_event_type = 'Lock' AND datname = current_database()"
             )
-            if found >= count:
-                return
-            await asyncio.sleep(0.005)
-        raise AssertionError(f"only {found} of {count} requests came to wait for the lock")
+            return found >= count
+
+        await eventually(
+            arrived, within=5.0, interval=0.005, what=f"{count} requests to wait for the lock"
+        )
 
     @contextlib.asynccontextmanager
     async def hold(sensor_id: str):
