@@ -1,5 +1,6 @@
 """Fixtures of the experiment-service tests: a client on a clock the test moves (the clock and
-the project's members come from tests/plugins/people.py)."""
+the project's members come from tests/plugins/people.py), an experiment and a run of the project,
+and webhook receivers."""
 
 import uuid
 from typing import Any
@@ -8,12 +9,30 @@ from urllib.parse import urlsplit
 import pytest
 
 from experiment_service.app import create_app
+from tests.experiment.factories import create_experiment, create_run
 from tests.experiment.webhook_kit import Receiver
+
+# The helper modules of these tests assert too; rewritten, their failures show the values.
+pytest.register_assert_rewrite(
+    "tests.experiment.sensor_kit", "tests.experiment.profile_kit", "tests.experiment.run_sensor_kit"
+)
 
 
 @pytest.fixture
 async def client(pgsql, aiohttp_client, make_settings, clock):
     return await aiohttp_client(create_app(make_settings("experiment"), clock=clock))
+
+
+@pytest.fixture
+async def experiment(client, owner, project_id):
+    """An experiment of the project, made by its owner (some modules make theirs otherwise)."""
+    return await create_experiment(client, owner, project_id)
+
+
+@pytest.fixture
+async def run(client, owner, experiment):
+    """A draft run of that experiment (some modules make theirs otherwise)."""
+    return await create_run(client, owner, experiment["id"])
 
 
 @pytest.fixture

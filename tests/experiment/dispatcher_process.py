@@ -6,9 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from tests.plugins.waiting import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,12 +51,16 @@ class DispatcherProcess:
     async def start(self, within: float = 20.0) -> None:
         """Starts it and waits until it listens for new deliveries."""
         self.spawn()
-        assert self.process is not None
-        deadline = time.monotonic() + within
-        while "listening" not in self.log_text():
-            assert self.process.poll() is None, f"the dispatcher exited:\n{self.log_text()}"
-            assert time.monotonic() < deadline, f"the dispatcher did not start:\n{self.log_text()}"
-            await asyncio.sleep(0.05)
+        process = self.process
+        assert process is not None
+
+        def listening() -> bool:
+            assert process.poll() is None, f"the dispatcher exited:\n{self.log_text()}"
+            return "listening" in self.log_text()
+
+        await eventually(
+            listening, within=within, interval=0.05, what=f"the dispatcher to start ({self.log})"
+        )
 
     def kill(self) -> None:
         assert self.process is not None

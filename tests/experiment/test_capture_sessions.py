@@ -13,6 +13,7 @@ from tests.experiment.factories import (
     set_run_status,
     start_capture,
 )
+from tests.plugins.roles import role_matrix
 from tests.problems import assert_problem
 
 
@@ -29,11 +30,6 @@ async def stop_capture(client, user, run_id, session_id, *, expect_status=200, *
         session_url(run_id, session_id) + "/stop", json=body, headers=user.headers
     )
     return await expect(response, expect_status)
-
-
-@pytest.fixture
-async def experiment(client, owner, project_id):
-    return await create_experiment(client, owner, project_id)
 
 
 @pytest.fixture
@@ -289,34 +285,32 @@ async def test_delete_session_as_editor_is_forbidden(client, owner, editor, run,
     assert session_rows(pgsql, run["id"]) == [(1, "failed")]
 
 
-_RANK = {"viewer": 0, "editor": 1, "owner": 2}
-# action -> (minimum role, status on success)
-_ACTIONS = {
-    "list": ("viewer", 200),
-    "get": ("viewer", 200),
-    "start": ("editor", 201),
-    "stop": ("editor", 200),
-    "patch": ("editor", 200),
-    "delete": ("owner", 204),
+# route -> answer per role: a status for success, (status, code) for a problem.
+FORBIDDEN = (403, "forbidden")
+NO_RUN = (404, "run_not_found")
+SESSION_MATRIX = {
+    "list": {"owner": 200, "editor": 200, "viewer": 200, "stranger": NO_RUN},
+    "get": {"owner": 200, "editor": 200, "viewer": 200, "stranger": NO_RUN},
+    "start": {"owner": 201, "editor": 201, "viewer": FORBIDDEN, "stranger": NO_RUN},
+    "stop": {"owner": 200, "editor": 200, "viewer": FORBIDDEN, "stranger": NO_RUN},
+    "patch": {"owner": 200, "editor": 200, "viewer": FORBIDDEN, "stranger": NO_RUN},
+    "delete": {"owner": 204, "editor": FORBIDDEN, "viewer": FORBIDDEN, "stranger": NO_RUN},
 }
 
 
-@pytest.mark.parametrize("action", list(_ACTIONS))
-@pytest.mark.parametrize("role", ["owner", "editor", "viewer", "stranger"])
+@role_matrix(SESSION_MATRIX)
 async def test_session_route_by_role_answers_per_rbac(
-    client, owner, run, auth_stub, project_id, role, action
+    client, owner, run, auth_stub, caller_as, project_id, route, role, expected
 ):
     failed = await start_capture(client, owner, run["id"])
     await stop_capture(client, owner, run["id"], failed["id"], status="failed", reason="r")
-    if action == "stop":
+    if route == "stop":
         target = await start_capture(client, owner, run["id"])
     else:
         target = failed
-    if role == "stranger":
-        # An owner elsewhere: the run's project is not theirs, so the run does not exist for them.
-        user = auth_stub.member(uuid.uuid4(), "owner")
-    else:
-        user = auth_stub.member(project_id, role)
+    user = caller_as(role, project_id)
+    # An owner elsewhere too: for a stranger the run's project is not theirs, so neither the run.
+    auth_stub.grant(user, uuid.uuid4(), "owner")
     url = session_url(run["id"], target["id"])
     response = await {
         "list": lambda: client.get(sessions_url(run["id"]), headers=user.headers),
@@ -325,14 +319,11 @@ async def test_session_route_by_role_answers_per_rbac(
         "stop": lambda: client.post(url + "/stop", json={}, headers=user.headers),
         "patch": lambda: client.patch(url, json={"notes": "n"}, headers=user.headers),
         "delete": lambda: client.delete(url, headers=user.headers),
-    }[action]()
-    minimum, success = _ACTIONS[action]
-    if role == "stranger":
-        await assert_problem(response, 404, "run_not_found")
-    elif _RANK[role] < _RANK[minimum]:
-        await assert_problem(response, 403, "forbidden")
+    }[route]()
+    if isinstance(expected, tuple):
+        await assert_problem(response, *expected)
     else:
-        assert response.status == success, await response.text()
+        assert response.status == expected, await response.text()
 
 
 async def test_session_routes_without_token_are_unauthorized(client, owner, run):

@@ -9,10 +9,9 @@ from tests.experiment.factories import (
     audit_count,
     create_experiment,
 )
+from tests.plugins.roles import role_matrix
 from tests.problems import assert_problem
 from tests.tokens import SigningKey
-
-ROLES = ("owner", "editor", "viewer", "stranger")
 
 
 def _experiment_row(pgsql, experiment_id):
@@ -28,23 +27,32 @@ def _experiment_row(pgsql, experiment_id):
 # --- RBAC -----------------------------------------------------------------------------------
 
 # route -> answer per role: a status for success, (status, code) for a problem.
+FORBIDDEN = (403, "forbidden")
+NO_EXPERIMENT = (404, "experiment_not_found")
+NO_PROJECT = (404, "not_found")
 MATRIX = {
-    "get_experiment": {"owner": 200, "editor": 200, "viewer": 200},
-    "list_experiments": {"owner": 200, "editor": 200, "viewer": 200},
-    "create_experiment": {"owner": 201, "editor": 201, "viewer": (403, "forbidden")},
-    "update_experiment": {"owner": 200, "editor": 200, "viewer": (403, "forbidden")},
-    "archive_experiment": {"owner": 200, "editor": 200, "viewer": (403, "forbidden")},
-    "delete_experiment": {"owner": 204, "editor": (403, "forbidden"), "viewer": (403, "forbidden")},
-    "create_run": {"owner": 201, "editor": 201, "viewer": (403, "forbidden")},
-}
-STRANGER = {
-    "get_experiment": (404, "experiment_not_found"),
-    "list_experiments": (404, "not_found"),
-    "create_experiment": (404, "not_found"),
-    "update_experiment": (404, "experiment_not_found"),
-    "archive_experiment": (404, "experiment_not_found"),
-    "delete_experiment": (404, "experiment_not_found"),
-    "create_run": (404, "experiment_not_found"),
+    "get_experiment": {"owner": 200, "editor": 200, "viewer": 200, "stranger": NO_EXPERIMENT},
+    "list_experiments": {"owner": 200, "editor": 200, "viewer": 200, "stranger": NO_PROJECT},
+    "create_experiment": {"owner": 201, "editor": 201, "viewer": FORBIDDEN, "stranger": NO_PROJECT},
+    "update_experiment": {
+        "owner": 200,
+        "editor": 200,
+        "viewer": FORBIDDEN,
+        "stranger": NO_EXPERIMENT,
+    },
+    "archive_experiment": {
+        "owner": 200,
+        "editor": 200,
+        "viewer": FORBIDDEN,
+        "stranger": NO_EXPERIMENT,
+    },
+    "delete_experiment": {
+        "owner": 204,
+        "editor": FORBIDDEN,
+        "viewer": FORBIDDEN,
+        "stranger": NO_EXPERIMENT,
+    },
+    "create_run": {"owner": 201, "editor": 201, "viewer": FORBIDDEN, "stranger": NO_EXPERIMENT},
 }
 WRITES = {
     "create_experiment",
@@ -84,16 +92,12 @@ async def world(client, auth_stub):
     return SimpleNamespace(project=str(project_id), author=author, experiment=experiment)
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("route", sorted(MATRIX))
+@role_matrix(MATRIX)
 async def test_call_experiment_route_as_role_answers_per_matrix(
-    client, auth_stub, pgsql, world, route, role
+    client, caller_as, pgsql, world, route, role, expected
 ):
-    user = (
-        auth_stub.user() if role == "stranger" else auth_stub.member(uuid.UUID(world.project), role)
-    )
+    user = caller_as(role, uuid.UUID(world.project))
     method, path, body, params = _route_request(route, world)
-    expected = STRANGER[route] if role == "stranger" else MATRIX[route][role]
     audited = audit_count(pgsql)
 
     response = await client.request(method, path, json=body, params=params, headers=user.headers)

@@ -10,10 +10,9 @@ from tests.experiment.factories import (
     create_experiment,
     create_run,
 )
+from tests.plugins.roles import role_matrix
 from tests.problems import assert_problem
 from tests.tokens import SigningKey
-
-ROLES = ("owner", "editor", "viewer", "stranger")
 
 
 @pytest.fixture
@@ -34,23 +33,27 @@ def _run_row(pgsql, run_id):
 
 # --- RBAC -----------------------------------------------------------------------------------
 
+# route -> answer per role: a status for success, (status, code) for a problem.
+FORBIDDEN = (403, "forbidden")
+NO_RUN = (404, "run_not_found")
 MATRIX = {
-    "get_run": {"owner": 200, "editor": 200, "viewer": 200},
-    "list_runs_of_experiment": {"owner": 200, "editor": 200, "viewer": 200},
-    "list_runs_of_project": {"owner": 200, "editor": 200, "viewer": 200},
-    "list_run_events": {"owner": 200, "editor": 200, "viewer": 200},
-    "update_run": {"owner": 200, "editor": 200, "viewer": (403, "forbidden")},
-    "start_run": {"owner": 200, "editor": 200, "viewer": (403, "forbidden")},
-    "delete_run": {"owner": 204, "editor": (403, "forbidden"), "viewer": (403, "forbidden")},
-}
-STRANGER = {
-    "get_run": (404, "run_not_found"),
-    "list_runs_of_experiment": (404, "experiment_not_found"),
-    "list_runs_of_project": (404, "not_found"),
-    "list_run_events": (404, "run_not_found"),
-    "update_run": (404, "run_not_found"),
-    "start_run": (404, "run_not_found"),
-    "delete_run": (404, "run_not_found"),
+    "get_run": {"owner": 200, "editor": 200, "viewer": 200, "stranger": NO_RUN},
+    "list_runs_of_experiment": {
+        "owner": 200,
+        "editor": 200,
+        "viewer": 200,
+        "stranger": (404, "experiment_not_found"),
+    },
+    "list_runs_of_project": {
+        "owner": 200,
+        "editor": 200,
+        "viewer": 200,
+        "stranger": (404, "not_found"),
+    },
+    "list_run_events": {"owner": 200, "editor": 200, "viewer": 200, "stranger": NO_RUN},
+    "update_run": {"owner": 200, "editor": 200, "viewer": FORBIDDEN, "stranger": NO_RUN},
+    "start_run": {"owner": 200, "editor": 200, "viewer": FORBIDDEN, "stranger": NO_RUN},
+    "delete_run": {"owner": 204, "editor": FORBIDDEN, "viewer": FORBIDDEN, "stranger": NO_RUN},
 }
 WRITES = {"update_run", "start_run", "delete_run"}
 
@@ -84,16 +87,12 @@ async def world(client, auth_stub):
     return SimpleNamespace(project=str(project_id), author=author, run=run)
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("route", sorted(MATRIX))
+@role_matrix(MATRIX)
 async def test_call_run_route_as_role_answers_per_matrix(
-    client, auth_stub, pgsql, world, route, role
+    client, caller_as, pgsql, world, route, role, expected
 ):
-    user = (
-        auth_stub.user() if role == "stranger" else auth_stub.member(uuid.UUID(world.project), role)
-    )
+    user = caller_as(role, uuid.UUID(world.project))
     method, path, body, params = _route_request(route, world)
-    expected = STRANGER[route] if role == "stranger" else MATRIX[route][role]
     audited = audit_count(pgsql)
 
     response = await client.request(method, path, json=body, params=params, headers=user.headers)

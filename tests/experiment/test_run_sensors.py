@@ -1,5 +1,5 @@
-"""Sensors bound to a run: binding and unbinding, the projects a sensor must share with the run,
-archived runs, RBAC, and how bindings hold back sensor deletion and project removal."""
+"""Sensors bound to a run: binding, reading and unbinding, the projects of run and sensor, and
+what deleting a sensor or a run does to its bindings."""
 
 import asyncio
 import uuid
@@ -9,113 +9,25 @@ import pytest
 
 from tests.experiment.factories import (
     audit_count,
-    audit_rows,
-    create_experiment,
     create_run,
     create_run_in_status,
     expect,
-    set_run_status,
     start_capture,
 )
+from tests.experiment.run_sensor_kit import (
+    actions_of,
+    all_pages,
+    bind,
+    bind_request,
+    binding_rows,
+    run_sensor_url,
+    run_sensors_url,
+    sensor_exists,
+    sensor_project_ids,
+)
+from tests.experiment.sensor_kit import add_project as share_sensor
+from tests.experiment.sensor_kit import create_sensor, get_sensor
 from tests.problems import assert_problem
-
-
-def run_sensors_url(run_id: str) -> str:
-    return f"/api/v1/runs/{run_id}/sensors"
-
-
-def run_sensor_url(run_id: str, sensor_id: str) -> str:
-    return f"/api/v1/runs/{run_id}/sensors/{sensor_id}"
-
-
-async def create_sensor(client, user, project_id, **overrides):
-    body = {
-        "project_id": str(project_id),
-        "name": f"sensor {uuid.uuid4().hex[:8]}",
-        "type": "thermocouple",
-        "input_unit": "mV",
-        "display_unit": "degC",
-        **overrides,
-    }
-    return await expect(await client.post("/api/v1/sensors", json=body, headers=user.headers), 201)
-
-
-async def get_sensor(client, user, sensor_id):
-    return await expect(await client.get(f"/api/v1/sensors/{sensor_id}", headers=user.headers), 200)
-
-
-async def share_sensor(client, user, sensor_id, project_id):
-    response = await client.post(
-        f"/api/v1/sensors/{sensor_id}/projects",
-        json={"project_id": str(project_id)},
-        headers=user.headers,
-    )
-    return await expect(response, 201)
-
-
-def bind_request(client, user, run_id, sensor_id, **headers):
-    return client.post(
-        run_sensors_url(run_id),
-        json={"sensor_id": str(sensor_id)},
-        headers={**user.headers, **headers},
-    )
-
-
-async def bind(client, user, run_id, sensor_id, *, expect_status=201):
-    return await expect(await bind_request(client, user, run_id, sensor_id), expect_status)
-
-
-def binding_rows(pgsql, run_id=None) -> list[tuple]:
-    """(run_id, sensor_id, project_id, bound_by) of the bindings, of one run or of every run."""
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute(
-            "SELECT run_id::text, sensor_id::text, project_id::text, bound_by::text"
-            " FROM run_sensors WHERE %s::uuid IS NULL OR run_id = %s::uuid"
-            " ORDER BY run_id, sensor_id",
-            (run_id, run_id),
-        )
-        return cursor.fetchall()
-
-
-def sensor_exists(pgsql, sensor_id) -> bool:
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM sensors WHERE id = %s)", (str(sensor_id),))
-        return cursor.fetchone()[0]
-
-
-def sensor_project_ids(pgsql, sensor_id) -> set[str]:
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute(
-            "SELECT project_id::text FROM sensor_projects WHERE sensor_id = %s", (str(sensor_id),)
-        )
-        return {row[0] for row in cursor}
-
-
-def actions_of(pgsql, entity_id) -> list[str]:
-    return [row["action"] for row in audit_rows(pgsql, entity_id)]
-
-
-async def all_pages(client, user, run_id, limit):
-    items, cursor, pages = [], None, 0
-    while True:
-        params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
-        response = await client.get(run_sensors_url(run_id), params=params, headers=user.headers)
-        page = await expect(response, 200)
-        pages += 1
-        items.extend(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return items, pages
-
-
-@pytest.fixture
-async def experiment(client, owner, project_id):
-    return await create_experiment(client, owner, project_id)
-
-
-@pytest.fixture
-async def run(client, owner, experiment):
-    return await create_run(client, owner, experiment["id"])
 
 
 @pytest.fixture
@@ -450,86 +362,6 @@ async def test_racing_bind_and_project_removal_never_strand_a_binding(
             assert sensor_project_ids(pgsql, sensor["id"]) == {str(home)}
 
 
-# --- archived runs and roles ----------------------------------------------------------------
-
-
-async def test_archived_run_refuses_bind_and_unbind(client, owner, experiment, project_id, pgsql):
-    bound_sensor = await create_sensor(client, owner, project_id)
-    free_sensor = await create_sensor(client, owner, project_id)
-    run = await create_run_in_status(client, owner, experiment["id"], "succeeded")
-    bound = await bind(client, owner, run["id"], bound_sensor["id"])
-    await set_run_status(client, owner, run["id"], "archived")
-    audited = audit_count(pgsql)
-
-    response = await bind_request(client, owner, run["id"], free_sensor["id"])
-    await assert_problem(response, 409, "run_archived")
-    response = await client.delete(
-        run_sensor_url(run["id"], bound_sensor["id"]), headers=owner.headers
-    )
-    await assert_problem(response, 409, "run_archived")
-
-    assert [row[1] for row in binding_rows(pgsql)] == [bound_sensor["id"]]
-    assert audit_count(pgsql) == audited
-    # Its bindings can still be read.
-    listed = await expect(await client.get(run_sensors_url(run["id"]), headers=owner.headers), 200)
-    assert [item["sensor"]["id"] for item in listed["items"]] == [bound_sensor["id"]]
-    assert listed["items"][0]["bound_at"] == bound["bound_at"]
-
-
-_RANK = {"viewer": 0, "editor": 1, "owner": 2}
-_ROUTES = {"list": ("viewer", 200), "get": ("viewer", 200), "bind": ("editor", 201)}
-_ROUTES["unbind"] = ("editor", 204)
-
-
-@pytest.mark.parametrize("route", list(_ROUTES))
-@pytest.mark.parametrize("role", ["owner", "editor", "viewer", "stranger"])
-async def test_run_sensor_route_by_role(
-    client, auth_stub, owner, project_id, run, pgsql, role, route
-):
-    bound = await create_sensor(client, owner, project_id)
-    free = await create_sensor(client, owner, project_id)
-    await bind(client, owner, run["id"], bound["id"])
-    if role == "stranger":
-        user = auth_stub.member(uuid.uuid4(), "owner")
-    else:
-        user = auth_stub.member(project_id, role)
-    before = binding_rows(pgsql)
-    audited = audit_count(pgsql)
-
-    response = await {
-        "list": lambda: client.get(run_sensors_url(run["id"]), headers=user.headers),
-        "get": lambda: client.get(run_sensor_url(run["id"], bound["id"]), headers=user.headers),
-        "bind": lambda: bind_request(client, user, run["id"], free["id"]),
-        "unbind": lambda: client.delete(
-            run_sensor_url(run["id"], bound["id"]), headers=user.headers
-        ),
-    }[route]()
-
-    minimum, success = _ROUTES[route]
-    if role == "stranger":
-        await assert_problem(response, 404, "run_not_found")
-    elif _RANK[role] < _RANK[minimum]:
-        await assert_problem(response, 403, "forbidden")
-    else:
-        await expect(response, success)
-        if route == "bind":
-            assert len(binding_rows(pgsql)) == 2
-            assert audit_count(pgsql) == audited + 1
-        elif route == "unbind":
-            assert binding_rows(pgsql) == []
-            assert audit_count(pgsql) == audited + 1
-        return
-    assert binding_rows(pgsql) == before
-    assert audit_count(pgsql) == audited
-
-
-async def test_run_sensor_routes_without_token_are_unauthorized(client, run, sensor):
-    response = await client.get(run_sensors_url(run["id"]))
-    await assert_problem(response, 401, "unauthorized")
-    response = await client.post(run_sensors_url(run["id"]), json={"sensor_id": sensor["id"]})
-    await assert_problem(response, 401, "unauthorized")
-
-
 # --- deleting sensors and runs --------------------------------------------------------------
 
 
@@ -624,113 +456,3 @@ async def test_delete_run_removes_its_bindings(client, owner, experiment, projec
 
     assert binding_rows(pgsql) == []
     assert sensor_exists(pgsql, sensor["id"])
-
-
-# --- audit ----------------------------------------------------------------------------------
-
-
-async def test_bind_and_unbind_are_audited_on_the_run(
-    client, editor, project_id, run, sensor, pgsql
-):
-    await bind(client, editor, run["id"], sensor["id"])
-    await expect(
-        await client.delete(run_sensor_url(run["id"], sensor["id"]), headers=editor.headers), 204
-    )
-
-    rows = [row for row in audit_rows(pgsql, run["id"]) if row["action"].startswith("run.sensor")]
-
-    assert [row["action"] for row in rows] == ["run.sensor_bound", "run.sensor_unbound"]
-    for row in rows:
-        assert row["entity_type"] == "run"
-        assert str(row["project_id"]) == str(project_id)
-        assert str(row["actor_id"]) == str(editor.id)
-        assert row["actor_role"] == "editor"
-        assert row["request_id"]
-    bound_row, unbound_row = rows
-    assert (bound_row["before"], bound_row["after"]) == (None, {"sensor_id": sensor["id"]})
-    assert (unbound_row["before"], unbound_row["after"]) == ({"sensor_id": sensor["id"]}, None)
-    # Nothing about the binding is written under the sensor itself, and no token anywhere.
-    assert actions_of(pgsql, sensor["id"]) == ["sensor.created"]
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM audit_log WHERE before::text || after::text ~ 'etps_'")
-        assert cursor.fetchone()[0] == 0
-
-
-# --- bad input ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({}, "sensor_id"),
-        ({"sensor_id": None}, "sensor_id"),
-        ({"sensor_id": 123}, "sensor_id"),
-        ({"sensor_id": "abc"}, "sensor_id"),
-        ({"sensor_id": ["00000000-0000-0000-0000-000000000000"]}, "sensor_id"),
-        ({"sensor_id": {"id": 1}}, "sensor_id"),
-        ({"sensor_id": "SENSOR", "run_id": "x"}, "run_id"),
-        ({"sensor_id": "SENSOR", "project_id": "SENSOR"}, "project_id"),
-    ],
-)
-async def test_bind_with_invalid_body_names_the_field(
-    client, editor, run, sensor, pgsql, body, field
-):
-    body = {k: sensor["id"] if v == "SENSOR" else v for k, v in body.items()}
-
-    response = await client.post(run_sensors_url(run["id"]), json=body, headers=editor.headers)
-
-    problem = await assert_problem(response, 422, "validation_failed")
-    assert field in [error["field"] for error in problem["errors"]], problem
-    assert binding_rows(pgsql) == []
-
-
-@pytest.mark.parametrize(
-    "raw", ['{"sensor_id": ', "sensor_id=1", '{"sensor_id": "a",}', "", "[1, 2"]
-)
-async def test_bind_with_malformed_json_is_rejected(client, editor, run, pgsql, raw):
-    response = await client.post(
-        run_sensors_url(run["id"]),
-        data=raw,
-        headers={**editor.headers, "Content-Type": "application/json"},
-    )
-    await assert_problem(response, 400, "malformed_json")
-    assert binding_rows(pgsql) == []
-
-
-async def test_bind_with_a_json_array_or_another_media_type_is_rejected(
-    client, editor, run, sensor, pgsql
-):
-    response = await client.post(
-        run_sensors_url(run["id"]), json=[{"sensor_id": sensor["id"]}], headers=editor.headers
-    )
-    await assert_problem(response, 422, "validation_failed")
-    response = await client.post(
-        run_sensors_url(run["id"]),
-        data=f"sensor_id={sensor['id']}",
-        headers={**editor.headers, "Content-Type": "application/x-www-form-urlencoded"},
-    )
-    await assert_problem(response, 415, "unsupported_media_type")
-    assert binding_rows(pgsql) == []
-
-
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("GET", "/api/v1/runs/not-a-uuid/sensors"),
-        ("POST", "/api/v1/runs/not-a-uuid/sensors"),
-        ("GET", "/api/v1/runs/12345/sensors/{sensor}"),
-        ("DELETE", "/api/v1/runs/{run}/sensors/not-a-uuid"),
-        ("GET", "/api/v1/runs/{run}/sensors/not-a-uuid"),
-    ],
-)
-async def test_run_sensor_route_with_invalid_uuid_is_not_found(
-    client, editor, run, sensor, pgsql, method, path
-):
-    await bind(client, editor, run["id"], sensor["id"])
-    url = path.format(run=run["id"], sensor=sensor["id"])
-    body = {"sensor_id": sensor["id"]} if method == "POST" else None
-
-    response = await client.request(method, url, json=body, headers=editor.headers)
-
-    await assert_problem(response, 404, "not_found")
-    assert len(binding_rows(pgsql)) == 1

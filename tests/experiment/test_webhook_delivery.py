@@ -19,12 +19,11 @@ from tests.experiment.webhook_kit import (
     count_rows,
     deliveries,
     delivery_rows,
-    eventually,
     hook_url,
     signature_ok,
     subscribe,
-    wait_until,
 )
+from tests.plugins.waiting import eventually
 
 
 async def delivered(client, user, webhook_id, count: int) -> list[dict]:
@@ -264,7 +263,7 @@ async def test_failing_receiver_is_retried_with_growing_delays_until_dead(
     waits = []
     for attempt in range(1, 5):
         await hook.wait_for(attempt)
-        (row,) = await wait_until(
+        (row,) = await eventually(
             lambda attempt=attempt: delivery_rows(
                 pgsql, "d.attempts = %s AND d.status <> 'delivering'", (attempt,)
             ),
@@ -331,7 +330,7 @@ async def test_retry_after_is_honoured(hooks, pgsql, mockserver, editor, project
     await create_run(hooks, editor, experiment["id"])
     await hook.wait_for(1)
 
-    (row,) = await wait_until(lambda: delivery_rows(pgsql, "d.status = 'failed'"))
+    (row,) = await eventually(lambda: delivery_rows(pgsql, "d.status = 'failed'"))
     assert row["last_status"] == 429
     assert row["next_attempt_at"] - row["last_attempt_at"] == timedelta(seconds=3600)
 
@@ -412,7 +411,7 @@ async def test_redeliver_while_a_dispatcher_holds_the_delivery_is_refused(
     experiment = await create_experiment(hooks, editor, project_id)
     await create_run(hooks, editor, experiment["id"])
     await hook.wait_for(1)
-    (row,) = await wait_until(lambda: delivery_rows(pgsql, "d.status = 'delivered'"))
+    (row,) = await eventually(lambda: delivery_rows(pgsql, "d.status = 'delivered'"))
     with pgsql["experiment"].cursor() as cursor:
         cursor.execute(
             "UPDATE webhook_deliveries SET status = 'delivering', lease_token = gen_random_uuid(),"
@@ -435,7 +434,7 @@ async def test_viewer_and_stranger_cannot_redeliver(
     experiment = await create_experiment(hooks, editor, project_id)
     await create_run(hooks, editor, experiment["id"])
     await hook.wait_for(1)
-    (row,) = await wait_until(lambda: delivery_rows(pgsql, "d.status = 'delivered'"))
+    (row,) = await eventually(lambda: delivery_rows(pgsql, "d.status = 'delivered'"))
     url = f"/api/v1/webhooks/deliveries/{row['id']}/redeliver"
     stranger = auth_stub.member(uuid.uuid4(), "owner")
 
@@ -509,7 +508,7 @@ async def test_target_is_checked_again_at_delivery_time(
 
     await create_run(strict, editor, experiment["id"])
 
-    (row,) = await wait_until(lambda: delivery_rows(pgsql, "d.status = 'failed'"))
+    (row,) = await eventually(lambda: delivery_rows(pgsql, "d.status = 'failed'"))
     (delivery,) = await deliveries(strict, viewer, sub["id"])
     (attempt,) = delivery["attempt_log"]
     assert attempt["status_code"] is None

@@ -13,7 +13,8 @@ from experiment_service.domain.models import Run
 from experiment_service.domain.webhooks import outbox
 from tests.experiment.dispatcher_process import DispatcherProcess
 from tests.experiment.factories import create_experiment, create_run
-from tests.experiment.webhook_kit import delivery_rows, subscribe, wait_until
+from tests.experiment.webhook_kit import delivery_rows, subscribe
+from tests.plugins.waiting import eventually
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ async def test_claim_of_a_killed_dispatcher_is_delivered_after_its_lease(
     await second.start()
 
     calls = await hook.wait_for(2, within=15)
-    (row,) = await wait_until(lambda: delivery_rows(pgsql, "d.status = 'delivered'"))
+    (row,) = await eventually(lambda: delivery_rows(pgsql, "d.status = 'delivered'"))
     assert calls[0].event_id == calls[1].event_id == row["event_id"]
     assert calls[1].at - calls[0].at >= 2.0 - 0.3  # not before the lease ran out
     assert row["lease_token"] is None
@@ -115,7 +116,7 @@ async def test_paused_dispatcher_cannot_record_over_a_newer_claim(
     assert new_claim["lease_token"] != old_claim["lease_token"]
 
     first.resume()
-    superseded = await wait_until(
+    superseded = await eventually(
         lambda: [a for a in attempts_of(pgsql, new_claim["id"]) if a["superseded"]],
         what="the paused dispatcher's late outcome",
     )
@@ -126,7 +127,7 @@ async def test_paused_dispatcher_cannot_record_over_a_newer_claim(
     assert first.count("webhook_lease_lost") == 1
 
     release.set()
-    (done,) = await wait_until(lambda: delivery_rows(pgsql, "d.status = 'delivered'"))
+    (done,) = await eventually(lambda: delivery_rows(pgsql, "d.status = 'delivered'"))
     log = attempts_of(pgsql, done["id"])
     assert [a["superseded"] for a in log] == [True, False]
     assert log[1]["status_code"] == 200
@@ -175,7 +176,7 @@ async def test_two_dispatchers_deliver_a_thousand_events_each_once(
         await pool.close()
 
     await hook.wait_for(1000, within=60)
-    await wait_until(lambda: len(delivery_rows(pgsql, "d.status = 'delivered'")) == 1000, within=30)
+    await eventually(lambda: len(delivery_rows(pgsql, "d.status = 'delivered'")) == 1000, within=30)
     await hook.stays_at(1000, wait=0.5)
     received = Counter(call.event_id for call in hook.calls)
     assert set(received) == event_ids

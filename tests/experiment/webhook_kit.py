@@ -162,27 +162,5 @@ def count_rows(pgsql: Any, table: str) -> int:
         return cursor.fetchone()[0]
 
 
-async def wait_until(check: Callable[[], Any], within: float = 10.0, what: str = "") -> Any:
-    """Polls `check()` until it gives something truthy, and gives that."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        await asyncio.sleep(0.02)
-
-
-async def eventually(fetch: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
-    """Polls the coroutine function `fetch` until it gives something truthy, and gives that."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await fetch()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {fetch}"
-        await asyncio.sleep(0.02)
-
-
 def new_name() -> str:
     return uuid.uuid4().hex[:10]
