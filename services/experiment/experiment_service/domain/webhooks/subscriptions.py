@@ -11,7 +11,7 @@ from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import changes
+from experiment_service.domain import changes, visibility
 from experiment_service.domain.errors import (
     DeliveryInProgress,
     WebhookDeliveryNotFound,
@@ -75,15 +75,17 @@ class Webhooks:
         return WebhookSubscriptionWithSecret(**subscription.model_dump(), secret=secret)
 
     async def get(self, caller: Caller, subscription_id: uuid.UUID) -> WebhookSubscription:
-        subscription, _ = await self._access(caller, subscription_id, Role.VIEWER)
-        return subscription
+        """The subscription; a viewer sees only the outline of its target."""
+        subscription, role = await self._access(caller, subscription_id, Role.VIEWER)
+        return visibility.subscription(subscription, visibility.Visibility(role))
 
     async def list_page(
         self, caller: Caller, project_id: uuid.UUID, page: PageRequest
     ) -> Page[WebhookSubscription]:
-        await caller.require(project_id, Role.VIEWER)
+        seen_by = visibility.Visibility(await caller.require(project_id, Role.VIEWER))
         async with self._db.connection() as conn:
-            return await WebhookSubscriptionRepository(conn).find(project_id, page)
+            found = await WebhookSubscriptionRepository(conn).find(project_id, page)
+        return found.map(lambda item: visibility.subscription(item, seen_by))
 
     async def update(
         self, caller: Caller, subscription_id: uuid.UUID, patch: WebhookUpdate
@@ -181,14 +183,17 @@ class Webhooks:
         event_type: str | None,
         page: PageRequest,
     ) -> Page[WebhookDelivery]:
-        await self._access(caller, subscription_id, Role.VIEWER)
+        """Newest first, with their tries; a viewer does not see what receivers answered."""
+        _, role = await self._access(caller, subscription_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            return await WebhookOutboxRepository(conn).find(
+            found = await WebhookOutboxRepository(conn).find(
                 subscription_id,
                 statuses=statuses,
                 event_type=event_type,
                 page=page,
             )
+        seen_by = visibility.Visibility(role)
+        return found.map(lambda item: visibility.delivery(item, seen_by))
 
     async def redeliver(self, caller: Caller, delivery_id: uuid.UUID) -> WebhookDelivery:
         """Sends the delivery again (same event, same `webhook-id`) with a fresh round of tries."""
