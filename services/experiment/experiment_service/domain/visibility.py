@@ -1,5 +1,9 @@
 """What a reader may not see of what they may read.
 
+- Under a project's `physical_only` raw-value policy its viewers see physical values only. A
+  conversion profile's payload turns physical values back into raw ones exactly, so it is
+  hidden (`payload: null`) from whoever may not see the sensor's raw values: in answers, in
+  audit entries, and in the `conversion_profile.activated` events of such a project.
 - A webhook's `target_url` often carries a secret (a token in the path or query, user info), so
   only editors and owners, who may change it anyway, read it whole; viewers get its outline
   (`scheme://host[:port]/…`). The bodies receivers answered are left out for viewers too.
@@ -12,11 +16,12 @@ from urllib.parse import urlsplit
 
 from backend_common.errors import DomainError
 from backend_common.rbac import Caller, Membership, NotAMember, Role, RoleTooLow
-from experiment_service.domain.models import AuditEntry
+from experiment_service.domain.models import AuditEntry, ConversionProfile
 from experiment_service.domain.webhooks.models import WebhookDelivery, WebhookSubscription
 
 ELLIPSIS = "…"
 WEBHOOK = "webhook"
+CONVERSION_PROFILE = "conversion_profile"
 
 
 @dataclass(frozen=True)
@@ -25,10 +30,12 @@ class Visibility:
 
     role: Role
     sees_raw: bool = True
+    # The project's raw-value policy (its viewers see physical values only).
+    physical_only: bool = False
 
     @classmethod
     def of(cls, membership: Membership) -> "Visibility":
-        return cls(membership.role, membership.sees_raw)
+        return cls(membership.role, membership.sees_raw, membership.physical_only)
 
     @property
     def sees_targets(self) -> bool:
@@ -65,6 +72,10 @@ def url_outline(url: str) -> str:
     return f"{parts.scheme}://{netloc}/{ELLIPSIS}"
 
 
+def profile(item: ConversionProfile, *, sees_raw: bool) -> ConversionProfile:
+    return item if sees_raw else item.model_copy(update={"payload": None})
+
+
 def subscription(item: WebhookSubscription, seen_by: Visibility) -> WebhookSubscription:
     if seen_by.sees_targets:
         return item
@@ -82,6 +93,8 @@ def audit_entry(entry: AuditEntry, seen_by: Visibility) -> AuditEntry:
     """The entry without what the reader may not see of its entity."""
     if entry.entity_type == WEBHOOK and not seen_by.sees_targets:
         hide = _outline_target
+    elif entry.entity_type == CONVERSION_PROFILE and not seen_by.sees_raw:
+        hide = _without_payload
     else:
         return entry
     return entry.model_copy(
@@ -96,3 +109,7 @@ def _outline_target(values: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(values.get("target_url"), str):
         return values
     return {**values, "target_url": url_outline(values["target_url"])}
+
+
+def _without_payload(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "payload": None} if "payload" in values else values
