@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from pydantic import AwareDatetime
 
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
@@ -14,6 +13,7 @@ from experiment_service.domain.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from experiment_service.repositories.cursor_keys import Instant
 
 CHANNEL = "webhook_deliveries"
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
@@ -142,7 +142,7 @@ _REDELIVER = """
 class DeliveryKey(CursorKey):
     """Cursor of a subscription's deliveries, newest first."""
 
-    created_at: AwareDatetime
+    created_at: Instant
     id: uuid.UUID
 
 
