@@ -652,3 +652,15 @@ BEGIN ATOMIC
     WHERE t.token_hash = v.hash AND (t.last_used_at IS NULL OR t.last_used_at < v.at);
 END;
 INSERT INTO schema_migrations (version, name, checksum) VALUES (7, '0007_telemetry_seam.sql', 'e2a6d879d59ab3c871781b3268f20d5b2f1f7500ed83f2e63403ff53657a7140');
+
+-- 0008_project_raw_policies.sql
+-- The raw-value policy of a project as the service last learned it from a member's membership
+-- answer (the auth service owns it). Read where no member is asking: the dispatcher announcing a
+-- conversion profile that became active by time alone leaves its payload out unless the
+-- project's policy is known to allow raw values.
+CREATE TABLE project_raw_policies (
+    project_id    uuid PRIMARY KEY,
+    physical_only boolean NOT NULL,
+    learned_at    timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO schema_migrations (version, name, checksum) VALUES (8, '0008_project_raw_policies.sql', '8aacbbd8ae023a1b6bfe42a9df99676bac3f719df6236518c48d747729228101');

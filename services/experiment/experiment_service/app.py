@@ -7,6 +7,7 @@ from backend_common.app import create_base_app
 from backend_common.clock import Clock, utc_now
 from backend_common.idempotency import purge_expired_ctx
 from backend_common.keys import DATABASE
+from backend_common.ratelimit import TokenBuckets
 from backend_common.rbac import RoleSource
 from experiment_service.api import (
     audit,
@@ -67,6 +68,7 @@ def create_app(
             clock,
             TargetGuard(settings.webhook_allowed_hosts),
             max_subscriptions=settings.webhook_max_subscriptions,
+            pings=TokenBuckets(rate=settings.webhook_ping_rate, burst=settings.webhook_ping_burst),
         )
         yield
 

@@ -31,6 +31,9 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
     webhook_concurrency: int = Field(default=32, ge=1, le=1000)
     webhook_target_concurrency: int = Field(default=4, ge=1, le=100)
     webhook_max_subscriptions: int = Field(default=50, ge=1, le=1000)
+    # Test pings per subscription: a burst, then one every 1/rate seconds (per process).
+    webhook_ping_burst: int = Field(default=5, ge=1, le=1000)
+    webhook_ping_rate: float = Field(default=1 / 60, gt=0)
 
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod

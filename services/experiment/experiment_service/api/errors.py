@@ -4,6 +4,7 @@ from typing import Any
 
 from backend_common.errors import DomainError, ErrorMap, Problem, find_problem
 from backend_common.pagination import PAGINATION_ERRORS
+from backend_common.ratelimit import rate_limit_headers
 from backend_common.rbac import RBAC_ERRORS
 from experiment_service.domain.errors import (
     BatchFailed,
@@ -18,6 +19,7 @@ from experiment_service.domain.errors import (
     ExperimentNotFound,
     HomeProjectNotRemovable,
     InvalidTransition,
+    PingRateLimited,
     ProfileNotInFuture,
     ProfileStartTaken,
     ProfileVersionTaken,
@@ -89,4 +91,7 @@ ERROR_MAP: ErrorMap = {
     WebhookInactive: (409, "webhook_inactive"),
     DeliveryInProgress: (409, "delivery_in_progress"),
     WebhookTargetRefused: (422, "webhook_target_refused"),
+    PingRateLimited: Problem(
+        429, "too_many_requests", headers=lambda exc: rate_limit_headers(exc.decision)
+    ),
 }

@@ -1,4 +1,5 @@
-"""Reading the audit log: a run's events, a capture session's, a project's."""
+"""Reading the audit log: a run's events, a capture session's, a project's. Entries show their
+entities as the reader may see them (domain.visibility)."""
 
 import uuid
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ from datetime import datetime
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
+from experiment_service.domain import visibility
 from experiment_service.domain.errors import CaptureSessionNotFound, RunNotFound
 from experiment_service.domain.models import AuditEntry
 from experiment_service.repositories.audit import AuditRepository
@@ -39,8 +41,11 @@ class AuditLog:
             run = await RunRepository(conn).get(run_id)
             if run is None:
                 raise RunNotFound()
-            await caller.require(run.project_id, Role.VIEWER, not_found=RunNotFound)
-            return await AuditRepository(conn).find(related_to=run_id, page=page)
+            seen_by = await visibility.required(
+                caller, run.project_id, Role.VIEWER, not_found=RunNotFound
+            )
+            found = await AuditRepository(conn).find(related_to=run_id, page=page)
+        return _shown(found, seen_by)
 
     async def capture_session_events(
         self, caller: Caller, run_id: uuid.UUID, session_id: uuid.UUID, page: PageRequest
@@ -49,21 +54,24 @@ class AuditLog:
             run = await RunRepository(conn).get(run_id)
             if run is None:
                 raise RunNotFound()
-            await caller.require(run.project_id, Role.VIEWER, not_found=RunNotFound)
+            seen_by = await visibility.required(
+                caller, run.project_id, Role.VIEWER, not_found=RunNotFound
+            )
             audit = AuditRepository(conn)
             if await CaptureSessionRepository(conn).get(session_id, run_id) is None:
                 # A deleted session keeps its history; an id that never was here has none.
                 first = await audit.first_of(session_id)
                 if first is None or first.parent_id != run_id:
                     raise CaptureSessionNotFound()
-            return await audit.find(entity_id=session_id, page=page)
+            found = await audit.find(entity_id=session_id, page=page)
+        return _shown(found, seen_by)
 
     async def project_entries(
         self, caller: Caller, flt: AuditFilter, page: PageRequest
     ) -> Page[AuditEntry]:
-        await caller.require(flt.project_id, Role.VIEWER)
+        seen_by = await visibility.required(caller, flt.project_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            return await AuditRepository(conn).find(
+            found = await AuditRepository(conn).find(
                 project_id=flt.project_id,
                 entity_type=flt.entity_type,
                 entity_id=flt.entity_id,
@@ -73,3 +81,8 @@ class AuditLog:
                 until=flt.until,
                 page=page,
             )
+        return _shown(found, seen_by)
+
+
+def _shown(page: Page[AuditEntry], seen_by: visibility.Visibility) -> Page[AuditEntry]:
+    return page.map(lambda entry: visibility.audit_entry(entry, seen_by))

@@ -5,6 +5,10 @@ from now). Its validity ends where the next profile's begins, or where it was de
 profiles of a sensor never overlap: each reading time has at most one profile, and publishing
 one ends the previous one's validity at that instant. Changes to a sensor's timeline take the
 sensor's row lock, so two racing publishes happen one after the other.
+
+A profile's payload recovers raw values from physical ones, so a reader who may not see the
+sensor's raw values (a viewer under `physical_only` in every project of the sensor they are in)
+gets it as null (domain.visibility).
 """
 
 import uuid
@@ -16,7 +20,7 @@ from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import changes
+from experiment_service.domain import changes, visibility
 from experiment_service.domain.errors import (
     ConversionProfileNotFound,
     InvalidTransition,
@@ -65,16 +69,20 @@ class ConversionProfiles:
     async def get(
         self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID
     ) -> ConversionProfile:
-        await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
+        access = await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
+        raw = await _sees_raw(caller, access)
         async with self._db.connection() as conn:
-            return await self._get(ConversionProfileRepository(conn), sensor_id, profile_id)
+            profile = await self._get(ConversionProfileRepository(conn), sensor_id, profile_id)
+        return visibility.profile(profile, sees_raw=raw)
 
     async def list_page(
         self, caller: Caller, sensor_id: uuid.UUID, page: PageRequest
     ) -> Page[ConversionProfile]:
-        await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
+        access = await sensor_access(self._db, caller, sensor_id, Role.VIEWER)
+        raw = await _sees_raw(caller, access)
         async with self._db.connection() as conn:
-            return await ConversionProfileRepository(conn).find(sensor_id, page, self._clock())
+            found = await ConversionProfileRepository(conn).find(sensor_id, page, self._clock())
+        return found.map(lambda profile: visibility.profile(profile, sees_raw=raw))
 
     async def schedule(
         self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID, valid_from: datetime
@@ -90,6 +98,10 @@ class ConversionProfiles:
             if await profiles.starts_at(sensor_id, valid_from):
                 raise ProfileStartTaken()
             await profiles.start(current.id, valid_from=valid_from, published_by=caller.user_id)
+            # The sweep that announces it later has no member's answer to go by.
+            await outbox.learn_policy(
+                conn, access.home_project_id, physical_only=access.home_physical_only
+            )
             return await self._reshaped(
                 conn, caller, access, profiles, current, "conversion_profile.scheduled"
             )
@@ -164,7 +176,14 @@ class ConversionProfiles:
             entry=changes.changed(current, updated),
             project_id=access.home_project_id,
             parent_id=current.sensor_id,
-            events=[await outbox.profile_activated(conn, updated)]
+            events=[
+                await outbox.profile_activated(
+                    conn,
+                    updated,
+                    access.home_project_id,
+                    physical_only=access.home_physical_only,
+                )
+            ]
             if action == outbox.ACTIVATED
             else [],
         )
@@ -177,3 +196,13 @@ class ConversionProfiles:
         if profile is None:
             raise ConversionProfileNotFound()
         return profile
+
+
+async def _sees_raw(caller: Caller, access: SensorAccess) -> bool:
+    """Whether one of the sensor's projects the caller is in shows them raw values (the rule of
+    telemetry reads); the answers are cached from the access check."""
+    for project_id in [access.home_project_id, *access.project_ids]:
+        membership = await caller.membership(project_id)
+        if membership is not None and membership.sees_raw:
+            return True
+    return False

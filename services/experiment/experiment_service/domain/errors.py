@@ -1,6 +1,7 @@
 import uuid
 
 from backend_common.errors import DomainError
+from backend_common.ratelimit import Decision
 
 
 class ExperimentNotFound(DomainError):
@@ -143,3 +144,11 @@ class BatchFailed(DomainError):
     def __init__(self, failures: list[tuple[uuid.UUID, DomainError]]) -> None:
         super().__init__(f"{len(failures)} of the runs cannot take the change; nothing changed.")
         self.failures = failures
+
+
+class PingRateLimited(DomainError):
+    """Too many test pings of this subscription; wait before the next."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(f"Too many pings of this subscription; retry in {decision.retry_after} s.")
+        self.decision = decision

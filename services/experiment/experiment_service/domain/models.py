@@ -153,7 +153,8 @@ class ConversionProfile(BaseModel):
     sensor_id: uuid.UUID
     version: str
     kind: str
-    payload: dict[str, Any]
+    # None for a reader who may not see the sensor's raw values (domain.visibility).
+    payload: dict[str, Any] | None
     description: str
     status: ProfileStatus
     valid_from: datetime | None

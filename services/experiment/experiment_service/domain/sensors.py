@@ -18,7 +18,7 @@ from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role, RoleTooLow
-from experiment_service.domain import changes
+from experiment_service.domain import changes, visibility
 from experiment_service.domain.errors import (
     HomeProjectNotRemovable,
     SensorAlreadyInProject,
@@ -57,6 +57,8 @@ class SensorAccess:
     home_project_id: uuid.UUID
     project_ids: list[uuid.UUID]
     role: Role
+    # The home project's raw-value policy, as the caller's membership answer there says.
+    home_physical_only: bool = False
 
 
 async def sensor_access(
@@ -78,7 +80,8 @@ async def sensor_access(
     if found is None:
         raise SensorNotFound()
     home, project_ids = found
-    roles = [await caller.role_in(home)]
+    in_home = await caller.membership(home)
+    roles = [None if in_home is None else in_home.role]
     if roles[0] is None or not (manage or roles[0].at_least(minimum)):
         for project_id in project_ids:
             if project_id != home:
@@ -90,7 +93,12 @@ async def sensor_access(
     if role is None or not role.at_least(minimum):
         where = "the sensor's home project" if manage else "the sensor's projects"
         raise RoleTooLow(f"This needs the {minimum} role in {where}.")
-    return SensorAccess(home_project_id=home, project_ids=project_ids, role=role)
+    return SensorAccess(
+        home_project_id=home,
+        project_ids=project_ids,
+        role=role,
+        home_physical_only=in_home is not None and in_home.physical_only,
+    )
 
 
 async def lock_sensor(conn: asyncpg.Connection, sensor_id: uuid.UUID) -> None:
@@ -127,7 +135,8 @@ class Sensors:
     async def create(
         self, caller: Caller, data: SensorCreate, *, first_profile: ProfileCreate | None
     ) -> SensorWithToken:
-        role = await caller.require(data.project_id, Role.EDITOR)
+        member = await visibility.required(caller, data.project_id, Role.EDITOR)
+        role = member.role
         async with self._db.transaction() as conn:
             sensors = SensorRepository(conn)
             sensor_id = await sensors.insert(created_by=caller.user_id, data=data)
@@ -135,7 +144,7 @@ class Sensors:
             await sensors.add_token(sensor_id, token)
             if first_profile is not None:
                 await self._publish_first_profile(
-                    conn, caller, role, sensor_id, data.project_id, first_profile
+                    conn, caller, member, sensor_id, data.project_id, first_profile
                 )
             sensor = await self._get(sensors, sensor_id)
             await changes.record(
@@ -154,7 +163,7 @@ class Sensors:
         self,
         conn: asyncpg.Connection,
         caller: Caller,
-        role: Role,
+        member: visibility.Visibility,
         sensor_id: uuid.UUID,
         project_id: uuid.UUID,
         data: ProfileCreate,
@@ -170,13 +179,17 @@ class Sensors:
         await changes.record(
             conn,
             caller=caller,
-            role=role,
+            role=member.role,
             action="conversion_profile.activated",
             entity_type="conversion_profile",
             entry=changes.created(profile),
             project_id=project_id,
             parent_id=sensor_id,
-            events=[await outbox.profile_activated(conn, profile)],
+            events=[
+                await outbox.profile_activated(
+                    conn, profile, project_id, physical_only=member.physical_only
+                )
+            ],
         )
 
     async def get(self, caller: Caller, sensor_id: uuid.UUID) -> Sensor:

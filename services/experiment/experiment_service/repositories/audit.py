@@ -3,11 +3,11 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from pydantic import Field
 
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.models import AuditEntry
+from experiment_service.repositories.cursor_keys import BigId
 
 COLUMNS = (
     "id, project_id, actor_id, actor_role, action, entity_type, entity_id, parent_id, before,"
@@ -24,7 +24,7 @@ _INSERT = """
 class AuditKey(CursorKey):
     """Cursor of the audit log, oldest first: the last entry's id."""
 
-    id: int = Field(ge=0, le=2**63 - 1)
+    id: BigId
 
 
 class AuditRepository:

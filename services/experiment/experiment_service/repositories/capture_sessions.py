@@ -2,12 +2,12 @@ import uuid
 from datetime import datetime
 
 import asyncpg
-from pydantic import Field
 
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.statuses import CaptureStatus
 from experiment_service.domain.errors import CaptureAlreadyRunning
 from experiment_service.domain.models import CaptureSession
+from experiment_service.repositories.cursor_keys import Int4
 
 COLUMNS = (
     "id, run_id, project_id, ordinal_number, status, started_at, stopped_at, initiated_by,"
@@ -18,7 +18,7 @@ COLUMNS = (
 class CaptureKey(CursorKey):
     """Cursor of a run's capture sessions, in ordinal order."""
 
-    ordinal: int = Field(ge=0, le=2**31 - 1)
+    ordinal: Int4
 
 
 # Takes the run's next ordinal (the row lock also serialises concurrent starts).

@@ -5,7 +5,7 @@ import asyncpg
 
 from backend_common.pagination import Page, PageRequest
 from backend_common.sql import Query
-from experiment_service.domain.errors import ProfileVersionTaken
+from experiment_service.domain.errors import ProfileVersionTaken, SensorNotFound
 from experiment_service.domain.listing import SortOrder
 from experiment_service.domain.models import ConversionProfile
 from experiment_service.models import ProfileCreate
@@ -68,6 +68,9 @@ class ConversionProfileRepository:
             )
         except asyncpg.UniqueViolationError:
             raise ProfileVersionTaken() from None
+        except asyncpg.ForeignKeyViolationError:
+            # Deleted since the caller's role was checked.
+            raise SensorNotFound() from None
         return profile_id
 
     async def get(

@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
-from pydantic import Field
 
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sensor_tokens import MintedToken
@@ -19,6 +18,7 @@ from experiment_service.domain.models import (
     SensorProject,
 )
 from experiment_service.models import SensorCreate, SensorUpdate
+from experiment_service.repositories.cursor_keys import BigId
 from experiment_service.repositories.listing import page_in, paged
 
 TEXT_EXPR = "name || ' ' || description"
@@ -37,7 +37,7 @@ class SensorView:
 class IngestErrorKey(CursorKey):
     """Cursor of the ingest error journal, newest first: the last entry's id."""
 
-    id: int = Field(ge=1)
+    id: BigId
 
 
 class BoundSensorKey(CursorKey):

@@ -162,6 +162,28 @@ class Dispatcher:
                 del self._sending[delivery.subscription_id]
             self._wake.set()
 
+    def _next_try(
+        self, delivery: ClaimedDelivery, result: TryResult, now: datetime
+    ) -> datetime | None:
+        """When to try a failed delivery again (None: never). Whatever the receiver's answer
+        holds, this gives a time within the backoff cap: an exception here would leave the
+        attempt unrecorded, and the delivery sent again every lease for ever."""
+        settings = self._settings
+        cap = timedelta(seconds=settings.webhook_backoff_cap)
+        try:
+            wait = retry_after(result.retry_after, now, longest=cap)
+        except Exception:
+            _log.exception("webhook_retry_after_unreadable", delivery_id=str(delivery.id))
+            wait = None
+        return next_try(
+            attempts=delivery.attempt,
+            max_attempts=settings.webhook_max_attempts,
+            now=now,
+            base=settings.webhook_backoff_base,
+            cap=settings.webhook_backoff_cap,
+            retry_after_wait=wait,
+        )
+
     async def _record(
         self, delivery: ClaimedDelivery, started_at: datetime, result: TryResult
     ) -> None:
@@ -173,14 +195,7 @@ class Dispatcher:
         elif outcome.disable_subscription:
             status = DeliveryStatus.DEAD
         else:
-            next_attempt_at = next_try(
-                attempts=delivery.attempt,
-                max_attempts=self._settings.webhook_max_attempts,
-                now=now,
-                base=self._settings.webhook_backoff_base,
-                cap=self._settings.webhook_backoff_cap,
-                retry_after_wait=retry_after(result.retry_after, now),
-            )
+            next_attempt_at = self._next_try(delivery, result, now)
             status = DeliveryStatus.FAILED if next_attempt_at else DeliveryStatus.DEAD
         async with self._db.transaction() as conn:
             outbox = WebhookOutboxRepository(conn)

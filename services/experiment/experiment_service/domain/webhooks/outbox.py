@@ -10,9 +10,11 @@ import asyncpg
 from pydantic import BaseModel
 
 from backend_common.rbac import Caller, Role
+from experiment_service.domain import visibility
 from experiment_service.domain.models import ConversionProfile
 from experiment_service.domain.webhooks.policy import EVENT_TYPES, PING
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
+from experiment_service.repositories.project_policies import ProjectPolicyRepository
 from experiment_service.repositories.webhooks.outbox import WebhookOutboxRepository
 
 ACTIVATED = "conversion_profile.activated"
@@ -80,29 +82,48 @@ async def emit(
     )
 
 
-async def profile_activated(conn: asyncpg.Connection, profile: ConversionProfile) -> Event:
-    """`conversion_profile.activated` for a profile valid from now on (published), at its start;
-    the scheduled-activation sweep will not announce it again."""
+async def learn_policy(
+    conn: asyncpg.Connection, project_id: uuid.UUID, *, physical_only: bool
+) -> None:
+    """Keeps the project's raw-value policy (from a member's answer) for announcements that
+    no member makes: the sweep below."""
+    await ProjectPolicyRepository(conn).learn(project_id, physical_only=physical_only)
+
+
+async def profile_activated(
+    conn: asyncpg.Connection,
+    profile: ConversionProfile,
+    project_id: uuid.UUID,
+    *,
+    physical_only: bool,
+) -> Event:
+    """`conversion_profile.activated` for a profile valid from now on (published), at its start,
+    without its payload under a `physical_only` policy of the sensor's home project `project_id`
+    (the payload recovers raw values); the scheduled-activation sweep will not announce it
+    again."""
+    await learn_policy(conn, project_id, physical_only=physical_only)
     await WebhookOutboxRepository(conn).mark_activation_announced(profile.id)
-    return Event(ACTIVATED, profile, profile.valid_from)
+    shown = visibility.profile(profile, sees_raw=not physical_only)
+    return Event(ACTIVATED, shown, profile.valid_from)
 
 
 async def announce_scheduled_activations(
     conn: asyncpg.Connection, *, now: datetime, limit: int = 100
 ) -> int:
     """`conversion_profile.activated` for profiles scheduled ahead whose start has passed by
-    `now` (they become active by time alone, so no request announces them). There is no actor.
+    `now` (they become active by time alone, so no request announces them). There is no actor,
+    so the payload is left out unless the project's policy, as last learned, allows raw values.
     Returns how many were announced."""
     due = await WebhookOutboxRepository(conn).claim_activations(now=now, limit=limit)
     profiles = ConversionProfileRepository(conn)
-    for profile_id, sensor_id, project_id in due:
+    for profile_id, sensor_id, project_id, raw_allowed in due:
         profile = await profiles.get(sensor_id, profile_id, now)
         assert profile is not None
         await emit(
             conn,
             event_type=ACTIVATED,
             project_id=project_id,
-            entity=profile,
+            entity=visibility.profile(profile, sees_raw=raw_allowed),
             caller=None,
             role=None,
             occurred_at=profile.valid_from,

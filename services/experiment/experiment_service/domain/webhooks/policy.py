@@ -29,8 +29,8 @@ PING = "webhook.ping"
 # a factor of 3 and 25 % jitter every wait is still longer than the one before (until the cap).
 BACKOFF_FACTOR = 3.0
 JITTER = 0.25
-# Retry-After beyond this is not waited for: the delivery would sit idle for days.
-MAX_RETRY_AFTER = timedelta(days=1)
+# Longer Retry-After numbers are not read (they would overflow `timedelta`): they mean "long".
+MAX_SECONDS_DIGITS = 10
 
 
 class DeliveryStatus(StrEnum):
@@ -48,22 +48,28 @@ def backoff(retry: int, *, base: float, cap: float, rng: random.Random | None = 
     return timedelta(seconds=min(cap, nominal * spread))
 
 
-def retry_after(header: str | None, now: datetime) -> timedelta | None:
-    """Retry-After as seconds or an HTTP date; None when absent or unreadable."""
+def retry_after(header: str | None, now: datetime, *, longest: timedelta) -> timedelta | None:
+    """Retry-After as seconds or an HTTP date, at most `longest`; None when absent, unreadable
+    or in the past. The receiver writes it, so nothing it may hold raises: a number too long
+    for `timedelta` (or for `int`) is simply long, a digit that is not ASCII (`²`) unreadable."""
     if header is None:
         return None
     header = header.strip()
-    if header.isdigit():
+    if header.isascii() and header.isdigit():
+        if len(header) > MAX_SECONDS_DIGITS:
+            return longest
         wait = timedelta(seconds=int(header))
     else:
         try:
             when = parsedate_to_datetime(header)
-        except (TypeError, ValueError, IndexError):
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            wait = when - now
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        wait = when - now
-    return min(max(wait, timedelta(0)), MAX_RETRY_AFTER)
+    if wait < timedelta(0):
+        return None
+    return min(wait, longest)
 
 
 @dataclass(frozen=True)

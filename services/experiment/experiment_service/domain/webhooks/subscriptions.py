@@ -10,10 +10,12 @@ from datetime import timedelta
 from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
+from backend_common.ratelimit import TokenBuckets
 from backend_common.rbac import Caller, Role
-from experiment_service.domain import changes
+from experiment_service.domain import changes, visibility
 from experiment_service.domain.errors import (
     DeliveryInProgress,
+    PingRateLimited,
     WebhookDeliveryNotFound,
     WebhookInactive,
     WebhookLimit,
@@ -37,12 +39,19 @@ ENTITY = "webhook"
 
 class Webhooks:
     def __init__(
-        self, db: Database, clock: Clock, guard: TargetGuard, *, max_subscriptions: int
+        self,
+        db: Database,
+        clock: Clock,
+        guard: TargetGuard,
+        *,
+        max_subscriptions: int,
+        pings: TokenBuckets | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._guard = guard
         self._max_subscriptions = max_subscriptions
+        self._pings = pings
 
     async def create(self, caller: Caller, data: WebhookCreate) -> WebhookSubscriptionWithSecret:
         role = await caller.require(data.project_id, Role.EDITOR)
@@ -75,15 +84,17 @@ class Webhooks:
         return WebhookSubscriptionWithSecret(**subscription.model_dump(), secret=secret)
 
     async def get(self, caller: Caller, subscription_id: uuid.UUID) -> WebhookSubscription:
-        subscription, _ = await self._access(caller, subscription_id, Role.VIEWER)
-        return subscription
+        """The subscription; a viewer sees only the outline of its target."""
+        subscription, role = await self._access(caller, subscription_id, Role.VIEWER)
+        return visibility.subscription(subscription, visibility.Visibility(role))
 
     async def list_page(
         self, caller: Caller, project_id: uuid.UUID, page: PageRequest
     ) -> Page[WebhookSubscription]:
-        await caller.require(project_id, Role.VIEWER)
+        seen_by = visibility.Visibility(await caller.require(project_id, Role.VIEWER))
         async with self._db.connection() as conn:
-            return await WebhookSubscriptionRepository(conn).find(project_id, page)
+            found = await WebhookSubscriptionRepository(conn).find(project_id, page)
+        return found.map(lambda item: visibility.subscription(item, seen_by))
 
     async def update(
         self, caller: Caller, subscription_id: uuid.UUID, patch: WebhookUpdate
@@ -155,8 +166,13 @@ class Webhooks:
         return WebhookSubscriptionWithSecret(**rotated.model_dump(), secret=secret)
 
     async def ping(self, caller: Caller, subscription_id: uuid.UUID) -> WebhookDelivery:
-        """Queues a `webhook.ping` event for this subscription alone."""
+        """Queues a `webhook.ping` event for this subscription alone; rate-limited per
+        subscription, so pings cannot be turned into a flood of the receiver."""
         subscription, role = await self._access(caller, subscription_id, Role.EDITOR)
+        if self._pings is not None:
+            decision = self._pings.take(str(subscription.id))
+            if not decision.allowed:
+                raise PingRateLimited(decision)
         async with self._db.transaction() as conn:
             if not subscription.active:
                 raise WebhookInactive()
@@ -181,14 +197,17 @@ class Webhooks:
         event_type: str | None,
         page: PageRequest,
     ) -> Page[WebhookDelivery]:
-        await self._access(caller, subscription_id, Role.VIEWER)
+        """Newest first, with their tries; a viewer does not see what receivers answered."""
+        _, role = await self._access(caller, subscription_id, Role.VIEWER)
         async with self._db.connection() as conn:
-            return await WebhookOutboxRepository(conn).find(
+            found = await WebhookOutboxRepository(conn).find(
                 subscription_id,
                 statuses=statuses,
                 event_type=event_type,
                 page=page,
             )
+        seen_by = visibility.Visibility(role)
+        return found.map(lambda item: visibility.delivery(item, seen_by))
 
     async def redeliver(self, caller: Caller, delivery_id: uuid.UUID) -> WebhookDelivery:
         """Sends the delivery again (same event, same `webhook-id`) with a fresh round of tries."""

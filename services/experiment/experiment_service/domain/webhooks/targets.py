@@ -25,12 +25,36 @@ METADATA = frozenset(
 )
 
 
+# IPv6 addresses that carry an IPv4 address the packet ends up at: judged as that address.
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Site-local (deprecated, RFC 3879): routed inside a site like a private range, yet Python
+# counts it neither private nor reserved.
+SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+# A URL with these is refused as written: clients and proxies disagree about them (header
+# injection through CR/LF, `\` read as `/` by some and as part of the user info by others).
+FORBIDDEN_CHARACTERS = frozenset("\\") | frozenset(map(chr, range(0x21))) | {"\x7f"}
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped (`::ffff:0:0/96`), 6to4 (`2002::/16`) or NAT64
+    (`64:ff9b::/96`) address leads to."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def address_refusal(address: IPAddress) -> str | None:
     """Why a webhook may not go to `address`, or None if it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    address = embedded_ipv4(address) or address
     checks = (
         (address in METADATA, "a cloud metadata address"),
+        (address in SITE_LOCAL, "a site-local address"),
         (address.is_loopback, "a loopback address"),
         (address.is_unspecified, "an unspecified address"),
         (address.is_link_local, "a link-local address"),
@@ -72,6 +96,8 @@ class TargetGuard:
     @staticmethod
     def parse(url: str) -> tuple[SplitResult, str, int]:
         """The URL, its host and port; refused unless it is an absolute http(s) URL."""
+        if not FORBIDDEN_CHARACTERS.isdisjoint(url):
+            raise WebhookTargetRefused("the URL holds a space, a control character or a backslash")
         try:
             parts = urlsplit(url)
             port = parts.port

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from pydantic import AwareDatetime
 
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
@@ -14,6 +13,7 @@ from experiment_service.domain.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from experiment_service.repositories.cursor_keys import Instant
 
 CHANNEL = "webhook_deliveries"
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
@@ -124,10 +124,12 @@ _CLAIM_ACTIVATIONS = """
         ON CONFLICT DO NOTHING
         RETURNING profile_id
     )
-    SELECT due.profile_id, p.sensor_id, s.project_id
+    SELECT due.profile_id, p.sensor_id, s.project_id,
+           coalesce(NOT r.physical_only, false) AS raw_allowed
     FROM due
     JOIN conversion_profiles p ON p.id = due.profile_id
     JOIN sensors s ON s.id = p.sensor_id
+    LEFT JOIN project_raw_policies r ON r.project_id = s.project_id
 """
 _REDELIVER = """
     UPDATE webhook_deliveries
@@ -140,7 +142,7 @@ _REDELIVER = """
 class DeliveryKey(CursorKey):
     """Cursor of a subscription's deliveries, newest first."""
 
-    created_at: AwareDatetime
+    created_at: Instant
     id: uuid.UUID
 
 
@@ -247,11 +249,15 @@ class WebhookOutboxRepository:
 
     async def claim_activations(
         self, *, now: datetime, limit: int
-    ) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]:
-        """(profile id, sensor id, the sensor's home project) of scheduled profiles that have
-        become valid by `now` and were not announced yet; they count as announced from now on."""
+    ) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, bool]]:
+        """(profile id, sensor id, the sensor's home project, whether that project's policy is
+        known to allow raw values) of scheduled profiles that have become valid by `now` and
+        were not announced yet; they count as announced from now on."""
         rows = await self._conn.fetch(_CLAIM_ACTIVATIONS, now, limit)
-        return [(row["profile_id"], row["sensor_id"], row["project_id"]) for row in rows]
+        return [
+            (row["profile_id"], row["sensor_id"], row["project_id"], row["raw_allowed"])
+            for row in rows
+        ]
 
     async def redeliver(self, delivery_id: uuid.UUID) -> None:
         """Due again at once, with a fresh round of tries."""

@@ -2,12 +2,12 @@ import uuid
 from datetime import datetime
 
 import asyncpg
-from pydantic import AwareDatetime
 
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.webhooks.models import WebhookSubscription
 from experiment_service.models import WebhookUpdate
+from experiment_service.repositories.cursor_keys import Instant
 
 COLUMNS = (
     "id, project_id, target_url, event_types, active, disabled_reason, description,"
@@ -45,7 +45,7 @@ _DISABLE = """
 class SubscriptionKey(CursorKey):
     """Cursor of a project's subscriptions, oldest first."""
 
-    created_at: AwareDatetime
+    created_at: Instant
     id: uuid.UUID
 
 
