@@ -1,5 +1,4 @@
 import uuid
-from datetime import datetime
 
 import asyncpg
 from pydantic import Field
@@ -7,6 +6,7 @@ from pydantic import Field
 from auth_service.domain.errors import AlreadyMember
 from auth_service.domain.models import Member, Project, ProjectWithRole
 from auth_service.models import ProjectCreate, ProjectUpdate
+from backend_common.instants import Instant
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.rbac import Membership, Role
 
@@ -24,7 +24,7 @@ class ProjectKey(CursorKey):
 class MemberKey(CursorKey):
     """Where a page of a project's members ends: they are listed by (added_at, user_id)."""
 
-    at: datetime
+    at: Instant  # with an offset, and in range once in UTC (a forged one is invalid, not a 500)
     id: uuid.UUID
 
 
