@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from tests.experiment.factories import expect
-from tests.experiment.webhook_kit import deliveries, delivery_rows, hook_url, subscribe, wait_until
+from tests.experiment.webhook_kit import deliveries, delivery_rows, hook_url, subscribe
+from tests.plugins.waiting import eventually
 
 CAP = 30.0
 MAX_ATTEMPTS = 3
@@ -54,7 +55,7 @@ async def test_odd_retry_after_is_recorded_clamped_and_the_delivery_dies(
 
     for attempt in range(1, MAX_ATTEMPTS + 1):
         await hook.wait_for(attempt)
-        (row,) = await wait_until(
+        (row,) = await eventually(
             lambda attempt=attempt: delivery_rows(
                 pgsql, "d.attempts = %s AND d.status <> 'delivering'", (attempt,)
             ),

@@ -6,8 +6,9 @@ everything."""
 from typing import Any
 
 from tests.experiment.factories import expect
-from tests.experiment.webhook_kit import HOOKS, deliveries, eventually, hook_url, subscribe
+from tests.experiment.webhook_kit import HOOKS, deliveries, hook_url, subscribe
 from tests.plugins.roles import role_matrix
+from tests.plugins.waiting import eventually
 
 SECRET = "s3cret-token-7f1c"
 WHOLE, OUTLINE = "whole", "outline"
