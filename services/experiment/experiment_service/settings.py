@@ -35,6 +35,14 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
     webhook_ping_burst: int = Field(default=5, ge=1, le=1000)
     webhook_ping_rate: float = Field(default=1 / 60, gt=0)
 
+    # Exports (docs/security.md): at most this many at once in the process (each holds a
+    # database connection for as long as its client reads; keep it below db_pool_max_size),
+    # and per user; how long one may take, and its rows.
+    export_connections: int = Field(default=2, gt=0)
+    exports_per_user: int = Field(default=2, gt=0)
+    export_max_seconds: float = Field(default=300.0, gt=0)
+    export_max_rows: int = Field(default=1_000_000, gt=0)
+
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:

@@ -3,6 +3,7 @@
 from typing import Any
 
 from backend_common.errors import DomainError, ErrorMap, Problem, find_problem
+from backend_common.export_budget import EXPORT_ERRORS
 from backend_common.pagination import PAGINATION_ERRORS
 from backend_common.ratelimit import rate_limit_headers
 from backend_common.rbac import RBAC_ERRORS
@@ -58,6 +59,7 @@ def _code(error: DomainError) -> str:
 
 
 ERROR_MAP: ErrorMap = {
+    **EXPORT_ERRORS,
     ExperimentNotFound: (404, "experiment_not_found"),
     RunNotFound: (404, "run_not_found"),
     CaptureSessionNotFound: (404, "capture_session_not_found"),

@@ -1,7 +1,8 @@
 """Runs: the status machine, its invariants, batch changes."""
 
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ import asyncpg
 
 from backend_common.db import Database
 from backend_common.errors import DomainError
+from backend_common.export_budget import ExportLimits, ExportRows, ExportSlots
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
@@ -95,8 +97,9 @@ def _merged_tags(
 
 
 class Runs:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, exports: ExportSlots | None = None) -> None:
         self._db = db
+        self._exports = exports or ExportSlots(ExportLimits())
 
     async def create(self, caller: Caller, experiment_id: uuid.UUID, data: RunCreate) -> Run:
         experiment, role = await experiment_role(self._db, caller, experiment_id, Role.EDITOR)
@@ -152,14 +155,22 @@ class Runs:
         async with self._db.connection() as conn:
             return await RunRepository(conn).find(flt, sort, page)
 
-    async def stream(
+    @asynccontextmanager
+    async def export(
         self, caller: Caller, flt: ListFilter, sort: SortOrder
-    ) -> AsyncGenerator[Run, None]:
-        """Every matching run in `sort` order, from one consistent snapshot."""
-        flt = await self._scope(caller, flt)
-        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
-            async for run in RunRepository(conn).stream(flt, sort):
-                yield run
+    ) -> AsyncIterator[ExportRows[Run]]:
+        """The matching runs in `sort` order, up to the row cap, from one consistent
+        snapshot; an export slot and a connection are held until the block ends. Raises the
+        role errors, TooManyExports or ExportsBusy."""
+        flt = await self._scope(caller, flt)  # roles asked before a slot is held
+        limit = self._exports.limits.max_rows
+        with self._exports.slot(caller.user_id):
+            async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
+                runs = RunRepository(conn)
+                truncated = await runs.more_than(flt, limit)
+                # Closed before the transaction ends, however the reading of it ended.
+                async with aclosing(runs.stream(flt, sort, limit=limit)) as rows:
+                    yield ExportRows(rows, truncated=truncated, max_rows=limit)
 
     async def update(self, caller: Caller, run_id: uuid.UUID, patch: RunUpdate) -> Run:
         _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
