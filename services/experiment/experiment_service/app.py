@@ -69,10 +69,15 @@ def create_app(
     async def domain_ctx(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
         app[EXPERIMENTS] = Experiments(db, app[EXPORTS])
-        app[RUNS] = Runs(db, app[EXPORTS])
+        app[RUNS] = Runs(
+            db,
+            app[EXPORTS],
+            max_runs=settings.max_runs_per_experiment,
+            max_fan_out=settings.webhook_max_deliveries_per_change,
+        )
         app[CAPTURE_SESSIONS] = CaptureSessions(db)
         app[AUDIT_LOG] = AuditLog(db)
-        app[SENSORS] = Sensors(db, clock, liveness)
+        app[SENSORS] = Sensors(db, clock, liveness, max_sensors=settings.max_sensors_per_project)
         app[CONVERSION_PROFILES] = ConversionProfiles(db, clock)
         app[RUN_SENSORS] = RunSensors(db, app[SENSORS])
         app[WEBHOOKS] = Webhooks(

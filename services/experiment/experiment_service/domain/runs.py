@@ -23,6 +23,7 @@ from experiment_service.domain.errors import (
     InvalidTransition,
     RunArchived,
     RunHasActiveCapture,
+    RunLimit,
     RunNotFound,
 )
 from experiment_service.domain.listing import ListFilter, SortOrder
@@ -32,7 +33,7 @@ from experiment_service.domain.transitions import (
     RUN_STATUSES_NEEDING_IDLE_CAPTURE,
     RUN_TRANSITIONS,
 )
-from experiment_service.domain.webhooks.outbox import Event
+from experiment_service.domain.webhooks.outbox import Event, check_fan_out
 from experiment_service.models import RunCreate, RunUpdate
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.experiments import ExperimentRepository
@@ -97,16 +98,28 @@ def _merged_tags(
 
 
 class Runs:
-    def __init__(self, db: Database, exports: ExportSlots | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        exports: ExportSlots | None = None,
+        *,
+        max_runs: int = 10_000,
+        max_fan_out: int = 5_000,
+    ) -> None:
         self._db = db
         self._exports = exports or ExportSlots(ExportLimits())
+        self._max_runs = max_runs  # per experiment
+        self._max_fan_out = max_fan_out  # webhook deliveries one batch change may queue
 
     async def create(self, caller: Caller, experiment_id: uuid.UUID, data: RunCreate) -> Run:
         experiment, role = await experiment_role(self._db, caller, experiment_id, Role.EDITOR)
         if experiment.status == ExperimentStatus.ARCHIVED:
             raise ExperimentArchived()
         async with self._db.transaction() as conn:
-            run = await RunRepository(conn).insert_into_open_experiment(
+            runs = RunRepository(conn)
+            if await runs.count_in_locked_experiment(experiment_id) >= self._max_runs:
+                raise RunLimit(f"An experiment has at most {self._max_runs} runs.")
+            run = await runs.insert_into_open_experiment(
                 experiment_id=experiment_id, created_by=caller.user_id, data=data
             )
             if run is None:
@@ -270,6 +283,15 @@ class Runs:
                 raise BatchFailed(
                     [(run_id, failures[run_id]) for run_id in ordered_ids if run_id in failures]
                 )
+            await check_fan_out(
+                conn,
+                [
+                    (run.project_id, event.type)
+                    for run, _, planned_change in planned
+                    for event in _events(run, _preview(run, planned_change))
+                ],
+                limit=self._max_fan_out,
+            )
             updated_runs = []
             for run, role, planned_change in planned:
                 updated = await self._apply(conn, run, planned_change)
@@ -305,6 +327,16 @@ class Runs:
             parent_id=after_run.experiment_id,
             events=_events(before_run, after_run),
         )
+
+
+def _preview(run: Run, change: _Change) -> Run:
+    """The run as a batch change will leave it, as far as its webhook events go."""
+    update: dict[str, object] = {}
+    if change.status is not None:
+        update["status"] = change.status.status
+    if change.tags is not None:
+        update["tags"] = change.tags
+    return run.model_copy(update=update)
 
 
 def _events(before: Run, after: Run) -> list[Event]:

@@ -44,6 +44,11 @@ _INSERT_INTO_OPEN_EXPERIMENT = f"""
     SELECT id, project_id, $2, $3, $4, $5, $6, $7, $8, $9 FROM experiment
     RETURNING {COLUMNS}
 """
+# Serialises the run creates of one experiment until the transaction ends, so the count after it
+# sees every run committed before (a statement's snapshot is taken when it starts: the count must
+# be a statement of its own after the lock).
+_LOCK_EXPERIMENT_RUNS = "SELECT pg_advisory_xact_lock(hashtextextended('runs:' || $1, 0))"
+_COUNT_IN_EXPERIMENT = "SELECT count(*) FROM runs WHERE experiment_id = $1"
 _GET = f"SELECT {COLUMNS} FROM runs WHERE id = $1"
 _GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR UPDATE"
 _GET_FOR_SHARE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR SHARE"
@@ -79,6 +84,13 @@ class RunRepository:
             created_by,
         )
         return Run.model_validate(dict(row)) if row else None
+
+    async def count_in_locked_experiment(self, experiment_id: uuid.UUID) -> int:
+        """The experiment's runs, after locking its run creates until the transaction ends
+        (needs a transaction)."""
+        await self._conn.execute(_LOCK_EXPERIMENT_RUNS, str(experiment_id))
+        count: int = await self._conn.fetchval(_COUNT_IN_EXPERIMENT, experiment_id)
+        return count
 
     async def get(
         self, run_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False
