@@ -1,13 +1,16 @@
 """Streaming exports: rows go out as they are read, so memory does not grow with the result."""
 
+import asyncio
 import contextlib
 import csv
 import io
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from backend_common.export_budget import ExportRows, ExportTimedOut
 
 CHUNK_BYTES = 64 * 1024
 
@@ -50,6 +53,7 @@ async def stream_export(
     fmt: str,
     name: str,
     columns: Sequence[str],
+    headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
     """Writes `items` as CSV (a header row, then `columns`) or as one JSON array."""
     is_csv = fmt == "csv"
@@ -58,6 +62,7 @@ async def stream_export(
             "Content-Type": "text/csv; charset=utf-8" if is_csv else "application/json",
             "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
             "Cache-Control": "no-store",
+            **(headers or {}),
         }
     )
     # aclosing: a client that goes away mid-stream still ends the generator's transaction.
@@ -85,3 +90,30 @@ async def stream_export(
     await response.write(bytes(chunk))
     await response.write_eof()
     return response
+
+
+async def stream_bounded_export(
+    request: web.Request,
+    export: contextlib.AbstractAsyncContextManager[ExportRows[Any]],
+    *,
+    max_seconds: float,
+    fmt: str,
+    name: str,
+    columns: Sequence[str],
+) -> web.StreamResponse:
+    """Opens `export` (the domain's: role checks, an export slot, a snapshot) and streams its
+    rows with its row-cap headers, all within `max_seconds`. A client that stops reading holds
+    the export's connection: past the limit the export ends (its transaction closed, connection
+    and slot given back) and the client's connection is cut mid-body, never ended cleanly, so a
+    partial export cannot be taken for the whole; `ExportTimedOut` if nothing was sent yet."""
+    try:
+        async with asyncio.timeout(max_seconds), export as opened:
+            return await stream_export(
+                request, opened.rows, fmt=fmt, name=name, columns=columns, headers=opened.headers
+            )
+    except TimeoutError:
+        if request.writer.output_size and request.transport is not None:
+            request.transport.abort()
+        raise ExportTimedOut(
+            f"The export ran past {max_seconds:g} s; narrow the selection."
+        ) from None

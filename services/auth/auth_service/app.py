@@ -81,7 +81,7 @@ def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
                 )
             ),
         )
-        app[PROJECTS] = Projects(app[DATABASE])
+        app[PROJECTS] = Projects(app[DATABASE], max_owned=settings.max_owned_projects)
         yield
         await app[ACCOUNTS].drain()
         hasher.close()

@@ -44,6 +44,8 @@ class AuthSettings(DatabaseSettings):
     known_address_ttl: int = Field(default=30 * 24 * 3600, ge=0)
     reset_rate_per_email: float = Field(default=1 / 600, gt=0)
     reset_burst_per_email: int = Field(default=3, ge=1)
+    # Projects one user may own (docs/security.md, quotas); creating one more is 409.
+    max_owned_projects: int = Field(default=100, ge=1)
     # Without a mail sender, reset mails (token included) are written here as files; the log only
     # ever says that a reset was asked for.
     reset_mail_dir: Path | None = None

@@ -5,6 +5,7 @@ from aiohttp import web
 
 from backend_common.app import create_base_app
 from backend_common.clock import Clock, utc_now
+from backend_common.export_budget import ExportLimits, ExportSlots
 from backend_common.idempotency import purge_expired_ctx
 from backend_common.keys import DATABASE
 from backend_common.ratelimit import TokenBuckets
@@ -25,6 +26,7 @@ from experiment_service.appkeys import (
     CAPTURE_SESSIONS,
     CONVERSION_PROFILES,
     EXPERIMENTS,
+    EXPORTS,
     RUN_SENSORS,
     RUNS,
     SENSORS,
@@ -54,13 +56,28 @@ def create_app(
         offline_after=timedelta(seconds=settings.sensor_offline_seconds),
     )
 
+    # One budget for the exports of experiments and runs together.
+    app[EXPORTS] = ExportSlots(
+        ExportLimits(
+            connections=settings.export_connections,
+            per_user=settings.exports_per_user,
+            max_rows=settings.export_max_rows,
+            max_seconds=settings.export_max_seconds,
+        )
+    )
+
     async def domain_ctx(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
-        app[EXPERIMENTS] = Experiments(db)
-        app[RUNS] = Runs(db)
+        app[EXPERIMENTS] = Experiments(db, app[EXPORTS])
+        app[RUNS] = Runs(
+            db,
+            app[EXPORTS],
+            max_runs=settings.max_runs_per_experiment,
+            max_fan_out=settings.webhook_max_deliveries_per_change,
+        )
         app[CAPTURE_SESSIONS] = CaptureSessions(db)
         app[AUDIT_LOG] = AuditLog(db)
-        app[SENSORS] = Sensors(db, clock, liveness)
+        app[SENSORS] = Sensors(db, clock, liveness, max_sensors=settings.max_sensors_per_project)
         app[CONVERSION_PROFILES] = ConversionProfiles(db, clock)
         app[RUN_SENSORS] = RunSensors(db, app[SENSORS])
         app[WEBHOOKS] = Webhooks(

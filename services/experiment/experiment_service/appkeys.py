@@ -1,5 +1,6 @@
 from aiohttp import web
 
+from backend_common.export_budget import ExportSlots
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
@@ -17,3 +18,4 @@ SENSORS = web.AppKey("sensors", Sensors)
 CONVERSION_PROFILES = web.AppKey("conversion_profiles", ConversionProfiles)
 RUN_SENSORS = web.AppKey("run_sensors", RunSensors)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
+EXPORTS = web.AppKey("exports", ExportSlots)

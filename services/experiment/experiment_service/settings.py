@@ -34,6 +34,21 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
     # Test pings per subscription: a burst, then one every 1/rate seconds (per process).
     webhook_ping_burst: int = Field(default=5, ge=1, le=1000)
     webhook_ping_rate: float = Field(default=1 / 60, gt=0)
+    # Webhook deliveries one batch change (runs:batch-status, runs:bulk-tags) may queue, counted
+    # over its events and the subscriptions that want each; past it the change is 422.
+    webhook_max_deliveries_per_change: int = Field(default=5000, ge=1)
+
+    # Quotas (docs/security.md): past them a create is 409.
+    max_sensors_per_project: int = Field(default=1000, ge=1)  # its own and those shared with it
+    max_runs_per_experiment: int = Field(default=10_000, ge=1)
+
+    # Exports (docs/security.md): at most this many at once in the process (each holds a
+    # database connection for as long as its client reads; keep it below db_pool_max_size),
+    # and per user; how long one may take, and its rows.
+    export_connections: int = Field(default=2, gt=0)
+    exports_per_user: int = Field(default=2, gt=0)
+    export_max_seconds: float = Field(default=300.0, gt=0)
+    export_max_rows: int = Field(default=1_000_000, gt=0)
 
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod

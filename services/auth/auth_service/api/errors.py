@@ -10,6 +10,7 @@ from auth_service.domain.errors import (
     InvalidResetToken,
     LastOwner,
     MemberNotFound,
+    ProjectLimit,
     ProjectNotFound,
     RefreshTokenReused,
     RegistrationClosed,
@@ -36,6 +37,7 @@ ERROR_MAP: ErrorMap = {
     AlreadyMember: (409, "already_member"),
     Forbidden: (403, "forbidden"),
     LastOwner: (409, "last_owner"),
+    ProjectLimit: (409, "project_limit"),
     HasherBusy: Problem(503, "server_busy", headers={"Retry-After": "1"}),
     Throttled: Problem(
         429, "too_many_requests", headers=lambda exc: rate_limit_headers(exc.decision)

@@ -54,6 +54,10 @@ class Forbidden(DomainError):
     """Your role in this project does not allow that."""
 
 
+class ProjectLimit(DomainError):
+    """You own as many projects as one user may; delete or hand over one first."""
+
+
 class LastOwner(DomainError):
     """A project keeps at least one owner."""
 

@@ -8,6 +8,7 @@ from auth_service.domain.errors import (
     Forbidden,
     LastOwner,
     MemberNotFound,
+    ProjectLimit,
     ProjectNotFound,
     UserNotFound,
 )
@@ -33,12 +34,17 @@ async def _require_role(
 
 
 class Projects:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, max_owned: int = 100) -> None:
         self._db = db
+        self._max_owned = max_owned
 
     async def create(self, *, caller_id: uuid.UUID, data: ProjectCreate) -> ProjectWithRole:
         async with self._db.transaction() as conn:
-            project = await ProjectRepository(conn).insert(data, created_by=caller_id)
+            projects = ProjectRepository(conn)
+            # The quota bounds what one account creates; an owner added by another is not refused.
+            if await projects.count_owned_locked(caller_id) >= self._max_owned:
+                raise ProjectLimit(f"A user owns at most {self._max_owned} projects.")
+            project = await projects.insert(data, created_by=caller_id)
             await MemberRepository(conn).insert(project.id, caller_id, Role.OWNER)
         return ProjectWithRole(**project.model_dump(), role=Role.OWNER)
 

@@ -1,5 +1,4 @@
 import uuid
-from datetime import datetime
 
 import asyncpg
 from pydantic import Field
@@ -7,6 +6,7 @@ from pydantic import Field
 from auth_service.domain.errors import AlreadyMember
 from auth_service.domain.models import Member, Project, ProjectWithRole
 from auth_service.models import ProjectCreate, ProjectUpdate
+from backend_common.instants import Instant
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.rbac import Membership, Role
 
@@ -24,9 +24,15 @@ class ProjectKey(CursorKey):
 class MemberKey(CursorKey):
     """Where a page of a project's members ends: they are listed by (added_at, user_id)."""
 
-    at: datetime
+    at: Instant  # with an offset, and in range once in UTC (a forged one is invalid, not a 500)
     id: uuid.UUID
 
+
+# Serialises the project creates of one user until the transaction ends, so the count after it
+# sees every project committed before (a statement's snapshot is taken when it starts: the count
+# must be a statement of its own after the lock).
+_LOCK_OWNER = "SELECT pg_advisory_xact_lock(hashtextextended('owned_projects:' || $1, 0))"
+_COUNT_OWNED = "SELECT count(*) FROM project_members WHERE user_id = $1 AND role = 'owner'"
 
 _PROJECT_COLUMNS = (
     "p.id, p.name, p.description, p.physical_only, p.created_by, p.created_at, p.updated_at"
@@ -97,6 +103,13 @@ class ProjectRepository:
     async def get(self, project_id: uuid.UUID) -> Project | None:
         row = await self._conn.fetchrow(_GET_PROJECT, project_id)
         return Project.model_validate(dict(row)) if row else None
+
+    async def count_owned_locked(self, user_id: uuid.UUID) -> int:
+        """The projects the user owns, after locking their project creates until the
+        transaction ends (needs a transaction)."""
+        await self._conn.execute(_LOCK_OWNER, str(user_id))
+        owned: int = await self._conn.fetchval(_COUNT_OWNED, user_id)
+        return owned
 
     async def lock(self, project_id: uuid.UUID) -> bool:
         """Serialises membership changes of one project (the last-owner rule needs it)."""

@@ -3,6 +3,7 @@
 from typing import Any
 
 from backend_common.errors import DomainError, ErrorMap, Problem, find_problem
+from backend_common.export_budget import EXPORT_ERRORS
 from backend_common.pagination import PAGINATION_ERRORS
 from backend_common.ratelimit import rate_limit_headers
 from backend_common.rbac import RBAC_ERRORS
@@ -25,18 +26,21 @@ from experiment_service.domain.errors import (
     ProfileVersionTaken,
     RunArchived,
     RunHasActiveCapture,
+    RunLimit,
     RunNotFound,
     RunNotRunning,
     SensorAlreadyBound,
     SensorAlreadyInProject,
     SensorBoundInProject,
     SensorInActiveCapture,
+    SensorLimit,
     SensorNotBound,
     SensorNotFound,
     SensorNotInProject,
     SensorProjectLimit,
     SensorProjectNotFound,
     WebhookDeliveryNotFound,
+    WebhookFanOutLimit,
     WebhookInactive,
     WebhookLimit,
     WebhookNotFound,
@@ -58,6 +62,7 @@ def _code(error: DomainError) -> str:
 
 
 ERROR_MAP: ErrorMap = {
+    **EXPORT_ERRORS,
     ExperimentNotFound: (404, "experiment_not_found"),
     RunNotFound: (404, "run_not_found"),
     CaptureSessionNotFound: (404, "capture_session_not_found"),
@@ -88,6 +93,9 @@ ERROR_MAP: ErrorMap = {
     WebhookNotFound: (404, "webhook_not_found"),
     WebhookDeliveryNotFound: (404, "webhook_delivery_not_found"),
     WebhookLimit: (409, "webhook_limit"),
+    SensorLimit: (409, "sensor_limit"),
+    RunLimit: (409, "run_limit"),
+    WebhookFanOutLimit: (422, "webhook_fanout_limit"),
     WebhookInactive: (409, "webhook_inactive"),
     DeliveryInProgress: (409, "delivery_in_progress"),
     WebhookTargetRefused: (422, "webhook_target_refused"),

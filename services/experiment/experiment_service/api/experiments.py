@@ -1,11 +1,11 @@
 from aiohttp import web
 
-from backend_common.export import stream_export
+from backend_common.export import stream_bounded_export
 from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
 from backend_common.idempotency import idempotent
 from backend_common.rbac import caller
 from experiment_service.api.listing import list_filter, page_response
-from experiment_service.appkeys import EXPERIMENTS, RUNS
+from experiment_service.appkeys import EXPERIMENTS, EXPORTS, RUNS
 from experiment_service.domain.models import Experiment
 from experiment_service.models import (
     LIST_REPEATED,
@@ -41,9 +41,14 @@ async def list_experiments(request: web.Request) -> web.Response:
 @routes.get("/api/v1/experiments/export", name="export_experiments")
 async def export_experiments(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, ExperimentExportQuery, repeated=LIST_REPEATED)
-    items = request.app[EXPERIMENTS].stream(caller(request), list_filter(query), query.sort)
-    return await stream_export(
-        request, items, fmt=query.format, name="experiments", columns=list(Experiment.model_fields)
+    export = request.app[EXPERIMENTS].export(caller(request), list_filter(query), query.sort)
+    return await stream_bounded_export(
+        request,
+        export,
+        max_seconds=request.app[EXPORTS].limits.max_seconds,
+        fmt=query.format,
+        name="experiments",
+        columns=list(Experiment.model_fields),
     )
 
 

@@ -1,12 +1,12 @@
 from aiohttp import web
 
-from backend_common.export import stream_export
+from backend_common.export import stream_bounded_export
 from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
 from backend_common.idempotency import idempotent
 from backend_common.pagination import PageQuery
 from backend_common.rbac import caller
 from experiment_service.api.listing import list_filter, page_response
-from experiment_service.appkeys import AUDIT_LOG, RUNS
+from experiment_service.appkeys import AUDIT_LOG, EXPORTS, RUNS
 from experiment_service.domain.models import Run
 from experiment_service.models import (
     LIST_REPEATED,
@@ -32,9 +32,14 @@ async def list_runs(request: web.Request) -> web.Response:
 @routes.get("/api/v1/runs/export", name="export_runs")
 async def export_runs(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, RunExportQuery, repeated=LIST_REPEATED)
-    items = request.app[RUNS].stream(caller(request), list_filter(query), query.sort)
-    return await stream_export(
-        request, items, fmt=query.format, name="runs", columns=list(Run.model_fields)
+    export = request.app[RUNS].export(caller(request), list_filter(query), query.sort)
+    return await stream_bounded_export(
+        request,
+        export,
+        max_seconds=request.app[EXPORTS].limits.max_seconds,
+        fmt=query.format,
+        name="runs",
+        columns=list(Run.model_fields),
     )
 
 

@@ -116,6 +116,19 @@ class WebhookDeliveryNotFound(DomainError):
     """No such webhook delivery."""
 
 
+class SensorLimit(DomainError):
+    """The project has as many sensors as it may."""
+
+
+class RunLimit(DomainError):
+    """The experiment has as many runs as it may."""
+
+
+class WebhookFanOutLimit(DomainError):
+    """The change would queue more webhook deliveries than one change may; change fewer items
+    at once."""
+
+
 class WebhookLimit(DomainError):
     """The project has as many webhook subscriptions as it may."""
 

@@ -1,9 +1,11 @@
 """Experiments: who may do what, and the status machine."""
 
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 
 from backend_common.db import Database
+from backend_common.export_budget import ExportLimits, ExportRows, ExportSlots
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import changes
@@ -28,8 +30,9 @@ ENTITY = "experiment"
 
 
 class Experiments:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, exports: ExportSlots | None = None) -> None:
         self._db = db
+        self._exports = exports or ExportSlots(ExportLimits())
 
     async def create(self, caller: Caller, data: ExperimentCreate) -> Experiment:
         role = await caller.require(data.project_id, Role.EDITOR)
@@ -72,15 +75,23 @@ class Experiments:
         async with self._db.connection() as conn:
             return await ExperimentRepository(conn).find(flt, sort, page)
 
-    async def stream(
+    @asynccontextmanager
+    async def export(
         self, caller: Caller, flt: ListFilter, sort: SortOrder
-    ) -> AsyncGenerator[Experiment, None]:
-        """Every matching experiment in `sort` order, from one consistent snapshot."""
+    ) -> AsyncIterator[ExportRows[Experiment]]:
+        """The matching experiments in `sort` order, up to the row cap, from one consistent
+        snapshot; an export slot and a connection are held until the block ends. Raises the
+        role errors, TooManyExports or ExportsBusy."""
         assert flt.project_id is not None
-        await caller.require(flt.project_id, Role.VIEWER)
-        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
-            async for experiment in ExperimentRepository(conn).stream(flt, sort):
-                yield experiment
+        await caller.require(flt.project_id, Role.VIEWER)  # before a slot is held
+        limit = self._exports.limits.max_rows
+        with self._exports.slot(caller.user_id):
+            async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
+                experiments = ExperimentRepository(conn)
+                truncated = await experiments.more_than(flt, limit)
+                # Closed before the transaction ends, however the reading of it ended.
+                async with aclosing(experiments.stream(flt, sort, limit=limit)) as rows:
+                    yield ExportRows(rows, truncated=truncated, max_rows=limit)
 
     async def update(
         self, caller: Caller, experiment_id: uuid.UUID, patch: ExperimentUpdate

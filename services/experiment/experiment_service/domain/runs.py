@@ -1,7 +1,8 @@
 """Runs: the status machine, its invariants, batch changes."""
 
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ import asyncpg
 
 from backend_common.db import Database
 from backend_common.errors import DomainError
+from backend_common.export_budget import ExportLimits, ExportRows, ExportSlots
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
@@ -21,6 +23,7 @@ from experiment_service.domain.errors import (
     InvalidTransition,
     RunArchived,
     RunHasActiveCapture,
+    RunLimit,
     RunNotFound,
 )
 from experiment_service.domain.listing import ListFilter, SortOrder
@@ -30,7 +33,7 @@ from experiment_service.domain.transitions import (
     RUN_STATUSES_NEEDING_IDLE_CAPTURE,
     RUN_TRANSITIONS,
 )
-from experiment_service.domain.webhooks.outbox import Event
+from experiment_service.domain.webhooks.outbox import Event, check_fan_out
 from experiment_service.models import RunCreate, RunUpdate
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.experiments import ExperimentRepository
@@ -95,15 +98,28 @@ def _merged_tags(
 
 
 class Runs:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        exports: ExportSlots | None = None,
+        *,
+        max_runs: int = 10_000,
+        max_fan_out: int = 5_000,
+    ) -> None:
         self._db = db
+        self._exports = exports or ExportSlots(ExportLimits())
+        self._max_runs = max_runs  # per experiment
+        self._max_fan_out = max_fan_out  # webhook deliveries one batch change may queue
 
     async def create(self, caller: Caller, experiment_id: uuid.UUID, data: RunCreate) -> Run:
         experiment, role = await experiment_role(self._db, caller, experiment_id, Role.EDITOR)
         if experiment.status == ExperimentStatus.ARCHIVED:
             raise ExperimentArchived()
         async with self._db.transaction() as conn:
-            run = await RunRepository(conn).insert_into_open_experiment(
+            runs = RunRepository(conn)
+            if await runs.count_in_locked_experiment(experiment_id) >= self._max_runs:
+                raise RunLimit(f"An experiment has at most {self._max_runs} runs.")
+            run = await runs.insert_into_open_experiment(
                 experiment_id=experiment_id, created_by=caller.user_id, data=data
             )
             if run is None:
@@ -152,14 +168,22 @@ class Runs:
         async with self._db.connection() as conn:
             return await RunRepository(conn).find(flt, sort, page)
 
-    async def stream(
+    @asynccontextmanager
+    async def export(
         self, caller: Caller, flt: ListFilter, sort: SortOrder
-    ) -> AsyncGenerator[Run, None]:
-        """Every matching run in `sort` order, from one consistent snapshot."""
-        flt = await self._scope(caller, flt)
-        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
-            async for run in RunRepository(conn).stream(flt, sort):
-                yield run
+    ) -> AsyncIterator[ExportRows[Run]]:
+        """The matching runs in `sort` order, up to the row cap, from one consistent
+        snapshot; an export slot and a connection are held until the block ends. Raises the
+        role errors, TooManyExports or ExportsBusy."""
+        flt = await self._scope(caller, flt)  # roles asked before a slot is held
+        limit = self._exports.limits.max_rows
+        with self._exports.slot(caller.user_id):
+            async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
+                runs = RunRepository(conn)
+                truncated = await runs.more_than(flt, limit)
+                # Closed before the transaction ends, however the reading of it ended.
+                async with aclosing(runs.stream(flt, sort, limit=limit)) as rows:
+                    yield ExportRows(rows, truncated=truncated, max_rows=limit)
 
     async def update(self, caller: Caller, run_id: uuid.UUID, patch: RunUpdate) -> Run:
         _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
@@ -259,6 +283,15 @@ class Runs:
                 raise BatchFailed(
                     [(run_id, failures[run_id]) for run_id in ordered_ids if run_id in failures]
                 )
+            await check_fan_out(
+                conn,
+                [
+                    (run.project_id, event.type)
+                    for run, _, planned_change in planned
+                    for event in _events(run, _preview(run, planned_change))
+                ],
+                limit=self._max_fan_out,
+            )
             updated_runs = []
             for run, role, planned_change in planned:
                 updated = await self._apply(conn, run, planned_change)
@@ -294,6 +327,16 @@ class Runs:
             parent_id=after_run.experiment_id,
             events=_events(before_run, after_run),
         )
+
+
+def _preview(run: Run, change: _Change) -> Run:
+    """The run as a batch change will leave it, as far as its webhook events go."""
+    update: dict[str, object] = {}
+    if change.status is not None:
+        update["status"] = change.status.status
+    if change.tags is not None:
+        update["tags"] = change.tags
+    return run.model_copy(update=update)
 
 
 def _events(before: Run, after: Run) -> list[Event]:

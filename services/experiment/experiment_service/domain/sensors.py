@@ -24,6 +24,7 @@ from experiment_service.domain.errors import (
     SensorAlreadyInProject,
     SensorBoundInProject,
     SensorInActiveCapture,
+    SensorLimit,
     SensorNotFound,
     SensorProjectLimit,
     SensorProjectNotFound,
@@ -120,10 +121,13 @@ async def locked_sensor(
 
 
 class Sensors:
-    def __init__(self, db: Database, clock: Clock, liveness: Liveness) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, liveness: Liveness, *, max_sensors: int = 1000
+    ) -> None:
         self._db = db
         self._clock = clock
         self._liveness = liveness
+        self._max_sensors = max_sensors  # per project, its own and those shared with it
 
     def view(self) -> SensorView:
         return SensorView(
@@ -139,6 +143,7 @@ class Sensors:
         role = member.role
         async with self._db.transaction() as conn:
             sensors = SensorRepository(conn)
+            await self._check_room(sensors, data.project_id)
             sensor_id = await sensors.insert(created_by=caller.user_id, data=data)
             token = sensor_tokens.mint(sensor_id)
             await sensors.add_token(sensor_id, token)
@@ -158,6 +163,12 @@ class Sensors:
                 events=[Event("sensor.created", sensor)],
             )
         return SensorWithToken(**sensor.model_dump(), token=token.token)
+
+    async def _check_room(self, sensors: SensorRepository, project_id: uuid.UUID) -> None:
+        """Refuses a sensor more in a project that has its quota (held until the transaction
+        ends, so concurrent additions cannot pass it together)."""
+        if await sensors.count_in_locked_project(project_id) >= self._max_sensors:
+            raise SensorLimit(f"A project has at most {self._max_sensors} sensors.")
 
     async def _publish_first_profile(
         self,
@@ -303,6 +314,8 @@ class Sensors:
                     f"A sensor belongs to at most {MAX_SENSOR_PROJECTS} projects."
                 )
             sensors = SensorRepository(conn)
+            if project_id not in project_ids:
+                await self._check_room(sensors, project_id)
             if not await sensors.add_project(sensor_id, project_id, added_by=caller.user_id):
                 raise SensorAlreadyInProject()
             link = next(p for p in await sensors.projects(sensor_id) if p.project_id == project_id)

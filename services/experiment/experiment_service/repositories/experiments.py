@@ -1,5 +1,5 @@
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Literal
 
 import asyncpg
@@ -9,7 +9,7 @@ from backend_common.sql import Query
 from experiment_service.domain.listing import ListFilter, SortOrder
 from experiment_service.domain.models import Experiment
 from experiment_service.models import ExperimentCreate, ExperimentUpdate
-from experiment_service.repositories.listing import all_sql, page_in, page_sql
+from experiment_service.repositories.listing import all_sql, more_than_sql, page_in, page_sql
 
 COLUMNS = (
     "id, project_id, name, description, tags, owner_id, status, experiment_type, metadata,"
@@ -89,8 +89,16 @@ class ExperimentRepository:
         rows = await self._conn.fetch(sql, *params)
         return page_in([Experiment.model_validate(dict(row)) for row in rows], sort, page)
 
-    async def stream(self, flt: ListFilter, sort: SortOrder) -> AsyncIterator[Experiment]:
-        """Every matching row, read through a server-side cursor (needs a transaction)."""
-        sql, params = all_sql(_SELECT, flt, sort, text_expr=TEXT_EXPR)
+    async def stream(
+        self, flt: ListFilter, sort: SortOrder, *, limit: int
+    ) -> AsyncGenerator[Experiment, None]:
+        """The first `limit` matching rows, read through a server-side cursor (needs a
+        transaction)."""
+        sql, params = all_sql(_SELECT, flt, sort, text_expr=TEXT_EXPR, limit=limit)
         async for row in self._conn.cursor(sql, *params, prefetch=500):
             yield Experiment.model_validate(dict(row))
+
+    async def more_than(self, flt: ListFilter, count: int) -> bool:
+        sql, params = more_than_sql(_SELECT, flt, count, text_expr=TEXT_EXPR)
+        more: bool = await self._conn.fetchval(sql, *params)
+        return more

@@ -109,9 +109,23 @@ def paged(select: str, query: Query, sort: SortOrder, page: PageRequest) -> str:
 
 
 def all_sql(
-    select: str, flt: ListFilter, sort: SortOrder, *, text_expr: str
+    select: str, flt: ListFilter, sort: SortOrder, *, text_expr: str, limit: int
 ) -> tuple[str, list[Any]]:
-    """`select` narrowed to every matching row, in `sort` order."""
+    """`select` narrowed to the first `limit` matching rows, in `sort` order."""
     query = Query()
     _apply_filter(query, flt, text_expr=text_expr)
-    return f"{select} WHERE {query.where_sql} ORDER BY {_order_sql(sort)}", query.params
+    order = _order_sql(sort)
+    return f"{select} WHERE {query.where_sql} ORDER BY {order} LIMIT {query.param(limit)}", (
+        query.params
+    )
+
+
+def more_than_sql(
+    select: str, flt: ListFilter, count: int, *, text_expr: str
+) -> tuple[str, list[Any]]:
+    """Whether more than `count` rows match (reads at most `count` + 1 of them)."""
+    query = Query()
+    _apply_filter(query, flt, text_expr=text_expr)
+    return f"SELECT EXISTS ({select} WHERE {query.where_sql} OFFSET {query.param(count)})", (
+        query.params
+    )

@@ -1,5 +1,5 @@
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import asyncpg
 
@@ -8,7 +8,7 @@ from backend_common.sql import Query
 from experiment_service.domain.listing import ListFilter, SortOrder
 from experiment_service.domain.models import Run, StatusChange
 from experiment_service.models import RunCreate, RunUpdate
-from experiment_service.repositories.listing import all_sql, page_in, page_sql
+from experiment_service.repositories.listing import all_sql, more_than_sql, page_in, page_sql
 
 COLUMNS = (
     "id, experiment_id, project_id, name, params, git_sha, env, tags, notes, metadata, status,"
@@ -44,6 +44,11 @@ _INSERT_INTO_OPEN_EXPERIMENT = f"""
     SELECT id, project_id, $2, $3, $4, $5, $6, $7, $8, $9 FROM experiment
     RETURNING {COLUMNS}
 """
+# Serialises the run creates of one experiment until the transaction ends, so the count after it
+# sees every run committed before (a statement's snapshot is taken when it starts: the count must
+# be a statement of its own after the lock).
+_LOCK_EXPERIMENT_RUNS = "SELECT pg_advisory_xact_lock(hashtextextended('runs:' || $1, 0))"
+_COUNT_IN_EXPERIMENT = "SELECT count(*) FROM runs WHERE experiment_id = $1"
 _GET = f"SELECT {COLUMNS} FROM runs WHERE id = $1"
 _GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR UPDATE"
 _GET_FOR_SHARE = f"SELECT {COLUMNS} FROM runs WHERE id = $1 FOR SHARE"
@@ -79,6 +84,13 @@ class RunRepository:
             created_by,
         )
         return Run.model_validate(dict(row)) if row else None
+
+    async def count_in_locked_experiment(self, experiment_id: uuid.UUID) -> int:
+        """The experiment's runs, after locking its run creates until the transaction ends
+        (needs a transaction)."""
+        await self._conn.execute(_LOCK_EXPERIMENT_RUNS, str(experiment_id))
+        count: int = await self._conn.fetchval(_COUNT_IN_EXPERIMENT, experiment_id)
+        return count
 
     async def get(
         self, run_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False
@@ -125,8 +137,16 @@ class RunRepository:
         rows = await self._conn.fetch(sql, *params)
         return page_in([Run.model_validate(dict(row)) for row in rows], sort, page)
 
-    async def stream(self, flt: ListFilter, sort: SortOrder) -> AsyncIterator[Run]:
-        """Every matching row, read through a server-side cursor (needs a transaction)."""
-        sql, params = all_sql(_SELECT, flt, sort, text_expr=TEXT_EXPR)
+    async def stream(
+        self, flt: ListFilter, sort: SortOrder, *, limit: int
+    ) -> AsyncGenerator[Run, None]:
+        """The first `limit` matching rows, read through a server-side cursor (needs a
+        transaction)."""
+        sql, params = all_sql(_SELECT, flt, sort, text_expr=TEXT_EXPR, limit=limit)
         async for row in self._conn.cursor(sql, *params, prefetch=500):
             yield Run.model_validate(dict(row))
+
+    async def more_than(self, flt: ListFilter, count: int) -> bool:
+        sql, params = more_than_sql(_SELECT, flt, count, text_expr=TEXT_EXPR)
+        more: bool = await self._conn.fetchval(sql, *params)
+        return more

@@ -107,6 +107,11 @@ _ADD_PROJECT = """
     ON CONFLICT DO NOTHING
     RETURNING sensor_id, project_id, added_by, added_at
 """
+# Serialises the additions of sensors to one project (created there or shared with it) until the
+# transaction ends, so the count after it sees every sensor committed before (the count must be a
+# statement of its own after the lock: a statement's snapshot is taken when it starts).
+_LOCK_PROJECT_SENSORS = "SELECT pg_advisory_xact_lock(hashtextextended('sensors:' || $1, 0))"
+_COUNT_IN_PROJECT = "SELECT count(*) FROM sensor_projects WHERE project_id = $1"
 _PROJECTS = """
     SELECT sp.sensor_id, sp.project_id, sp.project_id = s.project_id AS home, sp.added_by,
            sp.added_at
@@ -170,6 +175,13 @@ class SensorRepository:
         )
         await self.add_project(sensor_id, data.project_id, added_by=created_by)
         return sensor_id
+
+    async def count_in_locked_project(self, project_id: uuid.UUID) -> int:
+        """The sensors of the project (its own and those shared with it), after locking its
+        sensor additions until the transaction ends (needs a transaction)."""
+        await self._conn.execute(_LOCK_PROJECT_SENSORS, str(project_id))
+        count: int = await self._conn.fetchval(_COUNT_IN_PROJECT, project_id)
+        return count
 
     async def get(self, sensor_id: uuid.UUID, view: SensorView) -> Sensor | None:
         query = Query()

@@ -2,6 +2,7 @@
 a rolled-back change announces nothing and a committed one is never lost."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 
 from backend_common.rbac import Caller, Role
 from experiment_service.domain import visibility
+from experiment_service.domain.errors import WebhookFanOutLimit
 from experiment_service.domain.models import ConversionProfile
 from experiment_service.domain.webhooks.policy import EVENT_TYPES, PING
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
@@ -27,6 +29,24 @@ class Event:
     type: str
     entity: BaseModel
     occurred_at: datetime | None = None
+
+
+async def check_fan_out(
+    conn: asyncpg.Connection, events: Sequence[tuple[uuid.UUID, str]], *, limit: int
+) -> None:
+    """Refuses a change whose events, given as (project, event type), would queue more than
+    `limit` webhook deliveries in all (WebhookFanOutLimit); run before the change is written."""
+    if not events:
+        return
+    subscribers = await WebhookOutboxRepository(conn).subscribers(
+        sorted({project_id for project_id, _ in events}), sorted({type_ for _, type_ in events})
+    )
+    deliveries = sum(subscribers.get(event, 0) for event in events)
+    if deliveries > limit:
+        raise WebhookFanOutLimit(
+            f"This change would queue {deliveries} webhook deliveries; one change may queue at"
+            f" most {limit}. Change fewer items at once."
+        )
 
 
 def envelope(

@@ -34,6 +34,17 @@ _INSERT_EVENT = """
     INSERT INTO webhook_deliveries (event_id, subscription_id, project_id)
     SELECT event.id, targets.id, $2 FROM event CROSS JOIN targets
 """
+# How many deliveries one event of each (project, type) would queue now: the active
+# subscriptions of the project that want the type.
+_SUBSCRIBERS = """
+    SELECT p.project_id, t.type, count(*) AS subscribers
+    FROM unnest($1::uuid[]) AS p (project_id)
+    CROSS JOIN unnest($2::text[]) AS t (type)
+    JOIN webhook_subscriptions s
+      ON s.project_id = p.project_id AND s.active
+         AND (t.type = ANY (s.event_types) OR '*' = ANY (s.event_types))
+    GROUP BY p.project_id, t.type
+"""
 _INSERT_PING = """
     WITH event AS (
         INSERT INTO webhook_events (id, project_id, type, payload, occurred_at)
@@ -168,6 +179,14 @@ class WebhookOutboxRepository:
         if deliveries:
             await self._conn.execute(_NOTIFY)
         return deliveries
+
+    async def subscribers(
+        self, project_ids: list[uuid.UUID], event_types: list[str]
+    ) -> dict[tuple[uuid.UUID, str], int]:
+        """For each project and event type, the deliveries one such event would queue (pairs
+        without any are left out)."""
+        rows = await self._conn.fetch(_SUBSCRIBERS, project_ids, event_types)
+        return {(row["project_id"], row["type"]): row["subscribers"] for row in rows}
 
     async def insert_ping(
         self,
