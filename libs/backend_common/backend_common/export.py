@@ -99,17 +99,23 @@ async def stream_bounded_export(
     max_seconds: float,
     fmt: str,
     name: str,
-    columns: Sequence[str],
+    columns: Sequence[str] | None = None,
 ) -> web.StreamResponse:
     """Opens `export` (the domain's: role checks, an export slot, a snapshot) and streams its
     rows with its row-cap headers, all within `max_seconds`. A client that stops reading holds
     the export's connection: past the limit the export ends (its transaction closed, connection
     and slot given back) and the client's connection is cut mid-body, never ended cleanly, so a
-    partial export cannot be taken for the whole; `ExportTimedOut` if nothing was sent yet."""
+    partial export cannot be taken for the whole; `ExportTimedOut` if nothing was sent yet.
+    Without `columns`, the export's own are written."""
     try:
         async with asyncio.timeout(max_seconds), export as opened:
             return await stream_export(
-                request, opened.rows, fmt=fmt, name=name, columns=columns, headers=opened.headers
+                request,
+                opened.rows,
+                fmt=fmt,
+                name=name,
+                columns=opened.columns if columns is None else columns,
+                headers=opened.headers,
             )
     except TimeoutError:
         if request.writer.output_size and request.transport is not None:

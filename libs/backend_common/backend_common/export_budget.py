@@ -4,13 +4,13 @@ An export holds a database connection (one repeatable-read snapshot, read throug
 as long as its client reads. So exports get a small budget of their own, below the pool's size,
 so that however many slow readers there are the rest of the service keeps its connections; each
 user may run a few at once; a row cap bounds one export (the answer says so in its headers); and
-a time limit (`backend_common.export.export_time_limit`) ends one whose client reads too slowly,
+a time limit (`backend_common.export.stream_bounded_export`) ends one whose client reads too slowly,
 which gives its connection and its slot back.
 """
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -38,16 +38,28 @@ EXPORT_ERRORS: ErrorMap = {
 
 
 RowT = TypeVar("RowT")
+OutT = TypeVar("OutT")
 
 
 @dataclass(frozen=True)
 class ExportRows(Generic[RowT]):
-    """An export under way: its rows (up to the row cap), and whether the selection goes on
-    past the cap."""
+    """An export under way: its rows (up to the row cap), whether the selection goes on past
+    the cap, and the columns it shows when the export chooses them (empty: the caller names
+    them)."""
 
     rows: AsyncGenerator[RowT, None]
     truncated: bool
     max_rows: int
+    columns: tuple[str, ...] = ()
+
+    def map(self, convert: Callable[[RowT], OutT]) -> "ExportRows[OutT]":
+        """The same export with each row converted (the rows' owner still closes them)."""
+
+        async def converted() -> AsyncGenerator[OutT, None]:
+            async for row in self.rows:
+                yield convert(row)
+
+        return ExportRows(converted(), self.truncated, self.max_rows, self.columns)
 
     @property
     def headers(self) -> dict[str, str]:

@@ -7,6 +7,7 @@ from aiohttp import web
 from backend_common.app import create_base_app
 from backend_common.clock import Clock, utc_now
 from backend_common.db import UNAVAILABLE
+from backend_common.export_budget import ExportLimits
 from backend_common.keys import DATABASE
 from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
@@ -17,7 +18,6 @@ from telemetry_ingest_service.appkeys import CREDENTIALS, HUB, INGEST, READINGS,
 from telemetry_ingest_service.domain import credentials
 from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, stored_digests
-from telemetry_ingest_service.domain.exports import ExportLimits
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
 from telemetry_ingest_service.domain.live import Hub, StoredBatches
@@ -55,6 +55,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
                 connections=settings.export_connections,
                 per_user=settings.exports_per_user,
                 max_rows=settings.export_max_rows,
+                max_seconds=settings.export_max_seconds,
             ),
         )
         app[INGEST] = Ingest(
@@ -118,7 +119,6 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
     app.router.add_routes(telemetry.routes)
     app.router.add_routes(readings_api.routes)
     app.router.add_routes(live.routes)
-    app.on_response_prepare.append(readings_api.export_headers)
     app.on_shutdown.append(_end_streams)
     return app
 

@@ -2,13 +2,12 @@
 added by create_base_app)."""
 
 from backend_common.errors import DomainError, ErrorMap, Problem, ProblemError, find_problem
+from backend_common.export_budget import EXPORT_ERRORS
 from telemetry_ingest_service.domain.errors import (
     BatchInvalid,
     CaptureSessionArchived,
     CaptureSessionMismatch,
     CaptureSessionNotFound,
-    ExportsBusy,
-    ExportTimedOut,
     InvalidToken,
     NoRange,
     NotStored,
@@ -20,7 +19,6 @@ from telemetry_ingest_service.domain.errors import (
     TokenCheckUnavailable,
     TokenSensorMismatch,
     TooManyBuckets,
-    TooManyExports,
     TooManyPoints,
     TooManyReadings,
 )
@@ -35,9 +33,7 @@ ERRORS: ErrorMap = {
     TooManyPoints: (422, "too_many_points"),
     TooManyReadings: (422, "too_many_readings"),
     NoRange: (422, "no_range"),
-    TooManyExports: Problem(429, "too_many_exports", headers={"Retry-After": "5"}),
-    ExportsBusy: Problem(503, "exports_busy", headers={"Retry-After": "5"}),
-    ExportTimedOut: (503, "export_timed_out"),
+    **EXPORT_ERRORS,
     # The ingest path.
     InvalidToken: Problem(
         401, "invalid_token", headers={"WWW-Authenticate": 'Bearer realm="sensors"'}

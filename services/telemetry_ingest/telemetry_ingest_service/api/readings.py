@@ -1,19 +1,19 @@
-import asyncio
 import functools
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, create_model
 
-from backend_common.export import stream_export
+from backend_common.export import stream_bounded_export
+from backend_common.export_budget import ExportRows
 from backend_common.http import json_response, parse_query
-from backend_common.keys import SETTINGS
 from backend_common.rbac import caller
 from telemetry_ingest_service.appkeys import READINGS
 from telemetry_ingest_service.domain.alignment import ORIGIN
-from telemetry_ingest_service.domain.errors import ExportTimedOut
 from telemetry_ingest_service.domain.readings import bucket_for_points
 from telemetry_ingest_service.models import (
     READING_REPEATED,
@@ -24,10 +24,8 @@ from telemetry_ingest_service.models import (
     StreamQuery,
 )
 from telemetry_ingest_service.repositories.readings import Selection
-from telemetry_ingest_service.settings import TelemetryIngestSettings
 
 routes = web.RouteTableDef()
-EXPORT_HEADERS = web.RequestKey("export_headers", dict[str, str])
 
 
 def selection_of(
@@ -109,35 +107,20 @@ async def export_telemetry(request: web.Request) -> web.StreamResponse:
     """Every selected reading in time order (up to the row cap), streamed as CSV or JSON."""
     query = parse_query(request, ExportQuery, repeated=READING_REPEATED)
     user, selection = caller(request), selection_of(query)
-    settings = request.app[SETTINGS]
-    assert isinstance(settings, TelemetryIngestSettings)
-    try:
-        # A client that stops reading holds the export's connection: the time limit ends it.
-        async with (
-            asyncio.timeout(settings.export_max_seconds),
-            request.app[READINGS].export(user, selection, layer=query.layer) as export,
-        ):
-            request[EXPORT_HEADERS] = {"Export-Row-Limit": str(export.max_rows)}
-            if export.truncated:
-                request[EXPORT_HEADERS]["Export-Truncated"] = "row_limit"
-            model = _export_model(export.fields)
-
-            async def items() -> Any:
-                async for row in export.rows:
-                    yield model.model_validate(row)
-
-            return await stream_export(
-                request, items(), fmt=query.format, name="telemetry", columns=export.fields
-            )
-    except TimeoutError:
-        if request.writer.output_size and request.transport is not None:
-            # Part of the export went out: the client sees it cut, not a clean end.
-            request.transport.abort()
-        raise ExportTimedOut(
-            f"The export ran past {settings.export_max_seconds:g} s; narrow the range."
-        ) from None
+    readings = request.app[READINGS]
+    return await stream_bounded_export(
+        request,
+        _as_models(readings.export(user, selection, layer=query.layer)),
+        max_seconds=readings.export_limits.max_seconds,
+        fmt=query.format,
+        name="telemetry",
+    )
 
 
-async def export_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: an export's own headers (its row cap, and whether it was cut)."""
-    response.headers.update(request.get(EXPORT_HEADERS, {}))
+@asynccontextmanager
+async def _as_models(
+    export: AbstractAsyncContextManager[ExportRows[dict[str, Any]]],
+) -> AsyncIterator[ExportRows[BaseModel]]:
+    """The export's rows as readings with its fields, as exports write them."""
+    async with export as opened:
+        yield opened.map(_export_model(opened.columns).model_validate)

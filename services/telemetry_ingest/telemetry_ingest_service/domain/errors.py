@@ -85,18 +85,3 @@ class RunArchived(DomainError):
 
 class CaptureSessionArchived(DomainError):
     """The capture session is archived: it takes no more readings."""
-
-
-# --- exports -------------------------------------------------------------------------------------
-
-
-class TooManyExports(DomainError):
-    """You have as many exports running as one user may; wait for one to finish."""
-
-
-class ExportsBusy(DomainError):
-    """Every export slot of the service is taken; retry shortly."""
-
-
-class ExportTimedOut(DomainError):
-    """The export took longer than the service allows; narrow the range."""

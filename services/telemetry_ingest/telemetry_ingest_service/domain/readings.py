@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backend_common.db import Database
+from backend_common.export_budget import ExportLimits, ExportRows, ExportSlots
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller
 from telemetry_ingest_service.domain import rollup
@@ -43,7 +44,6 @@ from telemetry_ingest_service.domain.errors import (
     TooManyPoints,
     TooManyReadings,
 )
-from telemetry_ingest_service.domain.exports import Export, ExportLimits, ExportSlots
 from telemetry_ingest_service.repositories.readings import ReadingRepository, Selection
 from telemetry_ingest_service.repositories.rollup import RollupRepository
 
@@ -111,8 +111,8 @@ class Readings:
         self._db = db
         self._rollup_reads = rollup_reads
         self._max_aligned_readings = max_aligned_readings
-        self._export_limits = export_limits or ExportLimits()
-        self._export_slots = ExportSlots(self._export_limits)
+        self.export_limits = export_limits or ExportLimits()
+        self._export_slots = ExportSlots(self.export_limits)
 
     async def aligned(
         self, caller: Caller, selection: Selection, *, step: timedelta, fill: Fill, layer: str
@@ -183,13 +183,13 @@ class Readings:
     @asynccontextmanager
     async def export(
         self, caller: Caller, selection: Selection, *, layer: str
-    ) -> AsyncIterator[Export]:
+    ) -> AsyncIterator[ExportRows[dict[str, Any]]]:
         """The selected readings in time order, with the fields the caller sees, up to the row
         cap, in one snapshot; an export slot and a connection are held until the block ends.
         Raises the not-found error of what the caller may not read, RawValuesHidden,
         TooManyExports or ExportsBusy."""
         fields = await self.fields(caller, selection, layer)  # roles asked before a slot is held
-        limit = self._export_limits.max_rows
+        limit = self.export_limits.max_rows
         with self._export_slots.slot(caller.user_id):
             async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
                 repository = ReadingRepository(conn)
@@ -201,7 +201,7 @@ class Readings:
 
                 # Closed before the transaction ends, however the reading of it ended.
                 async with aclosing(rows()) as selected:
-                    yield Export(fields, selected, truncated=truncated, max_rows=limit)
+                    yield ExportRows(selected, truncated, max_rows=limit, columns=fields)
 
     async def aggregate(
         self, caller: Caller, selection: Selection, *, layer: str, bucket: str
