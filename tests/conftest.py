@@ -37,6 +37,7 @@ pytest_plugins = [
     "tests.plugins.auth_stub",
     "tests.plugins.people",
     "tests.plugins.roles",
+    "tests.plugins.slow_readers",
 ]
 
 
