@@ -241,9 +241,12 @@ class IngestProcess:
             )
 
     async def start(self, within: float = 30.0) -> None:
-        """Starts the process and waits until it answers /health (its start-up is done)."""
+        """Starts the process and waits until it answers /health (its start-up is done) and
+        listens for notifications: the listener's first connect drops the sensor-token cache, so
+        a batch sent before it would not leave its token cached for an outage that follows."""
         self.spawn()
         await self.wait_ready(within)
+        await self.wait_listening(within)
 
     def spawn(self) -> None:
         """Starts the process without waiting for it."""
@@ -262,6 +265,15 @@ class IngestProcess:
                             return
                 await asyncio.sleep(0.05)
         raise AssertionError(f"no answer from ingest in {within} s:\n{self.log_tail()}")
+
+    async def wait_listening(self, within: float = 30.0) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            since_start = self.log.read_bytes().rpartition(b"--- start")[2]
+            if b"listening" in since_start:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"ingest did not start listening in {within} s:\n{self.log_tail()}")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, whatever was in flight is cut."""
