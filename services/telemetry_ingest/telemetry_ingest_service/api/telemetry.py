@@ -4,7 +4,7 @@ from aiohttp import web
 from backend_common.errors import DomainError, ProblemError
 from backend_common.http import check_json_values, json_response
 from backend_common.keys import REQUEST_ID
-from backend_common.ratelimit import Decision
+from backend_common.ratelimit import rate_limit_headers
 from telemetry_ingest_service.api.errors import problem_of
 from telemetry_ingest_service.appkeys import CREDENTIALS, INGEST, SENSOR_RATES
 from telemetry_ingest_service.domain.credentials import SensorCredential
@@ -21,15 +21,15 @@ async def ingest_telemetry(request: web.Request) -> web.Response:
     token = sensor_token(request.headers.get("Authorization"))
     credential = await request.app[CREDENTIALS].verify(token)
     decision = request.app[SENSOR_RATES].take(credential.digest.hex())
-    headers = _rate_limit_headers(decision)
+    headers = rate_limit_headers(decision)
+    if not decision.allowed:
+        raise ProblemError(
+            429,
+            "too_many_requests",
+            f"Too many batches from this token; retry in {decision.retry_after} s.",
+            headers=headers,
+        )
     try:
-        if not decision.allowed:
-            raise ProblemError(
-                429,
-                "too_many_requests",
-                f"Too many batches from this token; retry in {decision.retry_after} s.",
-                headers={"Retry-After": str(decision.retry_after)},
-            )
         result = await _accept(request, credential)
     except ProblemError as exc:
         exc.headers.extend(headers)
@@ -89,11 +89,3 @@ async def _read_batch(request: web.Request) -> object:
     if b"\\u0000" in body:
         check_json_values(document)  # says where the NUL is
     return document
-
-
-def _rate_limit_headers(decision: Decision) -> dict[str, str]:
-    return {
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(decision.reset),
-    }
