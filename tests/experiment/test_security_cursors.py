@@ -14,6 +14,7 @@ from tests.experiment.factories import (
     expect,
     start_capture,
 )
+from tests.experiment.sensor_kit import create_sensor
 from tests.experiment.webhook_kit import hook_url, subscribe
 from tests.problems import assert_problem
 
@@ -79,17 +80,7 @@ async def test_forged_cursor_is_400_invalid_cursor(hooks, owner, project_id, rec
     experiment = await create_experiment(hooks, owner, project_id)
     run = await create_run_in_status(hooks, owner, experiment["id"], "running")
     session = await start_capture(hooks, owner, run["id"])
-    sensor = await expect(
-        await hooks.post(
-            "/api/v1/sensors",
-            json={
-                "project_id": str(project_id), "name": "probe", "type": "pressure",
-                "input_unit": "V", "display_unit": "Pa",
-            },
-            headers=owner.headers,
-        ),
-        201,
-    )  # fmt: skip
+    sensor = await create_sensor(hooks, owner, project_id, name="probe")
     webhook = await subscribe(hooks, owner, project_id, receiver().url, ["sensor.created"])
     in_project = {"project_id": str(project_id)}
     path, params = {

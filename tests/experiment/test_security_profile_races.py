@@ -2,24 +2,14 @@
 insert's foreign key fails, and the answer is the sensor's 404, not a 500."""
 
 from experiment_service.domain import conversion_profiles
-from tests.experiment.factories import expect
+from tests.experiment.sensor_kit import create_sensor
 from tests.problems import assert_problem
 
 
 async def test_profile_of_a_sensor_deleted_after_the_role_check_is_404(
     client, pgsql, monkeypatch, owner, project_id
 ):
-    sensor = await expect(
-        await client.post(
-            "/api/v1/sensors",
-            json={
-                "project_id": str(project_id), "name": "probe", "type": "pressure",
-                "input_unit": "V", "display_unit": "Pa",
-            },
-            headers=owner.headers,
-        ),
-        201,
-    )  # fmt: skip
+    sensor = await create_sensor(client, owner, project_id, name="probe")
     checked = conversion_profiles.sensor_access
 
     async def check_then_delete(*args, **kwargs):
