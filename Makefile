@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint fmt migrate export-schema clean
+.PHONY: install run test lint fmt migrate export-schema clean spec
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,7 @@ export-schema: install
 
 clean:
 	rm -rf .local
+
+## spec: rebuild openapi/public.yaml (the API through the gateway) from the service specs.
+spec: install
+	$(PY) bin/build_public_spec

@@ -29,7 +29,7 @@ def _start_session(request: web.Request, tokens: Tokens, body: Any) -> web.Respo
     return response
 
 
-@routes.post("/auth/login", name="login")
+@routes.post("/auth/login", name="browser_login")
 async def login(request: web.Request) -> web.Response:
     request.app[ORIGINS].check_login(request)
     body = await parse_body(request, LoginIn)
@@ -43,7 +43,7 @@ async def login(request: web.Request) -> web.Response:
     return _start_session(request, tokens, me)
 
 
-@routes.post("/auth/refresh", name="refresh")
+@routes.post("/auth/refresh", name="browser_refresh")
 async def refresh(request: web.Request) -> web.Response:
     request.app[ORIGINS].check_csrf(request)
     refresh_token = request.cookies.get(REFRESH_COOKIE)
@@ -53,7 +53,7 @@ async def refresh(request: web.Request) -> web.Response:
     return _start_session(request, tokens, {"expires_in": tokens["expires_in"]})
 
 
-@routes.post("/auth/logout", name="logout")
+@routes.post("/auth/logout", name="browser_logout")
 async def logout(request: web.Request) -> web.Response:
     request.app[ORIGINS].check_csrf(request)
     sessions = request.app[SESSIONS]
@@ -65,7 +65,7 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
-@routes.get("/auth/me", name="me")
+@routes.get("/auth/me", name="browser_me")
 async def me(request: web.Request) -> web.Response:
     session = await request.app[SESSIONS].token(request)
     body = await request.app[AUTH].me(session.access_token, request_id=request[REQUEST_ID])
