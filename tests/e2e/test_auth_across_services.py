@@ -44,3 +44,30 @@ async def test_forged_token_is_refused_by_experiment(daemons):
 
     assert response.status == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_api_key_works_through_the_gateway_until_revoked(daemons):
+    """A script's key: made at auth, used through the gateway on experiment and auth routes."""
+    owner = await sign_up(daemons["auth"])
+    project = await daemons["auth"].post("/api/v1/projects", json={"name": "CI"}, headers=owner)
+    project_id = project.json()["id"]
+    created = await daemons["gateway"].post(
+        "/api/v1/api-keys", json={"name": "ci", "project_id": project_id}, headers=owner
+    )
+    assert created.status == 201, created.text
+    key = {"Authorization": f"Bearer {created.json()['key']}"}
+
+    experiment = await daemons["gateway"].post(
+        "/api/v1/experiments", json={"project_id": project_id, "name": "From CI"}, headers=key
+    )
+    projects = await daemons["gateway"].get("/api/v1/projects", headers=key)
+
+    assert experiment.status == 201, experiment.text
+    assert [p["id"] for p in projects.json()["items"]] == [project_id]
+    revoked = await daemons["gateway"].delete(
+        f"/api/v1/api-keys/{created.json()['id']}", headers=owner
+    )
+    assert revoked.status == 204
+    refused = await daemons["gateway"].get("/api/v1/projects", headers=key)
+    assert refused.status == 401
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]

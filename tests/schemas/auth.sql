@@ -103,3 +103,26 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (3, '0003_request
 -- A project's raw-value policy: with physical_only, its viewers see physical values only.
 ALTER TABLE projects ADD COLUMN physical_only boolean NOT NULL DEFAULT false;
 INSERT INTO schema_migrations (version, name, checksum) VALUES (4, '0004_raw_value_policy.sql', 'a2069f5b9a4b7e8918710ec429093f7433dad13266f87df1905e0b385f455db2');
+
+-- 0005_api_keys.sql
+-- API keys: long-lived bearer tokens `etpk_<id>_<secret>`, stored as SHA-256 digests only.
+-- A key bound to a project goes with the project (never left unbound: that would widen it);
+-- a key goes with its user.
+
+CREATE TABLE api_keys (
+    id           uuid PRIMARY KEY,
+    user_id      uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name         text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
+    key_hash     bytea NOT NULL CHECK (octet_length(key_hash) = 32),
+    preview      text NOT NULL,
+    project_id   uuid REFERENCES projects (id) ON DELETE CASCADE,
+    role         text CHECK (role IN ('editor', 'viewer')),
+    expires_at   timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    revoked_at   timestamptz
+);
+-- The owner's list (keyset over created_at, id) and the per-user count of live keys.
+CREATE INDEX api_keys_user_idx ON api_keys (user_id, created_at, id) WHERE revoked_at IS NULL;
+CREATE INDEX api_keys_project_idx ON api_keys (project_id) WHERE project_id IS NOT NULL;
+INSERT INTO schema_migrations (version, name, checksum) VALUES (5, '0005_api_keys.sql', '48e7bf5e6bcaf089143161f57d12987e064705b1f75d9b0652d2bb701dc49567');

@@ -7,7 +7,14 @@ import structlog
 from aiohttp import web
 
 from backend_common import health, openapi, tracing
-from backend_common.auth import TOKEN_VERIFIER, TokenVerifier, auth_middleware, jwks_from_url
+from backend_common.api_keys import AuthServiceKeys
+from backend_common.auth import (
+    API_KEY_VERIFIER,
+    TOKEN_VERIFIER,
+    TokenVerifier,
+    auth_middleware,
+    jwks_from_url,
+)
 from backend_common.db import Database, create_pool
 from backend_common.errors import ErrorMap, error_middleware
 from backend_common.keys import DATABASE, HTTP_CLIENT, SETTINGS
@@ -39,8 +46,9 @@ def create_base_app(
     (roles, cursors).
 
     With AuthClientSettings, every route but `public_routes` needs an access token, verified
-    against the auth service's JWKS, and `rbac.caller(request)` resolves roles through the auth
-    service (or through `roles`, where a test gives its own source).
+    against the auth service's JWKS, or an API key, verified by the auth service; and
+    `rbac.caller(request)` resolves roles through the auth service (or through `roles`, where a
+    test gives its own source).
     """
     provider = tracing.setup_tracing(settings)
     verifies_tokens = isinstance(settings, AuthClientSettings)
@@ -72,6 +80,9 @@ def _auth_client_ctx(settings: AuthClientSettings, roles: RoleSource | None) -> 
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             refresh_interval=settings.jwks_refresh_interval,
+        )
+        app[API_KEY_VERIFIER] = AuthServiceKeys(
+            session, settings.auth_url, ttl=settings.api_key_cache_ttl
         )
         app[ROLES] = roles or AuthServiceRoles(
             session, settings.auth_url, ttl=settings.role_cache_ttl

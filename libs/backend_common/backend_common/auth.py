@@ -12,7 +12,13 @@ tokens (including HS256 keyed with a public key) never verify.
 
 Time comes from two injected clocks: the time of day (`clock`) judges `exp`, `nbf` and `iat`, and
 a monotonic one (`monotonic`) spaces the refetches; tests move both instead of waiting.
+
+A bearer token that starts with `etpk_` is an API key, not a JWT: it goes to the app's
+`API_KEY_VERIFIER` (the auth service checks its own keys; every other service asks the auth
+service, see `backend_common.api_keys`), and a refused key gets the same 401 as a refused JWT.
 """
+
+from __future__ import annotations
 
 import asyncio
 import time
@@ -21,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import jwt
@@ -30,6 +36,9 @@ from aiohttp import web
 
 from backend_common.clock import Clock, utc_now
 from backend_common.errors import ProblemError
+
+if TYPE_CHECKING:
+    from backend_common.api_keys import KeyScope
 
 ALGORITHMS = ("EdDSA", "ES256")
 REQUIRED_CLAIMS = ["sub", "iss", "aud", "iat", "exp", "jti"]
@@ -46,11 +55,15 @@ class InvalidToken(Exception):
 
 @dataclass(frozen=True)
 class AccessClaims:
+    """Who a request comes from. `api_key` is set when the bearer token is an API key: what the
+    key may reach (its project, its role cap); `expires_at` is then the key's own expiry."""
+
     user_id: uuid.UUID
     token_id: str
     session_id: str | None
     expires_at: int
     token: str
+    api_key: KeyScope | None = None
 
 
 class TokenVerifier:
@@ -230,14 +243,28 @@ def jwks_from_file(path: Path) -> JwksFetcher:
     return fetch
 
 
+API_KEY_PREFIX = "etpk_"
+
+
+class ApiKeyVerifier(Protocol):
+    async def verify(self, key: str, request: web.Request) -> AccessClaims:
+        """The claims of a valid API key; InvalidToken (or a problem: 429, 503) otherwise."""
+        ...
+
+
 TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+API_KEY_VERIFIER = web.AppKey("api_key_verifier", ApiKeyVerifier)
 # The routes of create_base_app: probes and the spec never need a token.
 BASE_PUBLIC_ROUTES = frozenset({"health", "ready", "openapi_spec"})
 CALLER = web.RequestKey("caller", AccessClaims)
 
 
+CHALLENGE = 'Bearer realm="etp"'
+INVALID_TOKEN_CHALLENGE = f'{CHALLENGE}, error="invalid_token"'
+
+
 def _unauthorized(detail: str, *, error: str | None) -> ProblemError:
-    challenge = 'Bearer realm="etp"' + (f', error="{error}"' if error else "")
+    challenge = CHALLENGE + (f', error="{error}"' if error else "")
     return ProblemError(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
 
 
@@ -249,10 +276,25 @@ def bearer_token(request: web.Request) -> str:
 
 
 async def authenticate(request: web.Request) -> AccessClaims:
+    token = bearer_token(request)
+    if token.startswith(API_KEY_PREFIX):
+        verifier = request.app.get(API_KEY_VERIFIER)
+        try:
+            if verifier is None:
+                raise InvalidToken("API keys are not accepted here.")
+            return await verifier.verify(token, request)
+        except InvalidToken as exc:
+            raise _unauthorized(str(exc), error="invalid_token") from None
     try:
-        return await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
+        return await request.app[TOKEN_VERIFIER].verify(token)
     except InvalidToken as exc:
         raise _unauthorized(f"Invalid access token: {exc}.", error="invalid_token") from None
+
+
+def invalid_token(detail: str) -> ProblemError:
+    """The 401 of a refused token, for checks outside the middleware (e.g. a key revoked while
+    its verification was cached)."""
+    return _unauthorized(detail, error="invalid_token")
 
 
 def auth_middleware(public_routes: Iterable[str]) -> Any:

@@ -25,11 +25,21 @@ class TokenBuckets:
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def take(self, key: str, *, now: float | None = None) -> Decision:
+        return self._decide(key, now=now, take=True)
+
+    def peek(self, key: str, *, now: float | None = None) -> Decision:
+        """Whether `take` would be allowed now, without taking a token (for allowances spent
+        only by failures, which must be checked before the attempt)."""
+        if key not in self._buckets:
+            return Decision(True, self.burst, self.burst, 0, 0)
+        return self._decide(key, now=now, take=False)
+
+    def _decide(self, key: str, *, now: float | None, take: bool) -> Decision:
         now = time.monotonic() if now is None else now
         tokens, at = self._buckets.pop(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - at) * self.rate)
         allowed = tokens >= 1.0
-        if allowed:
+        if allowed and take:
             tokens -= 1.0
         self._buckets[key] = (tokens, now)
         if len(self._buckets) > self._max_keys:

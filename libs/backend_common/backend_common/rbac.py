@@ -2,7 +2,8 @@
 
 Roles are not in the access token (it carries only who the caller is). A service asks
 `GET /api/v1/projects/{P}/membership` with the caller's own bearer token; the answer (a role and
-the project's raw-value policy, or "not a member") is cached per (user, project) for `ttl` seconds.
+the project's raw-value policy, or "not a member") is cached per (user, project) for `ttl` seconds;
+for an API key per (user, key, project), as the auth service answers a key within its scope.
 """
 
 import time
@@ -16,7 +17,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from backend_common.auth import CALLER, AccessClaims
+from backend_common.auth import CALLER, AccessClaims, invalid_token
 from backend_common.errors import DomainError, ProblemError
 from backend_common.keys import REQUEST_ID
 
@@ -87,12 +88,12 @@ class AuthServiceRoles:
         self._ttl = ttl
         self._max_entries = max_entries
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._cache: OrderedDict[tuple[uuid.UUID, uuid.UUID], tuple[float, Membership | None]] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[
+            tuple[uuid.UUID, uuid.UUID | None, uuid.UUID], tuple[float, Membership | None]
+        ] = OrderedDict()
 
     async def membership(self, caller: AccessClaims, project_id: uuid.UUID) -> Membership | None:
-        key = (caller.user_id, project_id)
+        key = (caller.user_id, caller.api_key.key_id if caller.api_key else None, project_id)
         cached = self._cache.get(key)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
@@ -112,6 +113,9 @@ class AuthServiceRoles:
             ) as response:
                 if response.status == 404:
                     return None
+                if response.status == 401:
+                    # The key was revoked (or expired) since it was verified.
+                    raise invalid_token(_detail(await response.read()))
                 if response.status != 200:
                     raise ProblemError(
                         503, "auth_unavailable", f"The auth service answered {response.status}."
@@ -122,6 +126,14 @@ class AuthServiceRoles:
             raise ProblemError(
                 503, "auth_unavailable", f"Could not ask the auth service: {exc!r}"
             ) from None
+
+
+def _detail(problem: bytes) -> str:
+    try:
+        detail = orjson.loads(problem).get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return detail if isinstance(detail, str) else "The auth service refused the token."
 
 
 @dataclass(frozen=True)
@@ -137,7 +149,11 @@ class Caller:
         return self.claims.user_id
 
     async def membership(self, project_id: uuid.UUID) -> Membership | None:
-        return await self.roles.membership(self.claims, project_id)
+        """The caller's membership; through an API key, as far as the key's scope allows (the
+        auth service answers so too: applied here again, whatever the role source)."""
+        membership = await self.roles.membership(self.claims, project_id)
+        scope = self.claims.api_key
+        return scope.limit(project_id, membership) if scope is not None else membership
 
     async def role_in(self, project_id: uuid.UUID) -> Role | None:
         membership = await self.membership(project_id)

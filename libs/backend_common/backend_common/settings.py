@@ -74,6 +74,9 @@ class AuthClientSettings(ServiceSettings):
     jwt_issuer: str = "etp-auth"
     jwt_audience: str = "etp"
     role_cache_ttl: float = Field(default=5.0, ge=0)
+    # Seconds an API key's verification (grant or refusal) is kept: a revoked key stops working
+    # here within this time.
+    api_key_cache_ttl: float = Field(default=5.0, ge=0)
 
     def jwks_location(self) -> str:
         return self.jwks_url or f"{self.auth_url.rstrip('/')}/.well-known/jwks.json"

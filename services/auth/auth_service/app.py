@@ -2,19 +2,20 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from auth_service.api import accounts, projects, users
+from auth_service.api import accounts, api_keys, projects, users
 from auth_service.api.clients import ClientAddresses
 from auth_service.api.errors import ERROR_MAP
-from auth_service.appkeys import ACCOUNTS, CLIENT_ADDRESSES, PROJECTS, SIGNING_KEYS
+from auth_service.appkeys import ACCOUNTS, API_KEYS, CLIENT_ADDRESSES, PROJECTS, SIGNING_KEYS
 from auth_service.domain.accounts import Accounts, ResetSender, TokenPolicy
+from auth_service.domain.api_keys import ApiKeys
 from auth_service.domain.passwords import PasswordHasher
 from auth_service.domain.projects import Projects
-from auth_service.domain.throttle import CredentialThrottle, ThrottleLimits
+from auth_service.domain.throttle import CredentialThrottle, KeyFailures, ThrottleLimits
 from auth_service.resets import FileResetSender, LogResetSender
 from auth_service.settings import AuthSettings
 from auth_service.signing import SigningKeys
 from backend_common.app import create_base_app
-from backend_common.auth import TOKEN_VERIFIER, TokenVerifier, auth_middleware
+from backend_common.auth import API_KEY_VERIFIER, TOKEN_VERIFIER, TokenVerifier, auth_middleware
 from backend_common.idempotency import purge_expired_ctx
 from backend_common.keys import DATABASE
 
@@ -36,6 +37,7 @@ def create_app(
     app.router.add_routes(accounts.routes)
     app.router.add_routes(projects.routes)
     app.router.add_routes(users.routes)
+    app.router.add_routes(api_keys.routes)
     return app
 
 
@@ -82,6 +84,15 @@ def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
             ),
         )
         app[PROJECTS] = Projects(app[DATABASE], max_owned=settings.max_owned_projects)
+        app[API_KEYS] = ApiKeys(
+            app[DATABASE],
+            max_per_user=settings.max_api_keys_per_user,
+            touch_interval=settings.api_key_last_used_interval,
+            failures=KeyFailures(
+                rate=settings.api_key_failure_rate, burst=settings.api_key_failure_burst
+            ),
+        )
+        app[API_KEY_VERIFIER] = api_keys.LocalApiKeys(app[API_KEYS], app[CLIENT_ADDRESSES])
         yield
         await app[ACCOUNTS].drain()
         hasher.close()

@@ -1,13 +1,23 @@
 """Wire models of the auth API: requests (extra fields refused) and responses."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from auth_service.domain.models import Member, ProjectWithRole, TokenPair, User, UserSummary
+from auth_service.domain.models import (
+    ApiKey,
+    Member,
+    NewApiKey,
+    ProjectWithRole,
+    TokenPair,
+    User,
+    UserSummary,
+)
 from auth_service.domain.passwords import password_problem
+from backend_common.api_keys import KeyScope
+from backend_common.instants import Instant
 from backend_common.pagination import PageQuery
 from backend_common.rbac import Role
 
@@ -181,3 +191,72 @@ class UserSummaryOut(BaseModel):
     @classmethod
     def from_domain(cls, user: UserSummary) -> "UserSummaryOut":
         return cls(id=user.id, username=user.username)
+
+
+def _key_role(role: Role) -> Role:
+    if role == Role.OWNER:
+        raise ValueError("a key's role cap is viewer or editor")
+    return role
+
+
+def _in_the_future(instant: datetime) -> datetime:
+    if instant <= datetime.now(UTC):
+        raise ValueError("expires_at must be in the future")
+    return instant
+
+
+class ApiKeyCreate(Input):
+    name: str = Field(min_length=1, max_length=100)
+    expires_at: Annotated[Instant, AfterValidator(_in_the_future)] | None = None
+    project_id: uuid.UUID | None = None
+    role: Annotated[Role, AfterValidator(_key_role)] | None = None
+
+
+class ApiKeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    preview: str
+    project_id: uuid.UUID | None
+    role: Role | None
+    expires_at: datetime | None
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, key: ApiKey) -> "ApiKeyOut":
+        return cls(**key.model_dump())
+
+
+class ApiKeyCreatedOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    key: str
+    preview: str
+    project_id: uuid.UUID | None
+    role: Role | None
+    expires_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, key: NewApiKey) -> "ApiKeyCreatedOut":
+        return cls(**key.model_dump(exclude={"last_used_at"}))
+
+
+class ApiKeyGrantOut(BaseModel):
+    """What a key presented to the introspection route grants."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    project_id: uuid.UUID | None
+    role: Role | None
+    expires_at: datetime | None
+
+    @classmethod
+    def from_scope(cls, scope: KeyScope, *, user_id: uuid.UUID) -> "ApiKeyGrantOut":
+        return cls(
+            id=scope.key_id,
+            user_id=user_id,
+            project_id=scope.project_id,
+            role=scope.role,
+            expires_at=scope.expires_at,
+        )

@@ -46,6 +46,13 @@ class AuthSettings(DatabaseSettings):
     reset_burst_per_email: int = Field(default=3, ge=1)
     # Projects one user may own (docs/security.md, quotas); creating one more is 409.
     max_owned_projects: int = Field(default=100, ge=1)
+    # API keys (docs/security.md, "API keys"): live keys per user (creating one more is 409); how
+    # often a key's last_used_at is written at most; refused keys per client address, per second
+    # and at once, before keys from there are not even checked (429).
+    max_api_keys_per_user: int = Field(default=50, ge=1)
+    api_key_last_used_interval: float = Field(default=60.0, ge=0)
+    api_key_failure_rate: float = Field(default=1.0, gt=0)
+    api_key_failure_burst: int = Field(default=30, ge=1)
     # Without a mail sender, reset mails (token included) are written here as files; the log only
     # ever says that a reset was asked for.
     reset_mail_dir: Path | None = None

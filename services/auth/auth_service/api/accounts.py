@@ -1,5 +1,6 @@
 from aiohttp import web
 
+from auth_service.api.callers import principal
 from auth_service.appkeys import ACCOUNTS, CLIENT_ADDRESSES, PROJECTS, SIGNING_KEYS
 from auth_service.models import (
     LoginIn,
@@ -59,10 +60,10 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/auth/me", name="me")
 async def me(request: web.Request) -> web.Response:
-    caller = request[CALLER]
+    caller = principal(request)
     user = await request.app[ACCOUNTS].me(caller.user_id)
     projects = await request.app[PROJECTS].list_mine(
-        caller_id=caller.user_id, q=None, page=PageRequest(limit=MAX_LIMIT)
+        caller=caller, q=None, page=PageRequest(limit=MAX_LIMIT)
     )
     return json_response(
         MeOut(
@@ -75,9 +76,8 @@ async def me(request: web.Request) -> web.Response:
 @routes.post("/api/v1/auth/password", name="change_password")
 async def change_password(request: web.Request) -> web.Response:
     body = await parse_body(request, PasswordChangeIn)
-    caller = request[CALLER]
     await request.app[ACCOUNTS].change_password(
-        user_id=caller.user_id, session_id=caller.session_id, data=body
+        caller=principal(request), session_id=request[CALLER].session_id, data=body
     )
     return web.Response(status=204)
 

@@ -2,9 +2,13 @@
 
 from auth_service.domain.errors import (
     AlreadyMember,
+    ApiKeyLimit,
+    ApiKeyNotAllowed,
+    ApiKeyNotFound,
     EmailTaken,
     Forbidden,
     HasherBusy,
+    InvalidApiKey,
     InvalidCredentials,
     InvalidRefreshToken,
     InvalidResetToken,
@@ -14,11 +18,13 @@ from auth_service.domain.errors import (
     ProjectNotFound,
     RefreshTokenReused,
     RegistrationClosed,
+    RoleCapTooHigh,
     Throttled,
     UsernameTaken,
     UserNotFound,
     WrongPassword,
 )
+from backend_common.auth import INVALID_TOKEN_CHALLENGE
 from backend_common.errors import ErrorMap, Problem
 from backend_common.ratelimit import rate_limit_headers
 
@@ -38,6 +44,14 @@ ERROR_MAP: ErrorMap = {
     Forbidden: (403, "forbidden"),
     LastOwner: (409, "last_owner"),
     ProjectLimit: (409, "project_limit"),
+    ApiKeyNotFound: (404, "api_key_not_found"),
+    ApiKeyLimit: (409, "api_key_limit"),
+    ApiKeyNotAllowed: (403, "api_key_not_allowed"),
+    RoleCapTooHigh: (403, "role_cap_too_high"),
+    # The same answer as a refused access token (backend_common.auth).
+    InvalidApiKey: Problem(
+        401, "unauthorized", headers={"WWW-Authenticate": INVALID_TOKEN_CHALLENGE}
+    ),
     HasherBusy: Problem(503, "server_busy", headers={"Retry-After": "1"}),
     Throttled: Problem(
         429, "too_many_requests", headers=lambda exc: rate_limit_headers(exc.decision)

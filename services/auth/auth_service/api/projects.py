@@ -1,5 +1,6 @@
 from aiohttp import web
 
+from auth_service.api.callers import principal
 from auth_service.appkeys import PROJECTS
 from auth_service.models import (
     MemberAdd,
@@ -11,7 +12,6 @@ from auth_service.models import (
     ProjectOut,
     ProjectUpdate,
 )
-from backend_common.auth import CALLER
 from backend_common.http import json_response, parse_body, parse_path_uuid, parse_query
 from backend_common.idempotency import idempotent
 from backend_common.pagination import PageQuery
@@ -23,7 +23,7 @@ routes = web.RouteTableDef()
 @idempotent
 async def create_project(request: web.Request) -> web.Response:
     body = await parse_body(request, ProjectCreate)
-    project = await request.app[PROJECTS].create(caller_id=request[CALLER].user_id, data=body)
+    project = await request.app[PROJECTS].create(caller=principal(request), data=body)
     return json_response(
         ProjectOut.from_domain(project),
         status=201,
@@ -35,7 +35,7 @@ async def create_project(request: web.Request) -> web.Response:
 async def list_projects(request: web.Request) -> web.Response:
     query = parse_query(request, ProjectListQuery)
     page = await request.app[PROJECTS].list_mine(
-        caller_id=request[CALLER].user_id, q=query.q, page=query.page
+        caller=principal(request), q=query.q, page=query.page
     )
     return json_response(page.map(ProjectOut.from_domain).as_json())
 
@@ -43,7 +43,7 @@ async def list_projects(request: web.Request) -> web.Response:
 @routes.get("/api/v1/projects/{project_id}", name="get_project")
 async def get_project(request: web.Request) -> web.Response:
     project = await request.app[PROJECTS].get(
-        caller_id=request[CALLER].user_id, project_id=parse_path_uuid(request, "project_id")
+        caller=principal(request), project_id=parse_path_uuid(request, "project_id")
     )
     return json_response(ProjectOut.from_domain(project))
 
@@ -53,7 +53,7 @@ async def update_project(request: web.Request) -> web.Response:
     project_id = parse_path_uuid(request, "project_id")
     body = await parse_body(request, ProjectUpdate)
     project = await request.app[PROJECTS].update(
-        caller_id=request[CALLER].user_id, project_id=project_id, changes=body
+        caller=principal(request), project_id=project_id, changes=body
     )
     return json_response(ProjectOut.from_domain(project))
 
@@ -61,20 +61,20 @@ async def update_project(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/projects/{project_id}", name="delete_project")
 async def delete_project(request: web.Request) -> web.Response:
     await request.app[PROJECTS].delete(
-        caller_id=request[CALLER].user_id, project_id=parse_path_uuid(request, "project_id")
+        caller=principal(request), project_id=parse_path_uuid(request, "project_id")
     )
     return web.Response(status=204)
 
 
 @routes.get("/api/v1/projects/{project_id}/membership", name="get_membership")
 async def get_membership(request: web.Request) -> web.Response:
-    caller_id = request[CALLER].user_id
+    caller = principal(request)
     project_id = parse_path_uuid(request, "project_id")
-    membership = await request.app[PROJECTS].membership(caller_id=caller_id, project_id=project_id)
+    membership = await request.app[PROJECTS].membership(caller=caller, project_id=project_id)
     return json_response(
         MembershipOut(
             project_id=project_id,
-            user_id=caller_id,
+            user_id=caller.user_id,
             role=membership.role,
             physical_only=membership.physical_only,
         )
@@ -86,7 +86,7 @@ async def list_members(request: web.Request) -> web.Response:
     project_id = parse_path_uuid(request, "project_id")
     query = parse_query(request, PageQuery)
     page = await request.app[PROJECTS].list_members(
-        caller_id=request[CALLER].user_id, project_id=project_id, page=query.page
+        caller=principal(request), project_id=project_id, page=query.page
     )
     return json_response(page.map(MemberOut.from_domain).as_json())
 
@@ -97,7 +97,7 @@ async def add_member(request: web.Request) -> web.Response:
     project_id = parse_path_uuid(request, "project_id")
     body = await parse_body(request, MemberAdd)
     member = await request.app[PROJECTS].add_member(
-        caller_id=request[CALLER].user_id, project_id=project_id, data=body
+        caller=principal(request), project_id=project_id, data=body
     )
     return json_response(
         MemberOut.from_domain(member),
@@ -112,7 +112,7 @@ async def update_member(request: web.Request) -> web.Response:
     user_id = parse_path_uuid(request, "user_id")
     body = await parse_body(request, MemberUpdate)
     member = await request.app[PROJECTS].change_role(
-        caller_id=request[CALLER].user_id, project_id=project_id, user_id=user_id, role=body.role
+        caller=principal(request), project_id=project_id, user_id=user_id, role=body.role
     )
     return json_response(MemberOut.from_domain(member))
 
@@ -120,7 +120,7 @@ async def update_member(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/projects/{project_id}/members/{user_id}", name="remove_member")
 async def remove_member(request: web.Request) -> web.Response:
     await request.app[PROJECTS].remove_member(
-        caller_id=request[CALLER].user_id,
+        caller=principal(request),
         project_id=parse_path_uuid(request, "project_id"),
         user_id=parse_path_uuid(request, "user_id"),
     )

@@ -1,8 +1,8 @@
 from aiohttp import web
 
+from auth_service.api.callers import principal
 from auth_service.appkeys import PROJECTS
 from auth_service.models import UserSearchQuery, UserSummaryOut
-from backend_common.auth import CALLER
 from backend_common.http import json_response, parse_query
 
 routes = web.RouteTableDef()
@@ -12,6 +12,6 @@ routes = web.RouteTableDef()
 async def search_users(request: web.Request) -> web.Response:
     query = parse_query(request, UserSearchQuery)
     page = await request.app[PROJECTS].search_users(
-        caller_id=request[CALLER].user_id, q=query.q, page=query.page
+        caller=principal(request), q=query.q, page=query.page
     )
     return json_response(page.map(UserSummaryOut.from_domain).as_json())

@@ -12,6 +12,7 @@ import asyncpg
 import structlog
 
 from auth_service.domain.errors import (
+    ApiKeyNotAllowed,
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
@@ -22,7 +23,7 @@ from auth_service.domain.errors import (
     UserNotFound,
     WrongPassword,
 )
-from auth_service.domain.models import TokenPair, User
+from auth_service.domain.models import Principal, TokenPair, User
 from auth_service.domain.passwords import PasswordHasher
 from auth_service.domain.throttle import CredentialThrottle
 from auth_service.models import LoginIn, PasswordChangeIn, PasswordResetConfirmIn, RegisterIn
@@ -158,9 +159,13 @@ class Accounts:
         return user
 
     async def change_password(
-        self, *, user_id: uuid.UUID, session_id: str | None, data: PasswordChangeIn
+        self, *, caller: Principal, session_id: str | None, data: PasswordChangeIn
     ) -> None:
-        """Sets a new password and ends every other session (the caller's `session_id` stays)."""
+        """Sets a new password and ends every other session (the caller's `session_id` stays).
+        Only with a password sign-in: a leaked API key must not take the account over."""
+        if caller.key is not None:
+            raise ApiKeyNotAllowed("The password is changed with a password sign-in, not a key.")
+        user_id = caller.user_id
         async with self._db.connection() as conn:
             user = await UserRepository(conn).get_credentials(user_id)
         if user is None:

@@ -72,3 +72,23 @@ class Throttled(DomainError):
 
 class HasherBusy(DomainError):
     """Too many passwords are being checked or hashed right now; try again in a moment."""
+
+
+class InvalidApiKey(DomainError):
+    """The API key is malformed, unknown, revoked or expired."""
+
+
+class ApiKeyNotFound(DomainError):
+    """No such API key."""
+
+
+class ApiKeyLimit(DomainError):
+    """You have as many API keys as one user may; revoke one first."""
+
+
+class ApiKeyNotAllowed(DomainError):
+    """An API key cannot do this: sign in with your password."""
+
+
+class RoleCapTooHigh(DomainError):
+    """A key's role cap cannot be above your own role in its project."""

@@ -5,6 +5,7 @@ import uuid
 import asyncpg
 
 from auth_service.domain.errors import (
+    ApiKeyNotAllowed,
     Forbidden,
     LastOwner,
     MemberNotFound,
@@ -12,7 +13,7 @@ from auth_service.domain.errors import (
     ProjectNotFound,
     UserNotFound,
 )
-from auth_service.domain.models import Member, ProjectWithRole, UserSummary
+from auth_service.domain.models import Member, Principal, ProjectWithRole, UserSummary
 from auth_service.models import MemberAdd, ProjectCreate, ProjectUpdate
 from auth_service.repositories.projects import MemberRepository, ProjectRepository
 from auth_service.repositories.users import UserRepository
@@ -22,10 +23,11 @@ from backend_common.rbac import Membership, Role
 
 
 async def _require_role(
-    conn: asyncpg.Connection, project_id: uuid.UUID, user_id: uuid.UUID, minimum: Role
+    conn: asyncpg.Connection, project_id: uuid.UUID, caller: Principal, minimum: Role
 ) -> Role:
-    """The caller's role; a project they are not in does not exist for them."""
-    role = await MemberRepository(conn).role(project_id, user_id)
+    """The caller's role (through an API key, as far as the key reaches); a project they are
+    not in does not exist for them."""
+    role = caller.role_in(project_id, await MemberRepository(conn).role(project_id, caller.user_id))
     if role is None:
         raise ProjectNotFound()
     if not role.at_least(minimum):
@@ -38,7 +40,13 @@ class Projects:
         self._db = db
         self._max_owned = max_owned
 
-    async def create(self, *, caller_id: uuid.UUID, data: ProjectCreate) -> ProjectWithRole:
+    async def create(self, *, caller: Principal, data: ProjectCreate) -> ProjectWithRole:
+        """A key bound to a project or capped to a role creates none (its user would own it)."""
+        if caller.key is not None and caller.key.restricted:
+            raise ApiKeyNotAllowed(
+                "An API key bound to a project or capped to a role cannot create projects."
+            )
+        caller_id = caller.user_id
         async with self._db.transaction() as conn:
             projects = ProjectRepository(conn)
             # The quota bounds what one account creates; an owner added by another is not refused.
@@ -49,58 +57,69 @@ class Projects:
         return ProjectWithRole(**project.model_dump(), role=Role.OWNER)
 
     async def list_mine(
-        self, *, caller_id: uuid.UUID, q: str | None, page: PageRequest
+        self, *, caller: Principal, q: str | None, page: PageRequest
     ) -> Page[ProjectWithRole]:
+        """The caller's projects; through a key bound to one, that one, each with the role the
+        caller acts with."""
+        key = caller.key
         async with self._db.connection() as conn:
-            return await ProjectRepository(conn).list_for_user(caller_id, q=q, page=page)
+            projects = await ProjectRepository(conn).list_for_user(
+                caller.user_id, q=q, only=key.project_id if key else None, page=page
+            )
+        if key is None:
+            return projects
+        return projects.map(lambda p: p.model_copy(update={"role": key.cap(p.role)}))
 
-    async def get(self, *, caller_id: uuid.UUID, project_id: uuid.UUID) -> ProjectWithRole:
+    async def get(self, *, caller: Principal, project_id: uuid.UUID) -> ProjectWithRole:
         async with self._db.connection() as conn:
-            role = await _require_role(conn, project_id, caller_id, Role.VIEWER)
+            role = await _require_role(conn, project_id, caller, Role.VIEWER)
             project = await ProjectRepository(conn).get(project_id)
         if project is None:
             raise ProjectNotFound()
         return ProjectWithRole(**project.model_dump(), role=role)
 
     async def update(
-        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, changes: ProjectUpdate
+        self, *, caller: Principal, project_id: uuid.UUID, changes: ProjectUpdate
     ) -> ProjectWithRole:
         """Editors change the name and description; only owners the raw-value policy."""
         async with self._db.transaction() as conn:
             minimum = Role.EDITOR if changes.physical_only is None else Role.OWNER
-            role = await _require_role(conn, project_id, caller_id, minimum)
+            role = await _require_role(conn, project_id, caller, minimum)
             project = await ProjectRepository(conn).update(project_id, changes)
         if project is None:
             # Deleted by an owner since the role check.
             raise ProjectNotFound()
         return ProjectWithRole(**project.model_dump(), role=role)
 
-    async def delete(self, *, caller_id: uuid.UUID, project_id: uuid.UUID) -> None:
+    async def delete(self, *, caller: Principal, project_id: uuid.UUID) -> None:
         async with self._db.transaction() as conn:
-            await _require_role(conn, project_id, caller_id, Role.OWNER)
+            await _require_role(conn, project_id, caller, Role.OWNER)
             await ProjectRepository(conn).delete(project_id)
 
-    async def membership(self, *, caller_id: uuid.UUID, project_id: uuid.UUID) -> Membership:
-        """The caller's role and the project's raw-value policy."""
+    async def membership(self, *, caller: Principal, project_id: uuid.UUID) -> Membership:
+        """The caller's role (through an API key, as far as the key reaches) and the project's
+        raw-value policy."""
         async with self._db.connection() as conn:
-            membership = await MemberRepository(conn).membership(project_id, caller_id)
+            membership = await MemberRepository(conn).membership(project_id, caller.user_id)
+        if caller.key is not None:
+            membership = caller.key.limit(project_id, membership)
         if membership is None:
             raise ProjectNotFound()
         return membership
 
     async def list_members(
-        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, page: PageRequest
+        self, *, caller: Principal, project_id: uuid.UUID, page: PageRequest
     ) -> Page[Member]:
         async with self._db.connection() as conn:
-            await _require_role(conn, project_id, caller_id, Role.VIEWER)
+            await _require_role(conn, project_id, caller, Role.VIEWER)
             return await MemberRepository(conn).list(project_id, page=page)
 
     async def add_member(
-        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, data: MemberAdd
+        self, *, caller: Principal, project_id: uuid.UUID, data: MemberAdd
     ) -> Member:
         """Adds the user `data` names by id or by username."""
         async with self._db.transaction() as conn:
-            members = await self._lock_for_membership_change(conn, project_id, caller_id)
+            members = await self._lock_for_membership_change(conn, project_id, caller)
             users = UserRepository(conn)
             user = await (
                 users.get(data.user_id)
@@ -115,10 +134,10 @@ class Projects:
         return member
 
     async def change_role(
-        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, user_id: uuid.UUID, role: Role
+        self, *, caller: Principal, project_id: uuid.UUID, user_id: uuid.UUID, role: Role
     ) -> Member:
         async with self._db.transaction() as conn:
-            members = await self._lock_for_membership_change(conn, project_id, caller_id)
+            members = await self._lock_for_membership_change(conn, project_id, caller)
             member = await members.get(project_id, user_id)
             if member is None:
                 raise MemberNotFound()
@@ -128,13 +147,13 @@ class Projects:
         return member.model_copy(update={"role": role})
 
     async def remove_member(
-        self, *, caller_id: uuid.UUID, project_id: uuid.UUID, user_id: uuid.UUID
+        self, *, caller: Principal, project_id: uuid.UUID, user_id: uuid.UUID
     ) -> None:
         """Owners remove anyone; any member may remove themselves (leave)."""
         async with self._db.transaction() as conn:
-            leaving = user_id == caller_id
+            leaving = user_id == caller.user_id
             members = await self._lock_for_membership_change(
-                conn, project_id, caller_id, minimum=Role.VIEWER if leaving else Role.OWNER
+                conn, project_id, caller, minimum=Role.VIEWER if leaving else Role.OWNER
             )
             member = await members.get(project_id, user_id)
             if member is None:
@@ -144,19 +163,24 @@ class Projects:
             await members.delete(project_id, user_id)
 
     async def search_users(
-        self, *, caller_id: uuid.UUID, q: str, page: PageRequest
+        self, *, caller: Principal, q: str, page: PageRequest
     ) -> Page[UserSummary]:
-        """Prefix search among the users the caller shares a project with; anyone else is found
-        only by their exact username (which registration reveals anyway), so the list of all
-        users cannot be walked."""
+        """Prefix search among the users the caller shares a project with (through a key bound
+        to a project: that project); anyone else is found only by their exact username (which
+        registration reveals anyway), so the list of all users cannot be walked."""
         async with self._db.connection() as conn:
-            return await UserRepository(conn).search(prefix=q, visible_to=caller_id, page=page)
+            return await UserRepository(conn).search(
+                prefix=q,
+                visible_to=caller.user_id,
+                within=caller.key.project_id if caller.key else None,
+                page=page,
+            )
 
     @staticmethod
     async def _lock_for_membership_change(
         conn: asyncpg.Connection,
         project_id: uuid.UUID,
-        caller_id: uuid.UUID,
+        caller: Principal,
         *,
         minimum: Role = Role.OWNER,
     ) -> MemberRepository:
@@ -164,7 +188,7 @@ class Projects:
         # at once cannot leave the project without an owner.
         if not await ProjectRepository(conn).lock(project_id):
             raise ProjectNotFound()
-        await _require_role(conn, project_id, caller_id, minimum)
+        await _require_role(conn, project_id, caller, minimum)
         return MemberRepository(conn)
 
     @staticmethod

@@ -77,3 +77,27 @@ class CredentialThrottle:
         decision = buckets.take(key, now=self._monotonic())
         if not decision.allowed:
             raise Throttled(decision)
+
+
+class KeyFailures:
+    """Refused API keys per client address. Only refusals spend the allowance, and once it is
+    spent keys from that address are not even checked until it refills: each guess at a key
+    costs a request, and past the burst only `rate` of them a second are answered."""
+
+    def __init__(
+        self, *, rate: float, burst: int, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._monotonic = monotonic
+        self._by_address = TokenBuckets(rate=rate, burst=burst)
+
+    def check(self, address: str | None) -> None:
+        """Throttled when `address` has no refusal left (an unknown address is not counted)."""
+        if address is None:
+            return
+        decision = self._by_address.peek(address, now=self._monotonic())
+        if not decision.allowed:
+            raise Throttled(decision)
+
+    def refused(self, address: str | None) -> None:
+        if address is not None:
+            self._by_address.take(address, now=self._monotonic())

@@ -51,13 +51,14 @@ _UPDATE_PROJECT = """
     RETURNING id, name, description, physical_only, created_by, created_at, updated_at
 """
 _DELETE_PROJECT = "DELETE FROM projects WHERE id = $1"
-# Keyset over (name, id); q is a case-insensitive substring of the name.
+# Keyset over (name, id); q is a case-insensitive substring of the name; $6: that project only.
 _LIST_FOR_USER = f"""
     SELECT {_PROJECT_COLUMNS}, m.role
     FROM project_members m JOIN projects p ON p.id = m.project_id
     WHERE m.user_id = $1
       AND ($2::text IS NULL OR strpos(lower(p.name), lower($2)) > 0)
       AND ($3::text IS NULL OR (p.name, p.id) > ($3, $4::uuid))
+      AND ($6::uuid IS NULL OR p.id = $6)
     ORDER BY p.name, p.id
     LIMIT $5
 """
@@ -126,8 +127,14 @@ class ProjectRepository:
         await self._conn.execute(_DELETE_PROJECT, project_id)
 
     async def list_for_user(
-        self, user_id: uuid.UUID, *, q: str | None, page: PageRequest
+        self,
+        user_id: uuid.UUID,
+        *,
+        q: str | None,
+        only: uuid.UUID | None = None,
+        page: PageRequest,
     ) -> Page[ProjectWithRole]:
+        """The user's projects (only project `only`, when given)."""
         after = page.after(ProjectKey)
         rows = await self._conn.fetch(
             _LIST_FOR_USER,
@@ -136,6 +143,7 @@ class ProjectRepository:
             after.name if after else None,
             after.id if after else None,
             page.fetch,
+            only,
         )
         return page.page(
             [ProjectWithRole.model_validate(dict(row)) for row in rows],

@@ -24,7 +24,8 @@ _GET_BY_USERNAME = f"SELECT {_COLUMNS} FROM users WHERE lower(username) = lower(
 _GET_BY_EMAIL = f"SELECT {_COLUMNS} FROM users WHERE lower(email) = lower($1)"
 _SET_PASSWORD = "UPDATE users SET password_hash = $2 WHERE id = $1"
 # Prefix match on the username index; the cursor is the last lower(username) returned. Only the
-# caller, users sharing a project with the caller, and the user named exactly ($5) are visible.
+# caller, users sharing a project with the caller (project $6 only, when given), and the user
+# named exactly ($5) are visible.
 _SEARCH = """
     SELECT u.id, u.username FROM users u
     WHERE lower(u.username) LIKE $1 AND ($2::text IS NULL OR lower(u.username) > $2)
@@ -35,6 +36,7 @@ _SEARCH = """
           SELECT 1 FROM project_members mine
           JOIN project_members theirs ON theirs.project_id = mine.project_id
           WHERE mine.user_id = $4 AND theirs.user_id = u.id
+            AND ($6::uuid IS NULL OR mine.project_id = $6)
         )
       )
     ORDER BY lower(u.username)
@@ -86,10 +88,16 @@ class UserRepository:
         await self._conn.execute(_SET_PASSWORD, user_id, password_hash)
 
     async def search(
-        self, *, prefix: str, visible_to: uuid.UUID, page: PageRequest
+        self,
+        *,
+        prefix: str,
+        visible_to: uuid.UUID,
+        within: uuid.UUID | None = None,
+        page: PageRequest,
     ) -> Page[UserSummary]:
         """Users whose username starts with `prefix` that `visible_to` may see: themselves, those
-        sharing a project with them, and the one whose username is exactly `prefix`."""
+        sharing a project with them (project `within` only, when given), and the one whose
+        username is exactly `prefix`."""
         after = page.after(UserKey)
         rows = await self._conn.fetch(
             _SEARCH,
@@ -98,6 +106,7 @@ class UserRepository:
             page.fetch,
             visible_to,
             prefix.lower(),
+            within,
         )
         return page.page(
             [UserSummary.model_validate(dict(row)) for row in rows],

@@ -33,7 +33,15 @@ def expires_soon(token: str) -> bool:
     return not isinstance(exp, int | float) or exp - EXPIRY_MARGIN <= time.time()
 
 
+# An API key (etpk_<32 hex digits of its id>_<secret>) is counted by its id: guessing at the
+# secret of one key does not get a fresh allowance for each guess.
+_API_KEY_ID_END = len("etpk_") + 32
+
+
 def session_key(token: str) -> str:
-    """What the per-session rate limit counts by: the token's session id, else the token."""
+    """What the per-session rate limit counts by: an API key's id, a token's session id, else
+    the token."""
+    if token.startswith("etpk_"):
+        return token[:_API_KEY_ID_END]
     claims = _unverified_claims(token)
     return str(claims.get("sid") or claims.get("sub") or token)

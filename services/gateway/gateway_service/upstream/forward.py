@@ -60,9 +60,10 @@ class Upstreams:
 
 
 def upstream_for(path: str, upstreams: Upstreams) -> Origin:
-    """The service that owns `path`: the auth service owns /api/v1/auth, /api/v1/projects and
-    /api/v1/users, the ingest service /api/v1/telemetry, the experiment service the rest."""
-    if path.startswith(("/api/v1/auth/", "/api/v1/projects", "/api/v1/users")):
+    """The service that owns `path`: the auth service owns /api/v1/auth, /api/v1/projects,
+    /api/v1/users and /api/v1/api-keys, the ingest service /api/v1/telemetry, the experiment
+    service the rest."""
+    if path.startswith(("/api/v1/auth/", "/api/v1/projects", "/api/v1/users", "/api/v1/api-keys")):
         return upstreams.auth
     if path.startswith("/api/v1/telemetry"):
         return upstreams.telemetry
