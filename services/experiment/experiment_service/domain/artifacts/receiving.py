@@ -1,0 +1,73 @@
+"""Taking an upload's bytes in: hashed and written as they arrive, never held whole."""
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterable, Callable
+
+import orjson
+
+from experiment_service.domain.artifacts.models import NewArtifact, UploadKey
+from experiment_service.domain.errors import StorageFull, StorageUnavailable
+from experiment_service.storage.base import PendingObject, StorageError
+
+# Raised when the bytes so far pass a limit: the size so far is given.
+Limit = Callable[[int], None]
+
+
+async def receive(
+    body: AsyncIterable[bytes], pending: PendingObject | None, *, limit: Limit
+) -> tuple[str, int]:
+    """Hashes `body` and writes it to `pending` (None: hashes only); its sha256 (hex) and size.
+
+    Chunk n is hashed and written (in threads, side by side) while chunk n + 1 is received.
+    `limit(size)` runs before each chunk is kept, so nothing past a limit is written.
+    """
+    hasher = hashlib.sha256()
+    size = 0
+    keeping: asyncio.Future[None] | None = None
+    try:
+        async for chunk in body:
+            size += len(chunk)
+            limit(size)
+            if keeping is not None:
+                await keeping
+            keeping = asyncio.ensure_future(_keep(hasher, pending, chunk))
+        if keeping is not None:
+            await keeping
+    except StorageError as exc:
+        raise storage_failure(exc) from exc
+    finally:
+        # Whatever failed, the chunk being written lands before the object is discarded.
+        if keeping is not None and not keeping.done():
+            await asyncio.wait([keeping])
+        if keeping is not None and not keeping.cancelled():
+            keeping.exception()
+    return hasher.hexdigest(), size
+
+
+async def _keep(hasher: "hashlib._Hash", pending: PendingObject | None, chunk: bytes) -> None:
+    if pending is None:
+        await asyncio.to_thread(hasher.update, chunk)
+        return
+    await asyncio.gather(asyncio.to_thread(hasher.update, chunk), pending.write(chunk))
+
+
+def storage_failure(exc: StorageError) -> StorageFull | StorageUnavailable:
+    return StorageFull(str(exc)) if exc.full else StorageUnavailable(str(exc))
+
+
+def fingerprint(key: UploadKey, new: NewArtifact, sha256: str) -> bytes:
+    """What makes two keyed uploads the same request: the request line, what the upload says of
+    itself (the name may come from a form part), and the content's hash."""
+    return hashlib.sha256(
+        b"\n".join(
+            [
+                key.request,
+                new.name.encode(),
+                new.type.encode(),
+                new.content_type.encode(),
+                orjson.dumps(new.metadata, option=orjson.OPT_SORT_KEYS),
+                sha256.encode(),
+            ]
+        )
+    ).digest()
