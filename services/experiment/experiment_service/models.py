@@ -353,7 +353,8 @@ DELIVERY_LIST_REPEATED = ("status",)
 # --- Artifacts ---------------------------------------------------------------------------------
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_ARTIFACT_METADATA = 8192
+# Within what a request line may hold (8 KiB in all, URL-encoded).
+MAX_ARTIFACT_METADATA = 4096
 
 
 def _printable(value: str) -> str:
