@@ -8,6 +8,7 @@ objects nobody writes any more, never one that a live upload still owns.
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 # Which of the given keys still have an artifact row.
@@ -46,6 +47,10 @@ class ObjectStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Removes the object; one that is not there is fine."""
+
+    def local_file(self, key: str) -> Path | None:
+        """The file holding a published object, when the store keeps it on this machine's
+        disk: downloads then go out with sendfile, never through Python."""
 
     async def sweep(self, known: KnownKeys) -> "SweepReport":
         """Removes abandoned pending objects and published objects without a row."""

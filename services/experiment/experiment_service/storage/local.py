@@ -146,6 +146,9 @@ class LocalStore:
     def object_path(self, key: str) -> Path:
         return self._objects / key[:2] / _check_key(key)
 
+    def local_file(self, key: str) -> Path:
+        return self.object_path(key)
+
     async def create(self, key: str) -> LocalPending:
         final = self.object_path(key)
         try:

@@ -158,6 +158,9 @@ class S3Store:
     def object_key(self, key: str) -> str:
         return f"{self._prefix}{key}"
 
+    def local_file(self, key: str) -> None:
+        return None
+
     async def create(self, key: str) -> S3Pending:
         return S3Pending(self._client, self._bucket, self.object_key(key), self._part_size)
 

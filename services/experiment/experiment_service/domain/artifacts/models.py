@@ -4,6 +4,7 @@ import uuid
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -65,7 +66,9 @@ class Replay:
 
 @dataclass(frozen=True)
 class Download:
-    """An artifact and a way to read its bytes `start` to `stop` (exclusive)."""
+    """An artifact and a way to read its bytes `start` to `stop` (exclusive); `file` is where
+    they lie when the store keeps them on this machine's disk."""
 
     artifact: Artifact
     chunks: Callable[[int, int], AsyncGenerator[bytes, None]]
+    file: Path | None = None

@@ -202,7 +202,11 @@ class Artifacts:
 
     async def download(self, caller: Caller, artifact_id: uuid.UUID) -> Download:
         artifact, _ = await self._visible(caller, artifact_id, Role.VIEWER)
-        return Download(artifact, lambda start, stop: self._chunks(artifact, start, stop))
+        return Download(
+            artifact,
+            lambda start, stop: self._chunks(artifact, start, stop),
+            self._store.local_file(artifact.id.hex),
+        )
 
     async def _chunks(
         self, artifact: Artifact, start: int, stop: int
