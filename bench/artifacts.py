@@ -9,8 +9,9 @@ Needs nothing running: it starts a throwaway PostgreSQL cluster, a stand-in for 
 
     .venv/bin/python bench/artifacts.py [--size-mib 1024] [--rounds 3] [--dir DIR]
 
-writes a file of `--size-mib` MiB into `--dir` (default `.local/bench-artifacts`), copies it with `cp` (and with `cp` + `sync` of
-the copy, since the service makes every upload durable before answering), uploads it as the raw
+writes a file of `--size-mib` MiB into `--dir` (default `.local/bench-artifacts`), copies it
+with `cp` (and with `cp` + `sync` of the copy, since the service makes every upload durable
+before answering), uploads it as the raw
 body of POST /api/v1/runs/{id}/artifacts and downloads it from GET /api/v1/artifacts/{id}/content
 into a file beside it, both with curl (a C client, so the bench's own Python stays out of the way
 on a small box), checks the sha256, and prints MB/s (the best of `--rounds` rounds each: a
@@ -128,14 +129,18 @@ def cp(source: Path, target: Path, *, sync: bool) -> float:
     return took
 
 
+def workdir(parent: str) -> Path:
+    os.makedirs(parent, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="bench-", dir=os.path.abspath(parent)))
+
+
 def mb_s(size: int, seconds: float) -> str:
     return f"{size / seconds / 1e6:8.0f} MB/s"
 
 
 async def main(args: argparse.Namespace) -> None:
     size = args.size_mib * MiB
-    await asyncio.to_thread(os.makedirs, args.dir, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bench-", dir=os.path.abspath(args.dir)))
+    work = await asyncio.to_thread(workdir, args.dir)
     cluster = Cluster()
     key = SigningKey.generate(kid="bench-1")
     runner, auth_url = await auth_stand_in(key)
