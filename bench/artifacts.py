@@ -97,16 +97,18 @@ def sha256_of(path: Path) -> str:
 
 async def timed_with_rss(
     service: ExperimentProcess, work: Callable[[], Awaitable[Any]]
-) -> tuple[float, Any, int]:
-    """Seconds `work` took, its result, and the service's highest RSS meanwhile (sampled every
-    50 ms)."""
+) -> tuple[float, Any, int, float]:
+    """Seconds `work` took, its result, the service's highest RSS meanwhile (sampled every
+    50 ms) and the CPU seconds the service spent on it."""
     peak = service.rss_bytes()
+    cpu = service.cpu_seconds()
     task = asyncio.ensure_future(work())
     started = time.perf_counter()
     while not task.done():
         peak = max(peak, service.rss_bytes())
         await asyncio.wait({task}, timeout=0.05)
-    return time.perf_counter() - started, task.result(), peak
+    took = time.perf_counter() - started
+    return took, task.result(), peak, service.cpu_seconds() - cpu
 
 
 async def run_command(*command: str) -> str:
@@ -183,9 +185,9 @@ async def main(args: argparse.Namespace) -> None:
 
         rss_before = service.rss_bytes()
         upload_url = f"{service.url}/api/v1/runs/{run['id']}/artifacts?name=weights.bin"
-        uploads, up_peak = [], 0
+        uploads, up_peak, up_cpu = [], 0, []
         for _ in range(args.rounds):
-            seconds, answer, peak = await timed_with_rss(
+            seconds, answer, peak, cpu = await timed_with_rss(
                 service,
                 lambda: run_command(
                     "curl", "-sS", "--fail-with-body", "-X", "POST", "-T", str(source),
@@ -196,14 +198,15 @@ async def main(args: argparse.Namespace) -> None:
             artifact = json.loads(answer)
             assert artifact["sha256"] == digest, artifact
             uploads.append(seconds)
+            up_cpu.append(cpu)
             up_peak = max(up_peak, peak)
         rss_between = service.rss_bytes()
 
         target = work / "download.bin"
         down_url = f"{service.url}/api/v1/artifacts/{artifact['id']}/content"
-        downloads, down_peak = [], 0
+        downloads, down_peak, down_cpu = [], 0, []
         for _ in range(args.rounds):
-            seconds, _, peak = await timed_with_rss(
+            seconds, _, peak, cpu = await timed_with_rss(
                 service,
                 lambda: run_command(
                     "curl", "-sS", "--fail", "-o", str(target),
@@ -213,6 +216,7 @@ async def main(args: argparse.Namespace) -> None:
             assert await asyncio.to_thread(sha256_of, target) == digest
             await asyncio.to_thread(target.unlink)
             downloads.append(seconds)
+            down_cpu.append(cpu)
             down_peak = max(down_peak, peak)
         rss_after = service.rss_bytes()
         up_seconds, down_seconds = min(uploads), min(downloads)
@@ -231,6 +235,12 @@ async def main(args: argparse.Namespace) -> None:
         print(
             f"upload rounds {', '.join(f'{s:.2f}' for s in uploads)} s;"
             f" download rounds {', '.join(f'{s:.2f}' for s in downloads)} s"
+        )
+        gib = size / 1024**3
+        print(
+            f"service CPU per GiB (all threads, user + system): upload"
+            f" {min(up_cpu) / gib:.2f} s, download {min(down_cpu) / gib:.2f} s"
+            f" (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
         )
         print(
             f"service RSS: before {rss_before / MiB:.0f} MiB, peak during uploads"

@@ -29,9 +29,7 @@ class S3Server:
     client: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = boto3.client(
-            "s3", endpoint_url=self.url, region_name=S3_REGION, **S3_KEYS
-        )
+        self.client = boto3.client("s3", endpoint_url=self.url, region_name=S3_REGION, **S3_KEYS)
 
 
 class Storage:

@@ -2,6 +2,7 @@
 sweep removes (and keeps); against the folder and against S3 (moto's server)."""
 
 import asyncio
+import hashlib
 import os
 import uuid
 
@@ -99,9 +100,9 @@ async def test_s3_sweep_leaves_young_objects_to_other_replicas(make_artifacts_cl
 async def test_local_sweep_never_takes_an_upload_that_is_still_written(tmp_path):
     store = LocalStore(tmp_path)
     await store.open()
-    writing = await store.create(uuid.uuid4().hex)
+    writing = await store.create(uuid.uuid4().hex, hashlib.sha256())
     await writing.write(b"first half")
-    published = await store.create(uuid.uuid4().hex)
+    published = await store.create(uuid.uuid4().hex, hashlib.sha256())
     await published.write(b"whole")
     await published.publish()  # its row is not committed yet
 

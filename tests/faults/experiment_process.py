@@ -104,5 +104,11 @@ class ExperimentProcess:
                 return int(line.split()[1]) * 1024
         return 0
 
+    def cpu_seconds(self) -> float:
+        """CPU time the process (all its threads) has used so far, user and system."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def files(self) -> list[Path]:
         return sorted(path for path in self.artifact_dir.rglob("*") if path.is_file())

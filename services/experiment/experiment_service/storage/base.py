@@ -24,9 +24,16 @@ class StorageError(Exception):
         self.full = full
 
 
+class Digest(Protocol):
+    """A running hash (hashlib's): the store feeds it every byte it writes, in order, in the
+    same thread hop as the write (one hand-off per chunk, not two)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
 class PendingObject(Protocol):
     async def write(self, chunk: bytes) -> None:
-        """Appends `chunk`."""
+        """Appends `chunk` (and feeds it to the object's digest)."""
 
     async def publish(self) -> None:
         """Makes the object readable under its key, durably."""
@@ -39,8 +46,8 @@ class PendingObject(Protocol):
 
 
 class ObjectStore(Protocol):
-    async def create(self, key: str) -> PendingObject:
-        """A new pending object for `key`."""
+    async def create(self, key: str, digest: Digest) -> PendingObject:
+        """A new pending object for `key`, whose bytes go through `digest` too."""
 
     def read(self, key: str, start: int, stop: int) -> AsyncIterator[bytes]:
         """Bytes `start` to `stop` (exclusive) of a published object."""

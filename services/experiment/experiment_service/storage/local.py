@@ -20,7 +20,7 @@ from pathlib import Path
 
 import structlog
 
-from experiment_service.storage.base import KnownKeys, StorageError, SweepReport
+from experiment_service.storage.base import Digest, KnownKeys, StorageError, SweepReport
 
 _log = structlog.get_logger(__name__)
 
@@ -41,7 +41,8 @@ def _failed(doing: str, exc: OSError) -> StorageError:
     return StorageError(f"cannot {doing} the artifact: {exc.strerror}", full=full)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _digest_and_write(digest: Digest, fd: int, data: bytes) -> None:
+    digest.update(data)
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -85,8 +86,9 @@ def _unlink_locked(path: Path, fd: int) -> bool:
 
 
 class LocalPending:
-    def __init__(self, fd: int, pending: Path, final: Path, *, fsync: bool) -> None:
+    def __init__(self, fd: int, pending: Path, final: Path, digest: Digest, *, fsync: bool) -> None:
         self._fd: int | None = fd
+        self._digest = digest
         self._pending = pending
         self._final = final
         self._fsync = fsync
@@ -95,7 +97,7 @@ class LocalPending:
     async def write(self, chunk: bytes) -> None:
         assert self._fd is not None
         try:
-            await asyncio.to_thread(_write_all, self._fd, chunk)
+            await asyncio.to_thread(_digest_and_write, self._digest, self._fd, chunk)
         except OSError as exc:
             raise _failed("write", exc) from exc
 
@@ -149,13 +151,13 @@ class LocalStore:
     def local_file(self, key: str) -> Path:
         return self.object_path(key)
 
-    async def create(self, key: str) -> LocalPending:
+    async def create(self, key: str, digest: Digest) -> LocalPending:
         final = self.object_path(key)
         try:
             fd, pending = await asyncio.to_thread(self._new_pending, key)
         except OSError as exc:
             raise _failed("create", exc) from exc
-        return LocalPending(fd, pending, final, fsync=self._fsync)
+        return LocalPending(fd, pending, final, digest, fsync=self._fsync)
 
     def _new_pending(self, key: str) -> tuple[int, Path]:
         while True:

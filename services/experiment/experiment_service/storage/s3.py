@@ -8,6 +8,7 @@ older than `grace_seconds` (a bucket lifecycle rule that aborts incomplete multi
 the same job; docs/artifacts.md).
 """
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from experiment_service.storage.base import KnownKeys, StorageError, SweepReport
+from experiment_service.storage.base import Digest, KnownKeys, StorageError, SweepReport
 
 _log = structlog.get_logger(__name__)
 
@@ -33,8 +34,9 @@ def _failed(doing: str, exc: BaseException) -> StorageError:
 
 
 class S3Pending:
-    def __init__(self, client: Any, bucket: str, key: str, part_size: int) -> None:
+    def __init__(self, client: Any, bucket: str, key: str, part_size: int, digest: Digest) -> None:
         self._client = client
+        self._digest = digest
         self._bucket = bucket
         self._key = key
         self._part_size = part_size
@@ -45,6 +47,7 @@ class S3Pending:
         self._published = False
 
     async def write(self, chunk: bytes) -> None:
+        await asyncio.to_thread(self._digest.update, chunk)
         self._buffer.append(chunk)
         self._buffered += len(chunk)
         if self._buffered >= self._part_size:
@@ -161,8 +164,8 @@ class S3Store:
     def local_file(self, key: str) -> None:
         return None
 
-    async def create(self, key: str) -> S3Pending:
-        return S3Pending(self._client, self._bucket, self.object_key(key), self._part_size)
+    async def create(self, key: str, digest: Digest) -> S3Pending:
+        return S3Pending(self._client, self._bucket, self.object_key(key), self._part_size, digest)
 
     async def read(self, key: str, start: int, stop: int) -> AsyncIterator[bytes]:
         if stop <= start:

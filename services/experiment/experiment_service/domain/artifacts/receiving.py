@@ -14,15 +14,23 @@ from experiment_service.storage.base import PendingObject, StorageError
 Limit = Callable[[int], None]
 
 
-async def receive(
-    body: AsyncIterable[bytes], pending: PendingObject | None, *, limit: Limit
-) -> tuple[str, int]:
-    """Hashes `body` and writes it to `pending` (None: hashes only); its sha256 (hex) and size.
+def new_digest() -> "hashlib._Hash":
+    return hashlib.sha256()
 
-    Chunk n is hashed and written (in threads, side by side) while chunk n + 1 is received.
+
+async def receive(
+    body: AsyncIterable[bytes],
+    pending: PendingObject | None,
+    digest: "hashlib._Hash",
+    *,
+    limit: Limit,
+) -> tuple[str, int]:
+    """Writes `body` to `pending`, which feeds it to `digest` (None: only hashes it); the
+    sha256 (hex) and the size.
+
+    Chunk n is hashed and written (off the event loop) while chunk n + 1 is received.
     `limit(size)` runs before each chunk is kept, so nothing past a limit is written.
     """
-    hasher = hashlib.sha256()
     size = 0
     keeping: asyncio.Future[None] | None = None
     try:
@@ -31,7 +39,7 @@ async def receive(
             limit(size)
             if keeping is not None:
                 await keeping
-            keeping = asyncio.ensure_future(_keep(hasher, pending, chunk))
+            keeping = asyncio.ensure_future(_keep(digest, pending, chunk))
         if keeping is not None:
             await keeping
     except StorageError as exc:
@@ -42,14 +50,14 @@ async def receive(
             await asyncio.wait([keeping])
         if keeping is not None and not keeping.cancelled():
             keeping.exception()
-    return hasher.hexdigest(), size
+    return digest.hexdigest(), size
 
 
-async def _keep(hasher: "hashlib._Hash", pending: PendingObject | None, chunk: bytes) -> None:
+async def _keep(digest: "hashlib._Hash", pending: PendingObject | None, chunk: bytes) -> None:
     if pending is None:
-        await asyncio.to_thread(hasher.update, chunk)
-        return
-    await asyncio.gather(asyncio.to_thread(hasher.update, chunk), pending.write(chunk))
+        await asyncio.to_thread(digest.update, chunk)
+    else:
+        await pending.write(chunk)
 
 
 def storage_failure(exc: StorageError) -> StorageFull | StorageUnavailable:

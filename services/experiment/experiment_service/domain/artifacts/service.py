@@ -29,7 +29,12 @@ from experiment_service.domain.artifacts.models import (
     Replay,
     UploadKey,
 )
-from experiment_service.domain.artifacts.receiving import fingerprint, receive, storage_failure
+from experiment_service.domain.artifacts.receiving import (
+    fingerprint,
+    new_digest,
+    receive,
+    storage_failure,
+)
 from experiment_service.domain.errors import (
     ArtifactNotFound,
     ArtifactQuotaExceeded,
@@ -91,16 +96,17 @@ class Artifacts:
                 user_id=caller.user_id, key=key.key
             )
             if stored is not None:
-                sha256, _ = await receive(body, None, limit=limit)
+                sha256, _ = await receive(body, None, new_digest(), limit=limit)
                 return _replay(stored, fingerprint(key, new, sha256))
 
         artifact_id = uuid.uuid4()
+        digest = new_digest()
         try:
-            pending = await self._store.create(artifact_id.hex)
+            pending = await self._store.create(artifact_id.hex, digest)
         except StorageError as exc:
             raise storage_failure(exc) from exc
         try:
-            sha256, size = await receive(body, pending, limit=limit)
+            sha256, size = await receive(body, pending, digest, limit=limit)
             try:
                 await pending.publish()
             except StorageError as exc:
