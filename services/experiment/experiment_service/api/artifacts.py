@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
+from typing import BinaryIO
 
 import structlog
 from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
@@ -265,6 +266,8 @@ async def download_artifact(request: web.Request) -> web.StreamResponse:
             await response.write(first)
             async for chunk in chunks:
                 await response.write(chunk)
+        except ConnectionError:
+            return response  # the client went away
         except DomainError as exc:
             # The head is gone: all that is left is to cut the answer short.
             _log.warning("artifact_download_broken", artifact_id=str(artifact_id), error=str(exc))
@@ -291,14 +294,22 @@ async def _send_file(
         try:
             await asyncio.get_running_loop().sendfile(transport, source, start, stop - start)
         except NotImplementedError:  # e.g. TLS: the kernel cannot encrypt
-            source.seek(start)
-            left = stop - start
-            while left > 0:
-                chunk = await asyncio.to_thread(source.read, min(CHUNK, left))
-                await response.write(chunk)
-                left -= len(chunk)
+            await _copy_file(response, source, start, stop)
+        except ConnectionError:
+            return response  # the client went away
     await response.write_eof()
     return response
+
+
+async def _copy_file(response: web.StreamResponse, source: BinaryIO, start: int, stop: int) -> None:
+    source.seek(start)
+    left = stop - start
+    while left > 0:
+        chunk = await asyncio.to_thread(source.read, min(CHUNK, left))
+        if not chunk:
+            raise ConnectionResetError("the stored artifact is shorter than recorded")
+        await response.write(chunk)
+        left -= len(chunk)
 
 
 @routes.post(ARTIFACT_PATH + "/approve", name="approve_artifact")

@@ -213,6 +213,8 @@ class LocalStore:
     def _sweep_pending(self) -> int:
         removed = 0
         for path in self._pending.iterdir():
+            if not path.is_file():
+                continue
             fd = _try_lock(path)
             if fd is not None and _unlink_locked(path, fd):
                 removed += 1
@@ -221,6 +223,8 @@ class LocalStore:
     def _object_batches(self) -> Iterator[list[str]]:
         batch: list[str] = []
         for folder in sorted(self._objects.iterdir()):
+            if not folder.is_dir():
+                continue
             for path in folder.iterdir():
                 if _KEY.fullmatch(path.name) and path.name[:2] == folder.name:
                     batch.append(path.name)

@@ -40,6 +40,7 @@ from experiment_service.domain.errors import (
     ArtifactQuotaExceeded,
     ArtifactTooLarge,
     RunArchived,
+    RunNotFound,
     UploadKeyReused,
 )
 from experiment_service.domain.webhooks.outbox import Event
@@ -112,7 +113,7 @@ class Artifacts:
             except StorageError as exc:
                 raise storage_failure(exc) from exc
             # The upload may have taken long: the caller may have lost the role meanwhile.
-            role = await caller.require(run.project_id, Role.EDITOR, not_found=ArtifactNotFound)
+            role = await caller.require(run.project_id, Role.EDITOR, not_found=RunNotFound)
             return await self._commit(
                 caller, role, run_id, artifact_id, new, sha256=sha256, size=size, key=key
             )
