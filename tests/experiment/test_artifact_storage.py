@@ -101,9 +101,9 @@ async def test_local_sweep_never_takes_an_upload_that_is_still_written(tmp_path)
     store = LocalStore(tmp_path)
     await store.open()
     writing = await store.create(uuid.uuid4().hex, hashlib.sha256())
-    await writing.write(b"first half")
+    await writing.write([b"first ", b"half"])
     published = await store.create(uuid.uuid4().hex, hashlib.sha256())
-    await published.write(b"whole")
+    await published.write([b"whole"])
     await published.publish()  # its row is not committed yet
 
     async def no_rows(keys):
@@ -166,3 +166,20 @@ async def test_upload_while_object_store_is_unreachable_is_503(
     assert response.headers["Retry-After"] == "5"
     assert artifact_rows(pgsql) == []
     assert usage(pgsql, project_id) == (0, 0)
+
+
+async def test_local_store_writes_many_small_pieces_in_order(tmp_path):
+    # More pieces in one batch than one writev takes (a client that trickles its body).
+    store = LocalStore(tmp_path)
+    await store.open()
+    pieces = [b"%05d;" % n for n in range(3000)]
+    digest = hashlib.sha256()
+    pending = await store.create(uuid.uuid4().hex, digest)
+
+    await pending.write(pieces)
+    await pending.publish()
+    await pending.close()
+
+    [stored] = [path for path in (tmp_path / "objects").rglob("*") if path.is_file()]
+    assert stored.read_bytes() == b"".join(pieces)
+    assert digest.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest()

@@ -26,14 +26,14 @@ class StorageError(Exception):
 
 class Digest(Protocol):
     """A running hash (hashlib's): the store feeds it every byte it writes, in order, in the
-    same thread hop as the write (one hand-off per chunk, not two)."""
+    same thread hop as the write (one hand-off per batch of pieces, not two)."""
 
     def update(self, data: bytes, /) -> None: ...
 
 
 class PendingObject(Protocol):
-    async def write(self, chunk: bytes) -> None:
-        """Appends `chunk` (and feeds it to the object's digest)."""
+    async def write(self, pieces: Sequence[bytes]) -> None:
+        """Appends the pieces, in order (and feeds them to the object's digest)."""
 
     async def publish(self) -> None:
         """Makes the object readable under its key, durably."""

@@ -10,7 +10,7 @@ the same job; docs/artifacts.md).
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,11 @@ def _failed(doing: str, exc: BaseException) -> StorageError:
     return StorageError(f"cannot {doing} the artifact in object storage: {code or exc}", full=full)
 
 
+def _update(digest: Digest, pieces: Sequence[bytes]) -> None:
+    for piece in pieces:
+        digest.update(piece)
+
+
 class S3Pending:
     def __init__(self, client: Any, bucket: str, key: str, part_size: int, digest: Digest) -> None:
         self._client = client
@@ -46,10 +51,10 @@ class S3Pending:
         self._parts: list[dict[str, Any]] = []
         self._published = False
 
-    async def write(self, chunk: bytes) -> None:
-        await asyncio.to_thread(self._digest.update, chunk)
-        self._buffer.append(chunk)
-        self._buffered += len(chunk)
+    async def write(self, pieces: Sequence[bytes]) -> None:
+        await asyncio.to_thread(_update, self._digest, pieces)
+        self._buffer.extend(pieces)
+        self._buffered += sum(len(piece) for piece in pieces)
         if self._buffered >= self._part_size:
             await self._send_part()
 

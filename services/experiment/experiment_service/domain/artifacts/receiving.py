@@ -2,7 +2,7 @@
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 
 import orjson
 
@@ -19,33 +19,33 @@ def new_digest() -> "hashlib._Hash":
 
 
 async def receive(
-    body: AsyncIterable[bytes],
+    body: AsyncIterable[Sequence[bytes]],
     pending: PendingObject | None,
     digest: "hashlib._Hash",
     *,
     limit: Limit,
 ) -> tuple[str, int]:
-    """Writes `body` to `pending`, which feeds it to `digest` (None: only hashes it); the
-    sha256 (hex) and the size.
+    """Writes `body` (batches of pieces as they arrived) to `pending`, which feeds it to
+    `digest` (None: only hashes it); the sha256 (hex) and the size.
 
-    Chunk n is hashed and written (off the event loop) while chunk n + 1 is received.
-    `limit(size)` runs before each chunk is kept, so nothing past a limit is written.
+    Batch n is hashed and written (off the event loop) while batch n + 1 is received.
+    `limit(size)` runs before each batch is kept, so nothing past a limit is written.
     """
     size = 0
     keeping: asyncio.Future[None] | None = None
     try:
-        async for chunk in body:
-            size += len(chunk)
+        async for pieces in body:
+            size += sum(len(piece) for piece in pieces)
             limit(size)
             if keeping is not None:
                 await keeping
-            keeping = asyncio.ensure_future(_keep(digest, pending, chunk))
+            keeping = asyncio.ensure_future(_keep(digest, pending, pieces))
         if keeping is not None:
             await keeping
     except StorageError as exc:
         raise storage_failure(exc) from exc
     finally:
-        # Whatever failed, the chunk being written lands before the object is discarded.
+        # Whatever failed, the batch being written lands before the object is discarded.
         if keeping is not None and not keeping.done():
             await asyncio.wait([keeping])
         if keeping is not None and not keeping.cancelled():
@@ -53,11 +53,18 @@ async def receive(
     return digest.hexdigest(), size
 
 
-async def _keep(digest: "hashlib._Hash", pending: PendingObject | None, chunk: bytes) -> None:
+async def _keep(
+    digest: "hashlib._Hash", pending: PendingObject | None, pieces: Sequence[bytes]
+) -> None:
     if pending is None:
-        await asyncio.to_thread(digest.update, chunk)
+        await asyncio.to_thread(_update, digest, pieces)
     else:
-        await pending.write(chunk)
+        await pending.write(pieces)
+
+
+def _update(digest: "hashlib._Hash", pieces: Sequence[bytes]) -> None:
+    for piece in pieces:
+        digest.update(piece)
 
 
 def storage_failure(exc: StorageError) -> StorageFull | StorageUnavailable:

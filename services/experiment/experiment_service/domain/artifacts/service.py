@@ -71,12 +71,13 @@ class Artifacts:
         caller: Caller,
         run_id: uuid.UUID,
         new: NewArtifact,
-        body: AsyncIterable[bytes],
+        body: AsyncIterable[Sequence[bytes]],
         *,
         key: UploadKey | None = None,
     ) -> Artifact | Replay:
-        """Stores `body` as a new artifact of the run, or replays the answer an earlier upload
-        with the same Idempotency-Key (and the same content) got."""
+        """Stores `body` (batches of pieces as they arrived) as a new artifact of the run, or
+        replays the answer an earlier upload with the same Idempotency-Key (and the same
+        content) got."""
         run, _ = await run_role(self._db, caller, run_id, Role.EDITOR)
         if run.status == RunStatus.ARCHIVED:
             raise RunArchived("The run is archived: it takes no more artifacts.")
