@@ -9,6 +9,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from experiment_service.app import create_app
+from tests.experiment.artifact_kit import (
+    S3_BUCKET,
+    LocalStorage,
+    S3Server,
+    S3Storage,
+    Storage,
+)
 from tests.experiment.factories import create_experiment, create_run
 from tests.experiment.webhook_kit import Receiver
 
@@ -75,5 +82,44 @@ def receiver(mockserver, mockserver_info):
         hook = Receiver(mockserver, mockserver_info.url(path.lstrip("/")), list(answers or []))
         mockserver.handler(path)(hook.handle)
         return hook
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-speaking server (moto in server mode, on loopback) with the test bucket."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3 = S3Server(f"http://{host}:{port}")
+        s3.client.create_bucket(Bucket=S3_BUCKET)
+        yield s3
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request, tmp_path) -> Storage:
+    """Each object store the service can keep artifacts in: a folder, or S3 (a prefix of the
+    test's own in the bucket)."""
+    if request.param == "local":
+        return LocalStorage(tmp_path / "artifacts")
+    return S3Storage(request.getfixturevalue("s3_server"))
+
+
+@pytest.fixture
+def make_artifacts_client(pgsql, aiohttp_client, make_settings, clock, storage, mockserver_host):
+    """An experiment app keeping artifacts in `storage`; settings can be overridden."""
+
+    async def make(**overrides: Any):
+        settings = make_settings(
+            "experiment",
+            **{"webhook_allowed_hosts": (mockserver_host,), **storage.settings, **overrides},
+        )
+        return await aiohttp_client(create_app(settings, clock=clock))
 
     return make

@@ -84,6 +84,8 @@ def make_settings(database_url, mockserver_info, jwt_keys_dir, tmp_path_factory)
         values: dict[str, Any] = {"port": 0, "log_level": "warning", **_TEST_SETTINGS.get(name, {})}
         if "spool_dir" in spec.settings_class.model_fields:
             values["spool_dir"] = tmp_path_factory.mktemp("spool")
+        if "artifact_dir" in spec.settings_class.model_fields:
+            values["artifact_dir"] = tmp_path_factory.mktemp("artifacts")
         if spec.database:
             values["database_url"] = database_url(spec.database)
         if "jwt_keys_dir" in spec.settings_class.model_fields:
@@ -126,6 +128,8 @@ def daemon_env(
         env[f"{spec.env_prefix}DATABASE_URL"] = database_url(spec.database)
     if "spool_dir" in spec.settings_class.model_fields:
         env[f"{spec.env_prefix}SPOOL_DIR"] = tempfile.mkdtemp(prefix="spool-")
+    if "artifact_dir" in spec.settings_class.model_fields:
+        env[f"{spec.env_prefix}ARTIFACT_DIR"] = tempfile.mkdtemp(prefix="artifacts-")
     if "jwt_keys_dir" in spec.settings_class.model_fields:
         env[f"{spec.env_prefix}JWT_KEYS_DIR"] = str(jwt_keys_dir)
     for field, upstream in _UPSTREAMS.items():

@@ -11,6 +11,7 @@ from backend_common.keys import DATABASE
 from backend_common.ratelimit import TokenBuckets
 from backend_common.rbac import RoleSource
 from experiment_service.api import (
+    artifacts,
     audit,
     capture_sessions,
     conversion_profiles,
@@ -22,6 +23,7 @@ from experiment_service.api import (
 )
 from experiment_service.api.errors import ERROR_MAP
 from experiment_service.appkeys import (
+    ARTIFACTS,
     AUDIT_LOG,
     CAPTURE_SESSIONS,
     CONVERSION_PROFILES,
@@ -32,6 +34,7 @@ from experiment_service.appkeys import (
     SENSORS,
     WEBHOOKS,
 )
+from experiment_service.domain.artifacts.service import Artifacts
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
@@ -42,9 +45,12 @@ from experiment_service.domain.sensors import Liveness, Sensors
 from experiment_service.domain.webhooks.subscriptions import Webhooks
 from experiment_service.domain.webhooks.targets import TargetGuard
 from experiment_service.settings import ExperimentSettings
+from experiment_service.storage import open_store
+from experiment_service.workers.artifact_upkeep import ArtifactUpkeep
 from experiment_service.workers.dispatcher import Dispatcher
 
 DISPATCHER = web.AppKey("webhook_dispatcher", Dispatcher)
+ARTIFACT_UPKEEP = web.AppKey("artifact_upkeep", ArtifactUpkeep)
 
 
 def create_app(
@@ -99,10 +105,31 @@ def create_app(
         yield
         await dispatcher.stop()
 
+    async def artifacts_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_store(settings) as store:
+            app[ARTIFACTS] = Artifacts(
+                app[DATABASE],
+                store,
+                max_bytes=settings.artifact_max_bytes,
+                project_quota=settings.artifact_project_quota_bytes,
+            )
+            # One sweep per folder or bucket is enough: the first worker's.
+            upkeep = ArtifactUpkeep(
+                app[ARTIFACTS],
+                interval=settings.artifact_trash_interval,
+                sweep_first=settings.artifact_sweep_on_start and settings.worker == 0,
+            )
+            await upkeep.start()
+            app[ARTIFACT_UPKEEP] = upkeep
+            yield
+            await upkeep.stop()
+
     app.cleanup_ctx.append(domain_ctx)
+    app.cleanup_ctx.append(artifacts_ctx)
     app.cleanup_ctx.append(dispatcher_ctx)
     app.cleanup_ctx.append(purge_expired_ctx)
     for module in (
+        artifacts,
         experiments,
         runs,
         capture_sessions,

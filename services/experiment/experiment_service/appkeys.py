@@ -1,6 +1,7 @@
 from aiohttp import web
 
 from backend_common.export_budget import ExportSlots
+from experiment_service.domain.artifacts.service import Artifacts
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
@@ -19,3 +20,4 @@ CONVERSION_PROFILES = web.AppKey("conversion_profiles", ConversionProfiles)
 RUN_SENSORS = web.AppKey("run_sensors", RunSensors)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 EXPORTS = web.AppKey("exports", ExportSlots)
+ARTIFACTS = web.AppKey("artifacts", Artifacts)

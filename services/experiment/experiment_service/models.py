@@ -1,11 +1,14 @@
 """Wire models of the experiment API: requests (extra fields refused) and list queries."""
 
+import re
 import uuid
 from typing import Annotated, Any, Literal, Self
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
@@ -261,7 +264,15 @@ class RunExportQuery(RunFilters):
 class AuditQuery(PageQuery):
     project_id: uuid.UUID
     entity_type: (
-        Literal["experiment", "run", "capture_session", "sensor", "conversion_profile", "webhook"]
+        Literal[
+            "experiment",
+            "run",
+            "capture_session",
+            "sensor",
+            "conversion_profile",
+            "webhook",
+            "artifact",
+        ]
         | None
     ) = None
     entity_id: uuid.UUID | None = None
@@ -337,3 +348,64 @@ class DeliveryListQuery(PageQuery):
 
 
 DELIVERY_LIST_REPEATED = ("status",)
+
+
+# --- Artifacts ---------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Within what a request line may hold (8 KiB in all, URL-encoded).
+MAX_ARTIFACT_METADATA = 4096
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _metadata(value: Any) -> Any:
+    """The `metadata` query parameter: a JSON object as text."""
+    if isinstance(value, str):
+        if len(value) > MAX_ARTIFACT_METADATA:
+            raise ValueError(f"must be at most {MAX_ARTIFACT_METADATA} characters")
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise ValueError("must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    _storable(value, 0)
+    return value
+
+
+def _storable(value: Any, depth: int) -> None:
+    # jsonb takes no NUL, and deep nesting fails later in orjson: refuse both here.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    if isinstance(value, dict | list):
+        if depth >= 16:
+            raise ValueError("must not nest more than 16 levels deep")
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            _storable(key, depth)
+            _storable(item, depth + 1)
+
+
+ArtifactName = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_printable)]
+ArtifactType = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+\-]*$")
+]
+ArtifactMetadata = Annotated[dict[str, Any], BeforeValidator(_metadata)]
+
+
+class ArtifactUploadQuery(BaseModel):
+    """`name` may be left out of a form upload, whose file part names the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ArtifactName | None = None
+    type: ArtifactType = "file"
+    metadata: ArtifactMetadata = {}
+
+
+class ArtifactListQuery(PageQuery):
+    type: ArtifactType | None = None

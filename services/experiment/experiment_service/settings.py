@@ -1,6 +1,7 @@
-from typing import Annotated, Any, Self
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from backend_common.settings import AuthClientSettings, DatabaseSettings
@@ -50,6 +51,30 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
     export_max_seconds: float = Field(default=300.0, gt=0)
     export_max_rows: int = Field(default=1_000_000, gt=0)
 
+    # Artifacts (docs/artifacts.md): where the files go, how big one may be, how much a project
+    # may store in all (past them 413 / 507).
+    artifact_storage: Literal["local", "s3"] = "local"
+    artifact_dir: Path = Path(".local/artifacts")
+    artifact_fsync: bool = True  # a committed artifact's bytes are on disk, not only in cache
+    artifact_max_bytes: int = Field(default=5 * 1024**3, ge=0)
+    artifact_project_quota_bytes: int = Field(default=100 * 1024**3, ge=0)
+    # Seconds between passes over deleted artifacts whose objects are still to be removed.
+    artifact_trash_interval: float = Field(default=60.0, gt=0)
+    artifact_sweep_on_start: bool = True
+    artifact_s3_endpoint_url: str | None = None  # None: AWS itself
+    artifact_s3_bucket: str | None = None
+    artifact_s3_prefix: str = ""
+    artifact_s3_region: str = "us-east-1"
+    artifact_s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Unset: the usual AWS chain (environment, shared files, instance role).
+    artifact_s3_access_key_id: str | None = None
+    artifact_s3_secret_access_key: SecretStr | None = None
+    # Uploads go in parts of this size (S3 takes at least 5 MiB per part but the last).
+    artifact_s3_part_size: int = Field(default=8 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3)
+    # Another replica may be in the middle of an upload: the start-up sweep removes unfinished
+    # uploads and objects without a row only once they are this old.
+    artifact_s3_orphan_grace_seconds: float = Field(default=24 * 3600.0, ge=0)
+
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
@@ -65,4 +90,6 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
             raise ValueError("sensor_offline_seconds must not be below sensor_online_seconds")
         if self.webhook_lease_seconds <= self.webhook_timeout:
             raise ValueError("webhook_lease_seconds must be above webhook_timeout")
+        if self.artifact_storage == "s3" and not self.artifact_s3_bucket:
+            raise ValueError("artifact_storage s3 needs artifact_s3_bucket")
         return self

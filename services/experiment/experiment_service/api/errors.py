@@ -8,6 +8,9 @@ from backend_common.pagination import PAGINATION_ERRORS
 from backend_common.ratelimit import rate_limit_headers
 from backend_common.rbac import RBAC_ERRORS
 from experiment_service.domain.errors import (
+    ArtifactNotFound,
+    ArtifactQuotaExceeded,
+    ArtifactTooLarge,
     BatchFailed,
     CaptureAlreadyRunning,
     CaptureNotDeletable,
@@ -39,6 +42,9 @@ from experiment_service.domain.errors import (
     SensorNotInProject,
     SensorProjectLimit,
     SensorProjectNotFound,
+    StorageFull,
+    StorageUnavailable,
+    UploadKeyReused,
     WebhookDeliveryNotFound,
     WebhookFanOutLimit,
     WebhookInactive,
@@ -99,6 +105,12 @@ ERROR_MAP: ErrorMap = {
     WebhookInactive: (409, "webhook_inactive"),
     DeliveryInProgress: (409, "delivery_in_progress"),
     WebhookTargetRefused: (422, "webhook_target_refused"),
+    ArtifactNotFound: (404, "artifact_not_found"),
+    ArtifactTooLarge: (413, "artifact_too_large"),
+    ArtifactQuotaExceeded: (507, "artifact_quota_exceeded"),
+    StorageFull: (507, "storage_full"),
+    StorageUnavailable: Problem(503, "storage_unavailable", headers={"Retry-After": "5"}),
+    UploadKeyReused: (422, "idempotency_key_reused"),
     PingRateLimited: Problem(
         429, "too_many_requests", headers=lambda exc: rate_limit_headers(exc.decision)
     ),

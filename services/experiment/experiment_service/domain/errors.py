@@ -165,3 +165,37 @@ class PingRateLimited(DomainError):
     def __init__(self, decision: Decision) -> None:
         super().__init__(f"Too many pings of this subscription; retry in {decision.retry_after} s.")
         self.decision = decision
+
+
+class ArtifactNotFound(DomainError):
+    """No such artifact."""
+
+
+class ArtifactTooLarge(DomainError):
+    """The file is larger than an artifact may be."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"An artifact may hold at most {limit} bytes.")
+        self.limit = limit
+
+
+class ArtifactQuotaExceeded(DomainError):
+    """The project's artifacts would take more storage than its quota."""
+
+    def __init__(self, quota: int, used: int) -> None:
+        super().__init__(
+            f"The project's artifacts may take {quota} bytes in all; {used} are taken. Delete"
+            " some first."
+        )
+
+
+class StorageFull(DomainError):
+    """The artifact storage has no room left."""
+
+
+class StorageUnavailable(DomainError):
+    """The artifact storage cannot be reached or failed; try again later."""
+
+
+class UploadKeyReused(DomainError):
+    """This Idempotency-Key was used for a different upload; use a new key."""

@@ -19,6 +19,8 @@ EVENT_TYPES = (
     "sensor.created",
     "sensor.token_rotated",
     "conversion_profile.activated",
+    "artifact.created",
+    "artifact.approved",
 )
 ALL_EVENTS = "*"
 # Sent only by `POST /api/v1/webhooks/{id}/ping`, to that subscription, whatever it asked for.

@@ -1,0 +1,1 @@
+"""Artifacts: files per run, their bytes in an object store (experiment_service.storage)."""
