@@ -9,6 +9,7 @@ from backend_common.clock import Clock, utc_now
 from backend_common.db import UNAVAILABLE
 from backend_common.export_budget import ExportLimits
 from backend_common.keys import DATABASE
+from backend_common.live import Hub
 from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
 from telemetry_ingest_service.api import live, telemetry
@@ -20,7 +21,7 @@ from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, stored_digests
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
-from telemetry_ingest_service.domain.live import Hub, StoredBatches
+from telemetry_ingest_service.domain.live import StoredBatches
 from telemetry_ingest_service.domain.readings import Readings
 from telemetry_ingest_service.domain.rollup import Rollup
 from telemetry_ingest_service.domain.spool import Spool
@@ -73,7 +74,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
         batches = StoredBatches(db, replay_limit=settings.stream_replay_batches)
         app[HUB] = hub = Hub(
             missed=batches.missed,
-            readings=batches.readings,
+            items=batches.readings,
             latest=batches.latest,
             queue_size=settings.stream_queue_size,
             streams_per_user=settings.streams_per_user,

@@ -38,7 +38,7 @@ from telemetry_ingest_service.domain.errors import NotStored, TokenSensorMismatc
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.journal import Rejection
 from telemetry_ingest_service.domain.spool import Spool, SpoolFull
-from telemetry_ingest_service.repositories.telemetry import TelemetryRepository, records
+from telemetry_ingest_service.repositories.telemetry import TelemetryRepository
 
 _log = structlog.get_logger(__name__)
 
@@ -194,20 +194,7 @@ class Ingest:
             if batch_id is None:
                 return Accepted(accepted=len(batch), duplicate=True)
             await repo.copy_records(
-                records(
-                    batch_id,
-                    batch.sensor_id,
-                    attached.run_id,
-                    attached.capture_session_id,
-                    batch.received_at,
-                    attached.late,
-                    batch.timestamps,
-                    batch.raw_values,
-                    converted.physical,
-                    converted.status,
-                    converted.profile_ids,
-                    batch.metas,
-                )
+                batch_id=batch_id, batch=batch, attached=attached, converted=converted
             )
         return result
 
