@@ -17,18 +17,45 @@ from typing import Any
 
 import asyncpg
 
+from backend_common.errors import DomainError
+
 MAX_ERRORS_LISTED = 100
 MAX_BATCH_ID_LENGTH = 200
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class BatchErrors:
-    """The problems of one batch: the first MAX_ERRORS_LISTED for the answer (as problem+json
-    `errors` items), and which of its items had any."""
+class BatchInvalid(DomainError):
+    """Invalid body."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, errors: list[dict[str, Any]], *, rejected: int, items: int, noun: str
+    ) -> None:
+        """`errors` name each bad field; `rejected` counts the bad items of the `items`."""
+        super().__init__(
+            f"Nothing was stored: {rejected} of {items} {noun} are invalid." if rejected else None
+        )
+        self.errors = errors
+        self.rejected = rejected
+        self.items = items
+
+
+class BatchErrors:
+    """The problems of one batch of `noun` (e.g. "readings"): the first MAX_ERRORS_LISTED for
+    the answer (as problem+json `errors` items), and which of its items had any."""
+
+    def __init__(self, noun: str) -> None:
+        self.noun = noun
         self.listed: list[dict[str, str]] = []
         self.bad_items: set[int] = set()
+
+    def invalid(self, items: int) -> BatchInvalid:
+        """The refusal of the batch of `items` items with the problems found."""
+        return BatchInvalid(self.listed, rejected=len(self.bad_items), items=items, noun=self.noun)
+
+    def check(self, items: int) -> None:
+        """Raises BatchInvalid when any problem was found in the batch of `items` items."""
+        if self.listed:
+            raise self.invalid(items)
 
     def add(self, field: str, message: str, kind: str, *, item: int | None = None) -> None:
         if item is not None:

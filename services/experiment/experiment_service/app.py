@@ -1,4 +1,4 @@
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from aiohttp import web
@@ -8,6 +8,8 @@ from backend_common.clock import Clock, utc_now
 from backend_common.export_budget import ExportLimits, ExportSlots
 from backend_common.idempotency import purge_expired_ctx
 from backend_common.keys import DATABASE
+from backend_common.live import Hub
+from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
 from backend_common.rbac import RoleSource
 from experiment_service.api import (
@@ -15,6 +17,7 @@ from experiment_service.api import (
     capture_sessions,
     conversion_profiles,
     experiments,
+    metrics,
     run_sensors,
     runs,
     sensors,
@@ -27,6 +30,8 @@ from experiment_service.appkeys import (
     CONVERSION_PROFILES,
     EXPERIMENTS,
     EXPORTS,
+    METRIC_HUB,
+    RUN_METRICS,
     RUN_SENSORS,
     RUNS,
     SENSORS,
@@ -36,11 +41,14 @@ from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.experiments import Experiments
+from experiment_service.domain.metric_live import StoredMetricBatches
+from experiment_service.domain.metrics import RunMetrics
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
 from experiment_service.domain.sensors import Liveness, Sensors
 from experiment_service.domain.webhooks.subscriptions import Webhooks
 from experiment_service.domain.webhooks.targets import TargetGuard
+from experiment_service.repositories.metrics import NOTIFY_CHANNEL
 from experiment_service.settings import ExperimentSettings
 from experiment_service.workers.dispatcher import Dispatcher
 
@@ -100,6 +108,7 @@ def create_app(
         await dispatcher.stop()
 
     app.cleanup_ctx.append(domain_ctx)
+    app.cleanup_ctx.append(_metrics_ctx(settings, clock))
     app.cleanup_ctx.append(dispatcher_ctx)
     app.cleanup_ctx.append(purge_expired_ctx)
     for module in (
@@ -111,6 +120,52 @@ def create_app(
         run_sensors,
         audit,
         webhooks,
+        metrics,
     ):
         app.router.add_routes(module.routes)
+    app.on_shutdown.append(_end_streams)
     return app
+
+
+def _metrics_ctx(
+    settings: ExperimentSettings, clock: Clock
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Run metrics, and the hub of their live streams fed by one LISTEN connection."""
+
+    async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+        db = app[DATABASE]
+        app[RUN_METRICS] = RunMetrics(
+            db,
+            clock=clock,
+            max_points=settings.metrics_max_points,
+            max_future=timedelta(seconds=settings.metrics_max_future_seconds),
+            max_scanned=settings.metrics_chart_max_scanned,
+        )
+        batches = StoredMetricBatches(db, replay_limit=settings.metric_stream_replay_batches)
+        app[METRIC_HUB] = hub = Hub(
+            missed=batches.missed,
+            items=batches.points,
+            latest=batches.latest,
+            queue_size=settings.metric_stream_queue_size,
+            streams_per_user=settings.metric_streams_per_user,
+            keepalive=settings.metric_stream_keepalive_seconds,
+            recheck=settings.metric_stream_recheck_seconds,
+        )
+        listener = Listener(
+            settings.database_url.get_secret_value(),
+            {NOTIFY_CHANNEL: hub.notified},
+            on_reconnect=hub.reconnected,
+        )
+        hub.start()
+        await listener.start()
+        yield
+        await hub.stop()
+        await listener.stop()
+
+    return metrics_ctx
+
+
+async def _end_streams(app: web.Application) -> None:
+    """On shutdown, before waiting for handlers: live streams end instead of holding it up."""
+    if METRIC_HUB in app:
+        await app[METRIC_HUB].stop()

@@ -50,6 +50,23 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
     export_max_seconds: float = Field(default=300.0, gt=0)
     export_max_rows: int = Field(default=1_000_000, gt=0)
 
+    # Run metrics (docs/metrics.md): points per logged batch; the body of a logged batch (its
+    # own limit: 10,000 points with long names weigh more than MAX_BODY_BYTES allows the other
+    # routes); how far ahead of the server a point's timestamp may be; points a chart is drawn
+    # from directly (a time range, or a step range narrower than the finest tiles).
+    metrics_max_points: int = Field(default=10_000, gt=0)
+    metrics_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    metrics_max_future_seconds: float = Field(default=300.0, ge=0)
+    metrics_chart_max_scanned: int = Field(default=200_000, gt=0)
+    # Live metric streams (as telemetry's): a keep-alive comment this often; a client this many
+    # batches behind is cut off; streams per user (per process); batches replayed for a
+    # reconnecting client; how often an open stream's access is checked again.
+    metric_stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    metric_stream_queue_size: int = Field(default=100, gt=0)
+    metric_streams_per_user: int = Field(default=10, gt=0)
+    metric_stream_replay_batches: int = Field(default=1000, gt=0)
+    metric_stream_recheck_seconds: float = Field(default=5.0, gt=0)
+
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:

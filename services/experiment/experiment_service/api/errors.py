@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from backend_common.batches import BatchInvalid
 from backend_common.errors import DomainError, ErrorMap, Problem, find_problem
 from backend_common.export_budget import EXPORT_ERRORS
 from backend_common.pagination import PAGINATION_ERRORS
@@ -20,6 +21,7 @@ from experiment_service.domain.errors import (
     ExperimentNotFound,
     HomeProjectNotRemovable,
     InvalidTransition,
+    MetricNotFound,
     PingRateLimited,
     ProfileNotInFuture,
     ProfileStartTaken,
@@ -39,6 +41,7 @@ from experiment_service.domain.errors import (
     SensorNotInProject,
     SensorProjectLimit,
     SensorProjectNotFound,
+    TooManyMetricPoints,
     WebhookDeliveryNotFound,
     WebhookFanOutLimit,
     WebhookInactive,
@@ -99,6 +102,9 @@ ERROR_MAP: ErrorMap = {
     WebhookInactive: (409, "webhook_inactive"),
     DeliveryInProgress: (409, "delivery_in_progress"),
     WebhookTargetRefused: (422, "webhook_target_refused"),
+    BatchInvalid: (422, "validation_failed"),
+    MetricNotFound: (404, "metric_not_found"),
+    TooManyMetricPoints: (422, "too_many_points"),
     PingRateLimited: Problem(
         429, "too_many_requests", headers=lambda exc: rate_limit_headers(exc.decision)
     ),

@@ -165,3 +165,15 @@ class PingRateLimited(DomainError):
     def __init__(self, decision: Decision) -> None:
         super().__init__(f"Too many pings of this subscription; retry in {decision.retry_after} s.")
         self.decision = decision
+
+
+# --- run metrics -------------------------------------------------------------------------------
+
+
+class MetricNotFound(DomainError):
+    """The run has no metric of that name."""
+
+
+class TooManyMetricPoints(DomainError):
+    """The range holds too many points to draw from them; narrow it (or leave out the time
+    range: a step range is drawn from the tiles kept on write)."""

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backend_common.batches import BatchErrors, client_batch_id, instant
-from telemetry_ingest_service.domain.errors import BatchInvalid
 
 MAX_SIGNAL_LENGTH = 64
 # jsonb is written with orjson, which stops at 254 levels; PostgreSQL cannot store NUL in jsonb.
@@ -50,10 +49,10 @@ class Limits:
 
 def parse_batch(data: object, *, received_at: datetime, limits: Limits) -> Batch:
     """The batch in `data` (decoded JSON), or BatchInvalid listing every problem."""
-    errors = BatchErrors()
+    errors = BatchErrors("readings")
     if not isinstance(data, dict):
         errors.add("", "the body must be a JSON object", "model_type")
-        raise BatchInvalid(errors.listed, rejected=0, readings=0)
+        raise errors.invalid(0)
     errors.unknown(data.keys() - _ENVELOPE_FIELDS)
     sensor_id = _uuid(data, "sensor_id", errors, required=True)
     run_id = _uuid(data, "run_id", errors)
@@ -74,8 +73,7 @@ def parse_batch(data: object, *, received_at: datetime, limits: Limits) -> Batch
     timestamps, raw_values, metas = _readings(
         readings, batch_meta, received_at + limits.max_future, errors
     )
-    if errors.listed:
-        raise BatchInvalid(errors.listed, rejected=len(errors.bad_items), readings=len(readings))
+    errors.check(len(readings))
     assert sensor_id is not None
     return Batch(
         sensor_id=sensor_id,
