@@ -52,9 +52,9 @@ CREATE TABLE run_metric_summaries (
     PRIMARY KEY (run_id, name)
 );
 
--- Per metric and tile of `width` steps (16, 256, 4096, 65536, 1048576; tile = floor(step /
--- width)): its first and last point by step (on a tie, the first and the last stored) and its
--- lowest and highest finite values with their steps (NULL while it has none).
+-- Per metric and tile of `width` steps (16, 64, 256, … 1048576: powers of 4; tile =
+-- floor(step / width)): its first and last point by step (on a tie, the first and the last
+-- stored) and its lowest and highest finite values with their steps (NULL while it has none).
 CREATE TABLE run_metric_tiles (
     run_id     uuid NOT NULL,
     name       text NOT NULL,

@@ -21,7 +21,7 @@ from tests.experiment.metric_kit import (
 )
 from tests.problems import assert_problem
 
-TILE_WIDTHS = (16, 256, 4096, 65536, 1048576)
+TILE_WIDTHS = tuple(4**k for k in range(2, 11))
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 
 

@@ -720,9 +720,9 @@ CREATE TABLE run_metric_summaries (
     PRIMARY KEY (run_id, name)
 );
 
--- Per metric and tile of `width` steps (16, 256, 4096, 65536, 1048576; tile = floor(step /
--- width)): its first and last point by step (on a tie, the first and the last stored) and its
--- lowest and highest finite values with their steps (NULL while it has none).
+-- Per metric and tile of `width` steps (16, 64, 256, … 1048576: powers of 4; tile =
+-- floor(step / width)): its first and last point by step (on a tie, the first and the last
+-- stored) and its lowest and highest finite values with their steps (NULL while it has none).
 CREATE TABLE run_metric_tiles (
     run_id     uuid NOT NULL,
     name       text NOT NULL,
@@ -749,4 +749,4 @@ END;
 $$;
 CREATE TRIGGER runs_delete_metrics AFTER DELETE ON runs
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION delete_run_metrics();
-INSERT INTO schema_migrations (version, name, checksum) VALUES (9, '0009_run_metrics.sql', '611dd3c4551e61ae3edaf0feb8efd6d5f23cd05c174f4492597fce6187ddb0fe');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (9, '0009_run_metrics.sql', '41599447f1fa1e0b1a835d82d87feac7081981465b9c98fb6107d3a255cc0f09');

@@ -27,8 +27,9 @@ from backend_common.downsampling import Extremes
 
 MAX_NAME_LENGTH = 250
 STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1
-# Tiles of these many steps are kept per metric: a chart reads the widest that still fits.
-TILE_WIDTHS = (16, 256, 4096, 65536, 1048576)
+# Tiles of these many steps are kept per metric: a chart reads the widest that still fits, so
+# at most 4 of them (the factor between widths) per bucket.
+TILE_WIDTHS = tuple(4**k for k in range(2, 11))  # 16, 64, 256, … 1,048,576
 NON_FINITE: Mapping[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 _BODY_FIELDS = frozenset({"metrics", "batch_id"})

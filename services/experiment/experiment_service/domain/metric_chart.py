@@ -3,9 +3,9 @@
 A range that holds at most N points comes back whole. Otherwise the steps of the range are cut
 into B = N // 4 buckets, each drawn as its first, lowest, highest and last point
 (backend_common.downsampling). The buckets are built from the tiles kept on write
-(run_metric_tiles), not from the points: of widths 16, 256, … steps, the widest tile T no wider
-than a bucket needs; buckets are whole multiples of T wide and start at a multiple of T, so each
-is made of whole tiles (at most 4·N tiles are read). Where a step bound of the filter cuts through
+(run_metric_tiles), not from the points: of widths 16, 64, 256, … steps, the widest tile T no
+wider than a bucket needs; buckets are whole multiples of T wide and start at a multiple of T,
+so each is made of whole tiles (at most 4 a bucket, N tiles in all, merged in SQL). Where a step bound of the filter cuts through
 a tile, the points of that part-tile are read instead. A range too narrow for the finest tiles,
 and any range with a time filter (tiles are per step), is drawn from its points, up to
 `max_scanned` of them.
@@ -36,9 +36,8 @@ async def chart(
     points: int,
     max_scanned: int = MAX_SCANNED,
 ) -> Chart:
-    whole = await series.points(run_id, name, flt, limit=points + 1)
-    if len(whole) <= points:
-        return Chart(whole, bucket_steps=None)
+    if await series.count_upto(run_id, name, flt, most=points + 1) <= points:
+        return Chart(await series.points(run_id, name, flt, limit=points), bucket_steps=None)
     buckets = max(points // POINTS_PER_BUCKET, 1)
     extent = None if flt.by_time else await series.step_extent(run_id, name, flt)
     if extent is not None:
@@ -57,7 +56,7 @@ async def chart(
         )
     low, high = scanned[0][0], scanned[-1][0]
     width = math.ceil((high - low + 1) / buckets)  # from `low`, that many buckets at most
-    return Chart(_keep_extremes(scanned, (), low, width), bucket_steps=width)
+    return Chart(_keep_extremes(scanned, (), [], origin=low, width=width), bucket_steps=width)
 
 
 async def _from_tiles(
@@ -82,31 +81,43 @@ async def _from_tiles(
     first, last = low // tile, high // tile
     cut_low = flt.step_from is not None and first * tile < flt.step_from
     cut_high = flt.step_to is not None and (last + 1) * tile > flt.step_to
-    edges: list[tuple[int, float]] = []
+    lower: list[tuple[int, float]] = []
+    upper: list[tuple[int, float]] = []
     if cut_low or (cut_high and first == last):
         upto = high + 1 if first == last else (first + 1) * tile
-        edge = replace(flt, step_to=upto)
-        edges += await series.points(run_id, name, edge, limit=max_scanned)
+        lower = await series.points(run_id, name, replace(flt, step_to=upto), limit=max_scanned)
         first += 1
     if cut_high and first <= last:
         edge = replace(flt, step_from=last * tile)
-        edges += await series.points(run_id, name, edge, limit=max_scanned)
+        upper = await series.points(run_id, name, edge, limit=max_scanned)
         last -= 1
-    tiles = []
+    buckets_of_tiles = []
     if first <= last:
-        tiles = await series.tiles(run_id, name, width=tile, first=first, last=last)
-    parts = ((tile_number * tile, extremes) for tile_number, extremes in tiles)
-    return Chart(_keep_extremes(edges, parts, origin, width), bucket_steps=width)
+        buckets_of_tiles = await series.tile_buckets(
+            run_id,
+            name,
+            width=tile,
+            first=first,
+            last=last,
+            origin=origin // tile,
+            per_bucket=width // tile,
+        )
+    chart = _keep_extremes(lower, buckets_of_tiles, upper, origin=origin, width=width)
+    return Chart(chart, bucket_steps=width)
 
 
 def _keep_extremes(
-    points: list[tuple[int, float]],
-    parts: Iterable[tuple[int, Extremes[int]]],
+    lower: list[tuple[int, float]],
+    buckets: Iterable[tuple[int, Extremes[int]]],
+    upper: list[tuple[int, float]],
+    *,
     origin: int,
     width: int,
 ) -> list[tuple[int, float]]:
-    """The series of raw points and kept parts (by their first step) in buckets of `width`
-    steps from `origin`."""
-    raw = (((step - origin) // width, Extremes.of(step, value)) for step, value in points)
-    kept = (((start - origin) // width, extremes) for start, extremes in parts)
-    return keep_extremes(itertools.chain(raw, kept))
+    """The series of buckets of `width` steps from `origin`: raw points below the tiles, buckets
+    merged from tiles (by bucket number), raw points above them, merged in step order."""
+
+    def raw(points: list[tuple[int, float]]) -> Iterable[tuple[int, Extremes[int]]]:
+        return (((step - origin) // width, Extremes.of(step, value)) for step, value in points)
+
+    return keep_extremes(itertools.chain(raw(lower), buckets, raw(upper)))

@@ -16,11 +16,23 @@ from experiment_service.domain.metric_models import MetricPoint, SeriesFilter
 from experiment_service.repositories.cursor_keys import BigId, Int4
 
 _ORDER = "ORDER BY step, batch_id, seq"
-_TILES = """
-    SELECT tile, first_step, first, last_step, last, min_step, min, max_step, max
+# The tiles of `width` steps numbered $4 to $5 merged into buckets of $7 tiles from tile $6:
+# each bucket's first point is its first tile's, its last its last tile's, its lowest and
+# highest the extreme ones of its tiles (the earliest tile's on a tie).
+_TILE_BUCKETS = """
+    SELECT (tile - $6) / $7 AS bucket,
+           (array_agg(first_step ORDER BY tile))[1] AS first_step,
+           (array_agg(first ORDER BY tile))[1] AS first,
+           (array_agg(last_step ORDER BY tile DESC))[1] AS last_step,
+           (array_agg(last ORDER BY tile DESC))[1] AS last,
+           (array_agg(min_step ORDER BY min, tile) FILTER (WHERE min IS NOT NULL))[1] AS min_step,
+           min(min) AS min,
+           (array_agg(max_step ORDER BY max DESC, tile) FILTER (WHERE max IS NOT NULL))[1]
+               AS max_step,
+           max(max) AS max
     FROM run_metric_tiles
     WHERE run_id = $1 AND name = $2 AND width = $3 AND tile BETWEEN $4 AND $5
-    ORDER BY tile
+    GROUP BY bucket
 """
 _BATCH_POINTS = """
     SELECT name, step, value, "timestamp", late FROM run_metrics WHERE batch_id = $1 ORDER BY seq
@@ -104,12 +116,36 @@ class SeriesRepository:
         )
         return None if row["lo"] is None else (row["lo"], row["hi"])
 
-    async def tiles(
-        self, run_id: uuid.UUID, name: str, *, width: int, first: int, last: int
+    async def tile_buckets(
+        self,
+        run_id: uuid.UUID,
+        name: str,
+        *,
+        width: int,
+        first: int,
+        last: int,
+        origin: int,
+        per_bucket: int,
     ) -> list[tuple[int, Extremes[int]]]:
-        """The kept tiles of `width` steps numbered `first` to `last`, as (tile, extremes)."""
-        rows = await self._conn.fetch(_TILES, run_id, name, width, first, last)
-        return [(row["tile"], _extremes(row)) for row in rows]
+        """The kept tiles of `width` steps numbered `first` to `last`, merged into buckets of
+        `per_bucket` tiles from tile `origin`, as (bucket, extremes)."""
+        rows = await self._conn.fetch(
+            _TILE_BUCKETS, run_id, name, width, first, last, origin, per_bucket
+        )
+        return [(row["bucket"], _extremes(row)) for row in rows]
+
+    async def count_upto(
+        self, run_id: uuid.UUID, name: str, flt: SeriesFilter, *, most: int
+    ) -> int:
+        """How many points are selected, counting no further than `most`."""
+        query = Query()
+        where = _where(query, run_id, name, flt)
+        count: int = await self._conn.fetchval(
+            f"SELECT count(*) FROM (SELECT 1 FROM run_metrics WHERE {where}"
+            f" LIMIT {query.param(most)}) selected",
+            *query.params,
+        )
+        return count
 
     async def batch_points(self, batch_id: int) -> list[dict[str, Any]]:
         """One stored batch's points, in the order they came."""
