@@ -18,7 +18,7 @@ RECHECK = 0.05  # seconds between re-checks of a stream's access
 
 @pytest.fixture
 async def client(pgsql, aiohttp_client, make_settings, clock):
-    settings = make_settings("experiment", metric_stream_recheck_seconds=RECHECK)
+    settings = make_settings("experiment", stream_recheck_seconds=RECHECK)
     return await aiohttp_client(create_app(settings, clock=clock))
 
 
@@ -148,7 +148,7 @@ async def test_a_user_holds_at_most_streams_per_user(
     pgsql, aiohttp_client, make_settings, clock, editor, viewer, experiment, streams
 ):
     client = await aiohttp_client(
-        create_app(make_settings("experiment", metric_streams_per_user=1), clock=clock)
+        create_app(make_settings("experiment", streams_per_user=1), clock=clock)
     )
     run = await create_run_in_status(client, editor, experiment["id"], "running")
     await streams(client, viewer, run["id"])

@@ -40,11 +40,13 @@ class BatchInvalid(DomainError):
 
 
 class BatchErrors:
-    """The problems of one batch of `noun` (e.g. "readings"): the first MAX_ERRORS_LISTED for
-    the answer (as problem+json `errors` items), and which of its items had any."""
+    """The problems of one batch of `noun` (e.g. "readings", one "reading"): the first
+    MAX_ERRORS_LISTED for the answer (as problem+json `errors` items), and which of its items had
+    any."""
 
-    def __init__(self, noun: str) -> None:
+    def __init__(self, noun: str, one: str) -> None:
         self.noun = noun
+        self.one = one
         self.listed: list[dict[str, str]] = []
         self.bad_items: set[int] = set()
 
@@ -70,6 +72,30 @@ class BatchErrors:
             self.add(f"{prefix}{name}", "unknown field", "extra_forbidden", item=item)
             found = True
         return found
+
+
+def envelope(document: object, fields: frozenset[str], errors: BatchErrors) -> dict[str, Any]:
+    """The body, which must be a JSON object (else BatchInvalid at once); a field not among
+    `fields` is added to `errors`."""
+    if not isinstance(document, dict):
+        errors.add("", "the body must be a JSON object", "model_type")
+        raise errors.invalid(0)
+    errors.unknown(document.keys() - fields)
+    return document
+
+
+def items(value: object, field: str, errors: BatchErrors, *, most: int) -> list[Any]:
+    """The batch's items: a list of 1 to `most` of them; else what can be checked of it (the
+    problem added to `errors`)."""
+    if not isinstance(value, list):
+        errors.add(field, f"must be a list of {errors.noun}", "list_type")
+        return []
+    if not value:
+        errors.add(field, f"must hold at least one {errors.one}", "too_short")
+    elif len(value) > most:
+        errors.add(field, f"must hold at most {most} {errors.noun}", "too_long")
+        return []
+    return value
 
 
 def client_batch_id(value: object, errors: BatchErrors) -> str | None:

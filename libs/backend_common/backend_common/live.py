@@ -26,11 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+import asyncpg
 import orjson
 import structlog
 
 from backend_common.clock import Clock, utc_now
+from backend_common.db import Database
 from backend_common.errors import DomainError
+from backend_common.settings import LiveStreamSettings
 
 _log = structlog.get_logger(__name__)
 
@@ -105,20 +108,58 @@ class Watch(Generic[V]):
             raise StreamEnded(ACCESS_UNVERIFIED) from None
 
 
-# The ids of the stored batches after an id that a filter wants, oldest first; a batch's items;
-# the latest batch id.
-MissedBatches = Callable[[F, int], Awaitable[list[int]]]
-BatchItems = Callable[[int], Awaitable[Any]]
-LatestBatch = Callable[[], Awaitable[int]]
+F_contra = TypeVar("F_contra", bound=Filter, contravariant=True)
+
+
+class BatchSource(Protocol[F_contra]):
+    """The SQL of stored batches a service's hub reads (a repository on one connection)."""
+
+    async def batches_after(self, flt: F_contra, after: int, *, limit: int) -> list[int]:
+        """Ids of the stored batches after `after` that `flt` wants, oldest first (at most
+        `limit`, the newest ones)."""
+        ...
+
+    async def batch_items(self, batch_id: int) -> Any:
+        """One stored batch's items, as the events show them."""
+        ...
+
+    async def latest_batch(self) -> int: ...
+
+
+class StoredBatches(Generic[F]):
+    """What the hub reads of stored batches (those a stream missed, a batch's items, the latest
+    batch id), each read on a pooled connection of its own through `source(conn)`."""
+
+    def __init__(
+        self,
+        db: Database,
+        source: Callable[[asyncpg.Connection], BatchSource[F]],
+        *,
+        replay_limit: int,
+    ) -> None:
+        self._db = db
+        self._source = source
+        self._replay_limit = replay_limit
+
+    async def missed(self, flt: F, after: int) -> list[int]:
+        """The newest `replay_limit` batches after `after` that the filter wants, oldest first."""
+        async with self._db.connection() as conn:
+            return await self._source(conn).batches_after(flt, after, limit=self._replay_limit)
+
+    async def items(self, batch_id: int) -> Any:
+        async with self._db.connection() as conn:
+            return await self._source(conn).batch_items(batch_id)
+
+    async def latest(self) -> int:
+        async with self._db.connection() as conn:
+            return await self._source(conn).latest_batch()
 
 
 class Hub(Generic[F]):
     def __init__(
         self,
+        batches: StoredBatches[F],
         *,
-        missed: MissedBatches[F],
-        items: BatchItems,
-        latest: LatestBatch,
         queue_size: int,
         streams_per_user: int,
         keepalive: float,
@@ -130,14 +171,28 @@ class Hub(Generic[F]):
         # Judges access tokens' expiry: the time of day, as the token verifier's does (not the
         # service's clock of rules, which tests move past tokens' lifetimes).
         self.clock = clock
-        self._missed = missed
-        self._items = items
-        self._latest = latest
+        self._batches = batches
         self._queue_size = queue_size
         self._streams_per_user = streams_per_user
         self._streams: set[Stream[F]] = set()
         self._work: asyncio.Queue[Any] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        db: Database,
+        source: Callable[[asyncpg.Connection], BatchSource[F]],
+        settings: LiveStreamSettings,
+    ) -> "Hub[F]":
+        """The hub of a service's streams, with its stream_* settings."""
+        return cls(
+            StoredBatches(db, source, replay_limit=settings.stream_replay_batches),
+            queue_size=settings.stream_queue_size,
+            streams_per_user=settings.streams_per_user,
+            keepalive=settings.stream_keepalive_seconds,
+            recheck=settings.stream_recheck_seconds,
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._dispatch())
@@ -188,7 +243,7 @@ class Hub(Generic[F]):
                 elif work[0] == "open":
                     _, stream, after = work
                     if after is None:
-                        stream.last_id = await self._latest()
+                        stream.last_id = await self._batches.latest()
                     else:
                         stream.last_id = after
                         await self._catch_up(stream)
@@ -211,15 +266,15 @@ class Hub(Generic[F]):
             elif stream.filter.wants(pointer):
                 wanting.append(stream)
         if wanting:
-            event = {"id": batch_id, "items": await self._items(batch_id)}
+            event = {"id": batch_id, "items": await self._batches.items(batch_id)}
             for stream in wanting:
                 self._deliver(stream, event)
 
     async def _catch_up(self, stream: Stream[F]) -> None:
-        for batch_id in await self._missed(stream.filter, stream.last_id):
+        for batch_id in await self._batches.missed(stream.filter, stream.last_id):
             if stream.ended:
                 return
-            self._deliver(stream, {"id": batch_id, "items": await self._items(batch_id)})
+            self._deliver(stream, {"id": batch_id, "items": await self._batches.items(batch_id)})
             stream.replayed.add(batch_id)
         if len(stream.replayed) > _MAX_REPLAYED_REMEMBERED:
             stream.replayed.clear()

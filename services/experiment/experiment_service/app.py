@@ -41,13 +41,13 @@ from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.experiments import Experiments
-from experiment_service.domain.metric_live import StoredMetricBatches
 from experiment_service.domain.metrics import RunMetrics
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
 from experiment_service.domain.sensors import Liveness, Sensors
 from experiment_service.domain.webhooks.subscriptions import Webhooks
 from experiment_service.domain.webhooks.targets import TargetGuard
+from experiment_service.repositories.metric_series import SeriesRepository
 from experiment_service.repositories.metrics import NOTIFY_CHANNEL
 from experiment_service.settings import ExperimentSettings
 from experiment_service.workers.dispatcher import Dispatcher
@@ -130,7 +130,8 @@ def create_app(
 def _metrics_ctx(
     settings: ExperimentSettings, clock: Clock
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Run metrics, and the hub of their live streams fed by one LISTEN connection."""
+    """Run metrics, and the hub of their live streams (stream_* settings) fed by one LISTEN
+    connection."""
 
     async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
@@ -141,16 +142,7 @@ def _metrics_ctx(
             max_future=timedelta(seconds=settings.metrics_max_future_seconds),
             max_scanned=settings.metrics_chart_max_scanned,
         )
-        batches = StoredMetricBatches(db, replay_limit=settings.metric_stream_replay_batches)
-        app[METRIC_HUB] = hub = Hub(
-            missed=batches.missed,
-            items=batches.points,
-            latest=batches.latest,
-            queue_size=settings.metric_stream_queue_size,
-            streams_per_user=settings.metric_streams_per_user,
-            keepalive=settings.metric_stream_keepalive_seconds,
-            recheck=settings.metric_stream_recheck_seconds,
-        )
+        app[METRIC_HUB] = hub = Hub.of(db, SeriesRepository, settings)
         listener = Listener(
             settings.database_url.get_secret_value(),
             {NOTIFY_CHANNEL: hub.notified},

@@ -3,10 +3,12 @@ from typing import Annotated, Any, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from backend_common.settings import AuthClientSettings, DatabaseSettings
+from backend_common.settings import AuthClientSettings, DatabaseSettings, LiveStreamSettings
 
 
-class ExperimentSettings(DatabaseSettings, AuthClientSettings):
+class ExperimentSettings(DatabaseSettings, AuthClientSettings, LiveStreamSettings):
+    """The stream_* settings (LiveStreamSettings) are those of live run-metric streams."""
+
     model_config = SettingsConfigDict(env_prefix="EXPERIMENT_")
 
     service_name: str = "experiment"
@@ -58,14 +60,6 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
     metrics_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     metrics_max_future_seconds: float = Field(default=300.0, ge=0)
     metrics_chart_max_scanned: int = Field(default=200_000, gt=0)
-    # Live metric streams (as telemetry's): a keep-alive comment this often; a client this many
-    # batches behind is cut off; streams per user (per process); batches replayed for a
-    # reconnecting client; how often an open stream's access is checked again.
-    metric_stream_keepalive_seconds: float = Field(default=15.0, gt=0)
-    metric_stream_queue_size: int = Field(default=100, gt=0)
-    metric_streams_per_user: int = Field(default=10, gt=0)
-    metric_stream_replay_batches: int = Field(default=1000, gt=0)
-    metric_stream_recheck_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod

@@ -21,11 +21,11 @@ from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, stored_digests
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
-from telemetry_ingest_service.domain.live import StoredBatches
 from telemetry_ingest_service.domain.readings import Readings
 from telemetry_ingest_service.domain.rollup import Rollup
 from telemetry_ingest_service.domain.spool import Spool
 from telemetry_ingest_service.domain.storage import Storage
+from telemetry_ingest_service.repositories.readings import ReadingRepository
 from telemetry_ingest_service.repositories.telemetry import NOTIFY_CHANNEL
 from telemetry_ingest_service.settings import TelemetryIngestSettings
 from telemetry_ingest_service.workers import Workers
@@ -71,16 +71,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             spool=spool,
             db_timeout=settings.db_timeout,
         )
-        batches = StoredBatches(db, replay_limit=settings.stream_replay_batches)
-        app[HUB] = hub = Hub(
-            missed=batches.missed,
-            items=batches.readings,
-            latest=batches.latest,
-            queue_size=settings.stream_queue_size,
-            streams_per_user=settings.streams_per_user,
-            keepalive=settings.stream_keepalive_seconds,
-            recheck=settings.stream_recheck_seconds,
-        )
+        app[HUB] = hub = Hub.of(db, ReadingRepository, settings)
         workers = Workers(
             ingest=app[INGEST],
             rollup=Rollup(db, clock=clock, grace=timedelta(seconds=settings.rollup_grace_seconds)),

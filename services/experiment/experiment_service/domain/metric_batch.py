@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from backend_common.batches import BatchErrors, client_batch_id, instant
+from backend_common.batches import BatchErrors, client_batch_id, envelope, instant, items
 from backend_common.downsampling import Extremes
 
 MAX_NAME_LENGTH = 250
@@ -63,21 +63,10 @@ class Limits:
 
 def parse_metrics(document: object, *, received_at: datetime, limits: Limits) -> MetricBatch:
     """The batch in `document` (decoded JSON), or BatchInvalid listing every problem."""
-    errors = BatchErrors("points")
-    if not isinstance(document, dict):
-        errors.add("", "the body must be a JSON object", "model_type")
-        raise errors.invalid(0)
-    errors.unknown(document.keys() - _BODY_FIELDS)
-    batch_id = client_batch_id(document.get("batch_id"), errors)
-    points = document.get("metrics")
-    if not isinstance(points, list):
-        errors.add("metrics", "must be a list of points", "list_type")
-        points = []
-    elif not points:
-        errors.add("metrics", "must hold at least one point", "too_short")
-    elif len(points) > limits.max_points:
-        errors.add("metrics", f"must hold at most {limits.max_points} points", "too_long")
-        points = []
+    errors = BatchErrors("points", "point")
+    body = envelope(document, _BODY_FIELDS, errors)
+    batch_id = client_batch_id(body.get("batch_id"), errors)
+    points = items(body.get("metrics"), "metrics", errors, most=limits.max_points)
     batch = MetricBatch(batch_id, received_at, [], [], [], [])
     _points(points, batch, received_at + limits.max_future, errors)
     errors.check(len(points))

@@ -5,10 +5,10 @@ into B = N // 4 buckets, each drawn as its first, lowest, highest and last point
 (backend_common.downsampling). The buckets are built from the tiles kept on write
 (run_metric_tiles), not from the points: of widths 16, 64, 256, … steps, the widest tile T no
 wider than a bucket needs; buckets are whole multiples of T wide and start at a multiple of T,
-so each is made of whole tiles (at most 4 a bucket, N tiles in all, merged in SQL). Where a step bound of the filter cuts through
-a tile, the points of that part-tile are read instead. A range too narrow for the finest tiles,
-and any range with a time filter (tiles are per step), is drawn from its points, up to
-`max_scanned` of them.
+so each is made of whole tiles (at most 4 a bucket, N tiles in all, merged in SQL). Where a step
+bound of the filter cuts through a tile, the points of that part-tile are read instead. A range
+too narrow for the finest tiles, and any range with a time filter (tiles are per step), is drawn
+from its points, up to `max_scanned` of them.
 """
 
 import itertools

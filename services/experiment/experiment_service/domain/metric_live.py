@@ -11,10 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backend_common.db import Database
 from backend_common.live import ACCESS_REVOKED, StreamEnded
 from experiment_service.domain.errors import RunNotFound
-from experiment_service.repositories.metric_series import SeriesRepository
 
 
 @dataclass(frozen=True)
@@ -37,27 +35,3 @@ def access_check(readable: Callable[[], Awaitable[None]]) -> Callable[[], Awaita
             raise StreamEnded(ACCESS_REVOKED) from None
 
     return check
-
-
-class StoredMetricBatches:
-    """What the hub reads of stored batches: those a stream missed, a batch's points, the
-    latest batch id."""
-
-    def __init__(self, db: Database, *, replay_limit: int) -> None:
-        self._db = db
-        self._replay_limit = replay_limit
-
-    async def missed(self, flt: RunFilter, after: int) -> list[int]:
-        """The newest `replay_limit` batches of the run after `after`, oldest first."""
-        async with self._db.connection() as conn:
-            return await SeriesRepository(conn).batches_after(
-                flt.run_id, after, limit=self._replay_limit
-            )
-
-    async def points(self, batch_id: int) -> list[dict[str, Any]]:
-        async with self._db.connection() as conn:
-            return await SeriesRepository(conn).batch_points(batch_id)
-
-    async def latest(self) -> int:
-        async with self._db.connection() as conn:
-            return await SeriesRepository(conn).latest_batch()

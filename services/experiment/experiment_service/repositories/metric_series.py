@@ -12,6 +12,7 @@ from backend_common.downsampling import Extremes
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.metric_batch import STEP_MAX, STEP_MIN
+from experiment_service.domain.metric_live import RunFilter
 from experiment_service.domain.metric_models import MetricPoint, SeriesFilter
 from experiment_service.repositories.cursor_keys import BigId, Int4
 
@@ -147,14 +148,15 @@ class SeriesRepository:
         )
         return count
 
-    async def batch_points(self, batch_id: int) -> list[dict[str, Any]]:
+    async def batch_items(self, batch_id: int) -> list[dict[str, Any]]:
         """One stored batch's points, in the order they came."""
         return [dict(row) for row in await self._conn.fetch(_BATCH_POINTS, batch_id)]
 
-    async def batches_after(self, run_id: uuid.UUID, after: int, *, limit: int) -> list[int]:
+    async def batches_after(self, flt: RunFilter, after: int, *, limit: int) -> list[int]:
         """Ids of the run's stored batches after `after`, oldest first (at most `limit`, the
         newest ones)."""
-        return [row["id"] for row in await self._conn.fetch(_BATCHES_AFTER, run_id, after, limit)]
+        rows = await self._conn.fetch(_BATCHES_AFTER, flt.run_id, after, limit)
+        return [row["id"] for row in rows]
 
     async def latest_batch(self) -> int:
         batch_id: int = await self._conn.fetchval(_LATEST_BATCH)

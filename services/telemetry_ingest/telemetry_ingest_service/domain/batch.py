@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from backend_common.batches import BatchErrors, client_batch_id, instant
+from backend_common.batches import BatchErrors, client_batch_id, envelope, instant, items
 
 MAX_SIGNAL_LENGTH = 64
 # jsonb is written with orjson, which stops at 254 levels; PostgreSQL cannot store NUL in jsonb.
@@ -49,11 +49,8 @@ class Limits:
 
 def parse_batch(data: object, *, received_at: datetime, limits: Limits) -> Batch:
     """The batch in `data` (decoded JSON), or BatchInvalid listing every problem."""
-    errors = BatchErrors("readings")
-    if not isinstance(data, dict):
-        errors.add("", "the body must be a JSON object", "model_type")
-        raise errors.invalid(0)
-    errors.unknown(data.keys() - _ENVELOPE_FIELDS)
+    errors = BatchErrors("readings", "reading")
+    data = envelope(data, _ENVELOPE_FIELDS, errors)
     sensor_id = _uuid(data, "sensor_id", errors, required=True)
     run_id = _uuid(data, "run_id", errors)
     session_id = _uuid(data, "capture_session_id", errors)
@@ -61,15 +58,7 @@ def parse_batch(data: object, *, received_at: datetime, limits: Limits) -> Batch
     batch_meta = data.get("meta")
     if batch_meta is not None and not _valid_meta(batch_meta, "meta", errors):
         batch_meta = None
-    readings = data.get("readings")
-    if not isinstance(readings, list):
-        errors.add("readings", "must be a list of readings", "list_type")
-        readings = []
-    elif not readings:
-        errors.add("readings", "must hold at least one reading", "too_short")
-    elif len(readings) > limits.max_readings:
-        errors.add("readings", f"must hold at most {limits.max_readings} readings", "too_long")
-        readings = []
+    readings = items(data.get("readings"), "readings", errors, most=limits.max_readings)
     timestamps, raw_values, metas = _readings(
         readings, batch_meta, received_at + limits.max_future, errors
     )

@@ -1,10 +1,10 @@
 """Live readings: telemetry's side of the shared live streams (backend_common.live).
 
 Each stored batch sends `NOTIFY telemetry` with a pointer (batch id, sensor, run, session); a
-stream's Filter says from it which batches it wants; StoredBatches reads what the hub needs of the
-table (a batch's readings, the batches a reconnecting stream missed). An open stream's access is
-re-checked as it runs: `access_check` ends it when its caller may no longer read what it streams,
-or no longer see raw values in a raw-layer stream.
+stream's Filter says from it which batches it wants; the hub reads the rest from the table
+through ReadingRepository (a batch's readings, the batches a reconnecting stream missed). An open
+stream's access is re-checked as it runs: `access_check` ends it when its caller may no longer
+read what it streams, or no longer see raw values in a raw-layer stream.
 """
 
 import uuid
@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backend_common.db import Database
 from backend_common.live import ACCESS_REVOKED, StreamEnded
 from telemetry_ingest_service.domain.errors import (
     CaptureSessionNotFound,
@@ -20,7 +19,6 @@ from telemetry_ingest_service.domain.errors import (
     RunNotFound,
     SensorNotFound,
 )
-from telemetry_ingest_service.repositories.readings import ReadingRepository
 
 # Why a raw-layer stream was ended while it ran: its raw values are now hidden.
 RAW_VALUES_HIDDEN = "raw_values_hidden"
@@ -58,31 +56,3 @@ def access_check(
             raise StreamEnded(ACCESS_REVOKED) from None
 
     return check
-
-
-class StoredBatches:
-    """What the hub reads of stored batches: those a stream missed, a batch's readings, the
-    latest batch id."""
-
-    def __init__(self, db: Database, *, replay_limit: int) -> None:
-        self._db = db
-        self._replay_limit = replay_limit
-
-    async def missed(self, flt: Filter, after: int) -> list[int]:
-        """The newest `replay_limit` batches after `after` that the filter wants, oldest first."""
-        async with self._db.connection() as conn:
-            return await ReadingRepository(conn).batches_after(
-                after,
-                sensor_ids=flt.sensor_ids,
-                run_id=flt.run_id,
-                capture_session_id=flt.capture_session_id,
-                limit=self._replay_limit,
-            )
-
-    async def readings(self, batch_id: int) -> list[dict[str, Any]]:
-        async with self._db.connection() as conn:
-            return await ReadingRepository(conn).batch_readings(batch_id)
-
-    async def latest(self) -> int:
-        async with self._db.connection() as conn:
-            return await ReadingRepository(conn).latest_batch()
