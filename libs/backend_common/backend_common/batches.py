@@ -12,7 +12,8 @@ Both are the hottest write paths of ETP, so nothing here makes an object per poi
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -22,6 +23,15 @@ from backend_common.errors import DomainError
 MAX_ERRORS_LISTED = 100
 MAX_BATCH_ID_LENGTH = 200
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """At most `max_items` items a batch, none with a timestamp more than `max_future` ahead of
+    the time the batch was received."""
+
+    max_items: int
+    max_future: timedelta
 
 
 class BatchInvalid(DomainError):

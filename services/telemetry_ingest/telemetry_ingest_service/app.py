@@ -5,6 +5,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from backend_common.app import create_base_app
+from backend_common.batches import Limits
 from backend_common.clock import Clock, utc_now
 from backend_common.db import UNAVAILABLE
 from backend_common.export_budget import ExportLimits
@@ -17,7 +18,6 @@ from telemetry_ingest_service.api import readings as readings_api
 from telemetry_ingest_service.api.errors import ERRORS
 from telemetry_ingest_service.appkeys import CREDENTIALS, HUB, INGEST, READINGS, SENSOR_RATES
 from telemetry_ingest_service.domain import credentials
-from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, stored_digests
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
@@ -63,7 +63,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             db,
             clock=clock,
             limits=Limits(
-                max_readings=settings.max_batch_readings,
+                max_items=settings.max_batch_readings,
                 max_future=timedelta(seconds=settings.max_future_seconds),
             ),
             heartbeats=Heartbeats(),

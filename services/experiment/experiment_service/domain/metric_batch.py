@@ -19,10 +19,17 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from backend_common.batches import BatchErrors, client_batch_id, envelope, instant, items
+from backend_common.batches import (
+    BatchErrors,
+    Limits,
+    client_batch_id,
+    envelope,
+    instant,
+    items,
+)
 from backend_common.downsampling import Extremes
 
 MAX_NAME_LENGTH = 250
@@ -55,18 +62,12 @@ class MetricBatch:
         )
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_points: int
-    max_future: timedelta
-
-
 def parse_metrics(document: object, *, received_at: datetime, limits: Limits) -> MetricBatch:
     """The batch in `document` (decoded JSON), or BatchInvalid listing every problem."""
     errors = BatchErrors("points", "point")
     body = envelope(document, _BODY_FIELDS, errors)
     batch_id = client_batch_id(body.get("batch_id"), errors)
-    points = items(body.get("metrics"), "metrics", errors, most=limits.max_points)
+    points = items(body.get("metrics"), "metrics", errors, most=limits.max_items)
     batch = MetricBatch(batch_id, received_at, [], [], [], [])
     _points(points, batch, received_at + limits.max_future, errors)
     errors.check(len(points))

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from backend_common.batches import Limits
 from backend_common.clock import Clock
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
@@ -26,7 +27,6 @@ from experiment_service.domain.access import locked_run, run_access, run_role
 from experiment_service.domain.errors import MetricNotFound, RunArchived
 from experiment_service.domain.metric_batch import (
     MAX_NAME_LENGTH,
-    Limits,
     fill_steps,
     parse_metrics,
     partials,
@@ -54,7 +54,7 @@ class RunMetrics:
     ) -> None:
         self._db = db
         self._clock = clock
-        self._limits = Limits(max_points=max_points, max_future=max_future)
+        self._limits = Limits(max_items=max_points, max_future=max_future)
         self._max_scanned = max_scanned
 
     async def log(self, caller: Caller, run_id: uuid.UUID, document: object) -> Logged:

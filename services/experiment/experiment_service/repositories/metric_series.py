@@ -55,16 +55,17 @@ class PointKey(CursorKey):
 
 
 def _where(query: Query, run_id: uuid.UUID, name: str, flt: SeriesFilter) -> str:
-    conditions = [f"run_id = {query.param(run_id)}", f"name = {query.param(name)}"]
-    if flt.step_from is not None:
-        conditions.append(f"step >= {query.param(flt.step_from)}")
-    if flt.step_to is not None:
-        conditions.append(f"step < {query.param(flt.step_to)}")
-    if flt.time_from is not None:
-        conditions.append(f'"timestamp" >= {query.param(flt.time_from)}')
-    if flt.time_to is not None:
-        conditions.append(f'"timestamp" < {query.param(flt.time_to)}')
-    return " AND ".join(conditions)
+    query.where(f"run_id = {query.param(run_id)} AND name = {query.param(name)}")
+    bounds = (
+        ("step >=", flt.step_from),
+        ("step <", flt.step_to),
+        ('"timestamp" >=', flt.time_from),
+        ('"timestamp" <', flt.time_to),
+    )
+    for comparison, bound in bounds:
+        if bound is not None:
+            query.where(f"{comparison} {query.param(bound)}")
+    return query.where_sql
 
 
 class SeriesRepository:

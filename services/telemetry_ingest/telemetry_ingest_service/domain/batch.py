@@ -9,10 +9,17 @@ reported by index and field (backend_common.batches.BatchErrors), and nothing is
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from backend_common.batches import BatchErrors, client_batch_id, envelope, instant, items
+from backend_common.batches import (
+    BatchErrors,
+    Limits,
+    client_batch_id,
+    envelope,
+    instant,
+    items,
+)
 
 MAX_SIGNAL_LENGTH = 64
 # jsonb is written with orjson, which stops at 254 levels; PostgreSQL cannot store NUL in jsonb.
@@ -41,12 +48,6 @@ class Batch:
         return len(self.timestamps)
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_readings: int
-    max_future: timedelta
-
-
 def parse_batch(data: object, *, received_at: datetime, limits: Limits) -> Batch:
     """The batch in `data` (decoded JSON), or BatchInvalid listing every problem."""
     errors = BatchErrors("readings", "reading")
@@ -58,7 +59,7 @@ def parse_batch(data: object, *, received_at: datetime, limits: Limits) -> Batch
     batch_meta = data.get("meta")
     if batch_meta is not None and not _valid_meta(batch_meta, "meta", errors):
         batch_meta = None
-    readings = items(data.get("readings"), "readings", errors, most=limits.max_readings)
+    readings = items(data.get("readings"), "readings", errors, most=limits.max_items)
     timestamps, raw_values, metas = _readings(
         readings, batch_meta, received_at + limits.max_future, errors
     )

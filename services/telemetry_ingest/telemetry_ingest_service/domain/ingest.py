@@ -21,11 +21,12 @@ from typing import Any
 
 import structlog
 
+from backend_common.batches import Limits
 from backend_common.clock import Clock
 from backend_common.db import UNAVAILABLE, Database, within
 from backend_common.errors import DomainError
 from telemetry_ingest_service.domain.attachment import NONE, attach
-from telemetry_ingest_service.domain.batch import Batch, Limits, parse_batch
+from telemetry_ingest_service.domain.batch import Batch, parse_batch
 from telemetry_ingest_service.domain.conversion import (
     ERROR,
     NO_PROFILE,
