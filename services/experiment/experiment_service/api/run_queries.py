@@ -29,8 +29,8 @@ MAX_CONDITIONS = 20
 MAX_PARAM_KEY_LENGTH = 200
 # A JSON number; a larger exponent than this is refused (PostgreSQL's numeric stops earlier).
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?")
-# Longest first, so `_gte` is not read as `_gt` of a key ending in "e".
-_OPERATORS = sorted(Compare, key=lambda op: -len(op.value))
+_PLAIN_ORDERS = frozenset(order.value for order in SortOrder)
+_STATS = frozenset(stat.value for stat in MetricStat)
 
 
 def run_conditions(request: web.Request) -> tuple[RunCondition, ...]:
@@ -48,7 +48,7 @@ def run_conditions(request: web.Request) -> tuple[RunCondition, ...]:
 
 def run_sort(text: str) -> SortOrder | ValueSort:
     """`sort`: one of the plain orders, or [-]param.<key> or [-]metric.<name>[.<stat>]."""
-    if text in SortOrder._value2member_map_:
+    if text in _PLAIN_ORDERS:
         return SortOrder(text)
     descending = text.startswith("-")
     body = text.removeprefix("-")
@@ -78,7 +78,7 @@ def _condition(part: str, text: str) -> RunCondition:
 
 
 def _operator(part: str) -> tuple[str, Compare]:
-    for op in _OPERATORS:
+    for op in Compare:
         if part.endswith(f"_{op.value}"):
             return part.removesuffix(f"_{op.value}"), op
     return part, Compare.EQ
@@ -92,7 +92,7 @@ def _param_key(part: str, key: str) -> str:
 
 def _metric_name(part: str, text: str) -> tuple[str, MetricStat]:
     name, _, stat = text.rpartition(".")
-    if name and stat in MetricStat._value2member_map_:
+    if name and stat in _STATS:
         text, chosen = name, MetricStat(stat)
     else:
         chosen = MetricStat.LAST
