@@ -23,8 +23,8 @@ from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
 from backend_common.statuses import Arrival, arrival
 from experiment_service.domain import metric_chart
-from experiment_service.domain.access import locked_run, run_access, run_role
-from experiment_service.domain.errors import MetricNotFound, RunArchived
+from experiment_service.domain.access import locked_run, run_access
+from experiment_service.domain.errors import MetricNotFound, RunArchived, RunNotFound
 from experiment_service.domain.metric_batch import (
     MAX_NAME_LENGTH,
     fill_steps,
@@ -40,6 +40,9 @@ from experiment_service.domain.metric_models import (
 )
 from experiment_service.repositories.metric_series import SeriesRepository
 from experiment_service.repositories.metrics import MetricRepository
+from experiment_service.repositories.runs import RunRepository
+
+_PROJECTS_REMEMBERED = 10_000
 
 
 class RunMetrics:
@@ -56,11 +59,12 @@ class RunMetrics:
         self._clock = clock
         self._limits = Limits(max_items=max_points, max_future=max_future)
         self._max_scanned = max_scanned
+        self._projects: dict[uuid.UUID, uuid.UUID] = {}  # run → project, oldest first
 
     async def log(self, caller: Caller, run_id: uuid.UUID, document: object) -> Logged:
         """Stores the batch in `document` (the decoded JSON body) in the run."""
         batch = parse_metrics(document, received_at=self._clock(), limits=self._limits)
-        await run_role(self._db, caller, run_id, Role.EDITOR)
+        await caller.require(await self._project_of(run_id), Role.EDITOR, not_found=RunNotFound)
         async with self._db.transaction() as conn:
             run = await locked_run(conn, run_id, "share")
             when = arrival(run.status)
@@ -100,6 +104,22 @@ class RunMetrics:
             late=len(batch) if late else 0,
             duplicate=False,
         )
+
+    async def _project_of(self, run_id: uuid.UUID) -> uuid.UUID:
+        """The run's project (RunNotFound if there is no such run). A run never changes
+        project, so the projects of the runs being logged into are remembered (training code
+        logs into one run many times a second); one deleted meanwhile is found missing once
+        its row is locked."""
+        project_id = self._projects.get(run_id)
+        if project_id is None:
+            async with self._db.connection() as conn:
+                run = await RunRepository(conn).get(run_id)
+            if run is None:
+                raise RunNotFound()
+            project_id = self._projects[run_id] = run.project_id
+            if len(self._projects) > _PROJECTS_REMEMBERED:
+                self._projects.pop(next(iter(self._projects)))
+        return project_id
 
     async def summaries(
         self, caller: Caller, run_id: uuid.UUID, page: PageRequest
