@@ -162,6 +162,12 @@ async def _update_webhook(s: Scene) -> tuple[str, str, Any, str, str]:
     return "PATCH", f"{HOOKS}/{webhook_id}", body, "webhook_subscriptions", webhook_id
 
 
+async def _log_metrics(s: Scene) -> tuple[str, str, Any, str, str]:
+    run = await create_run_in_status(s.client, s.user, s.experiment["id"], "running")
+    body = {"metrics": [{"name": "loss", "value": 0.5}]}
+    return "POST", f"/api/v1/runs/{run['id']}/metrics", body, "runs", run["id"]
+
+
 CASES: dict[str, tuple[Prepare, int]] = {
     "update_run": (_update_run, 200),
     "start_run": (_start_run, 200),
@@ -176,6 +182,7 @@ CASES: dict[str, tuple[Prepare, int]] = {
     "rotate_sensor_token": (_rotate_sensor_token, 200),
     "publish_conversion_profile": (_publish_profile, 200),
     "update_webhook": (_update_webhook, 200),
+    "log_run_metrics": (_log_metrics, 201),
 }
 
 

@@ -1,5 +1,6 @@
 """Request parsing and JSON rendering for handlers."""
 
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -31,11 +32,13 @@ def validation_problem(
     return ProblemError(422, "validation_failed", f"Invalid {location}.", errors=errors)
 
 
-async def read_json(request: web.Request, *, empty: Any = None) -> Any:
+async def read_json(request: web.Request, *, empty: Any = None, nan_tokens: bool = False) -> Any:
     """The body as JSON: 415 for another media type, 413 past the size limit, 400 if malformed.
 
     A request without a body gives `empty` when that is not None (for bodies whose fields are
-    all optional), else it is malformed.
+    all optional), else it is malformed. With `nan_tokens`, the bare `NaN`, `Infinity` and
+    `-Infinity` that Python's json module writes (not JSON, but what many clients send) are read
+    as floats; a body with them is parsed by the standard library, a few times slower.
     """
     if empty is not None and not request.body_exists:
         return empty
@@ -46,6 +49,11 @@ async def read_json(request: web.Request, *, empty: Any = None) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if nan_tokens:
+            try:
+                return json.loads(raw)
+            except ValueError:
+                pass
         raise ProblemError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
 
 
@@ -106,11 +114,18 @@ async def parse_body(
 
 
 def parse_query(
-    request: web.Request, model: type[ModelT], *, repeated: tuple[str, ...] = ()
+    request: web.Request,
+    model: type[ModelT],
+    *,
+    repeated: tuple[str, ...] = (),
+    leave: tuple[str, ...] = (),
 ) -> ModelT:
-    """Query parameters into `model`; names in `repeated` keep every value as a list."""
+    """Query parameters into `model`; names in `repeated` keep every value as a list, names
+    that start with one of `leave` are left to the caller (their names are not fixed)."""
     data: dict[str, Any] = {}
     for key in request.query:
+        if leave and key.startswith(leave):
+            continue
         values = request.query.getall(key)
         if any("\x00" in value for value in values):
             raise _nul_problem("query", key)

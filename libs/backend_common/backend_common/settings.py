@@ -60,6 +60,20 @@ class DatabaseSettings(ServiceSettings):
         return self.migrations_dir or MIGRATIONS_ROOT / self.database_name
 
 
+class LiveStreamSettings(ServiceSettings):
+    """Settings of a service that serves live streams (backend_common.live)."""
+
+    # A keep-alive comment this often; a client this many events behind is cut off; at most this
+    # many streams per user (per process); at most this many batches replayed for a reconnecting
+    # client; an open stream's access (membership, what it may see) is checked again this often
+    # (it ends at its token's expiry).
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    stream_queue_size: int = Field(default=100, gt=0)
+    streams_per_user: int = Field(default=10, gt=0)
+    stream_replay_batches: int = Field(default=1000, gt=0)
+    stream_recheck_seconds: float = Field(default=5.0, gt=0)
+
+
 # asyncpg also takes the password (and the client key's) from the query string.
 _QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#]*")
 

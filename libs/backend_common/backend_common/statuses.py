@@ -5,7 +5,7 @@ session that takes readings, a sensor's liveness) through the views the experime
 define. One vocabulary, spelled once, for both.
 """
 
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 
 class RunStatus(StrEnum):
@@ -32,3 +32,22 @@ class SensorStatus(StrEnum):
     DELAYED = "delayed"
     OFFLINE = "offline"
     NEVER_SEEN = "never_seen"
+
+
+class Arrival(Enum):
+    """How a run or capture session takes data logged into it now (readings, metrics)."""
+
+    ON_TIME = "on_time"
+    LATE = "late"  # it has finished: the data is kept, marked late
+    REFUSED = "refused"  # it is archived: nothing more goes in
+
+
+_FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
+
+
+def arrival(status: RunStatus | CaptureStatus | str) -> Arrival:
+    """A finished (succeeded or failed) run or capture session takes data marked late; an
+    archived one refuses it; any other takes it on time."""
+    if status == RunStatus.ARCHIVED:
+        return Arrival.REFUSED
+    return Arrival.LATE if status in _FINISHED else Arrival.ON_TIME

@@ -1,4 +1,4 @@
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from aiohttp import web
@@ -8,6 +8,8 @@ from backend_common.clock import Clock, utc_now
 from backend_common.export_budget import ExportLimits, ExportSlots
 from backend_common.idempotency import purge_expired_ctx
 from backend_common.keys import DATABASE
+from backend_common.live import Hub
+from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
 from backend_common.rbac import RoleSource
 from experiment_service.api import (
@@ -16,6 +18,7 @@ from experiment_service.api import (
     capture_sessions,
     conversion_profiles,
     experiments,
+    metrics,
     run_sensors,
     runs,
     sensors,
@@ -29,6 +32,8 @@ from experiment_service.appkeys import (
     CONVERSION_PROFILES,
     EXPERIMENTS,
     EXPORTS,
+    METRIC_HUB,
+    RUN_METRICS,
     RUN_SENSORS,
     RUNS,
     SENSORS,
@@ -39,11 +44,14 @@ from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.experiments import Experiments
+from experiment_service.domain.metrics import RunMetrics
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
 from experiment_service.domain.sensors import Liveness, Sensors
 from experiment_service.domain.webhooks.subscriptions import Webhooks
 from experiment_service.domain.webhooks.targets import TargetGuard
+from experiment_service.repositories.metric_series import SeriesRepository
+from experiment_service.repositories.metrics import NOTIFY_CHANNEL
 from experiment_service.settings import ExperimentSettings
 from experiment_service.storage import open_store
 from experiment_service.workers.artifact_upkeep import ArtifactUpkeep
@@ -126,6 +134,7 @@ def create_app(
 
     app.cleanup_ctx.append(domain_ctx)
     app.cleanup_ctx.append(artifacts_ctx)
+    app.cleanup_ctx.append(_metrics_ctx(settings, clock))
     app.cleanup_ctx.append(dispatcher_ctx)
     app.cleanup_ctx.append(purge_expired_ctx)
     for module in (
@@ -138,6 +147,44 @@ def create_app(
         run_sensors,
         audit,
         webhooks,
+        metrics,
     ):
         app.router.add_routes(module.routes)
+    app.on_shutdown.append(_end_streams)
     return app
+
+
+def _metrics_ctx(
+    settings: ExperimentSettings, clock: Clock
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Run metrics, and the hub of their live streams (stream_* settings) fed by one LISTEN
+    connection."""
+
+    async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+        db = app[DATABASE]
+        app[RUN_METRICS] = RunMetrics(
+            db,
+            clock=clock,
+            max_points=settings.metrics_max_points,
+            max_future=timedelta(seconds=settings.metrics_max_future_seconds),
+            max_scanned=settings.metrics_chart_max_scanned,
+        )
+        app[METRIC_HUB] = hub = Hub.of(db, SeriesRepository, settings)
+        listener = Listener(
+            settings.database_url.get_secret_value(),
+            {NOTIFY_CHANNEL: hub.notified},
+            on_reconnect=hub.reconnected,
+        )
+        hub.start()
+        await listener.start()
+        yield
+        await hub.stop()
+        await listener.stop()
+
+    return metrics_ctx
+
+
+async def _end_streams(app: web.Application) -> None:
+    """On shutdown, before waiting for handlers: live streams end instead of holding it up."""
+    if METRIC_HUB in app:
+        await app[METRIC_HUB].stop()

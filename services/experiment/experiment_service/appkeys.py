@@ -1,11 +1,14 @@
 from aiohttp import web
 
 from backend_common.export_budget import ExportSlots
+from backend_common.live import Hub
 from experiment_service.domain.artifacts.service import Artifacts
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.experiments import Experiments
+from experiment_service.domain.metric_live import RunFilter
+from experiment_service.domain.metrics import RunMetrics
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
 from experiment_service.domain.sensors import Sensors
@@ -21,3 +24,5 @@ RUN_SENSORS = web.AppKey("run_sensors", RunSensors)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 EXPORTS = web.AppKey("exports", ExportSlots)
 ARTIFACTS = web.AppKey("artifacts", Artifacts)
+RUN_METRICS = web.AppKey("run_metrics", RunMetrics)
+METRIC_HUB = web.AppKey("metric_hub", Hub[RunFilter])

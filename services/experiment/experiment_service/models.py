@@ -233,6 +233,8 @@ class ExperimentFilters(_Filters):
 
 
 class RunFilters(_Filters):
+    # A SortOrder, or a sort on a param or metric (api.run_queries reads it).
+    sort: Annotated[str, Field(min_length=1, max_length=300)] = SortOrder.CREATED_AT_DESC.value  # type: ignore[assignment]
     project_id: uuid.UUID | None = None
     experiment_id: uuid.UUID | None = None
     status: list[RunStatus] = Field(default=[], max_length=5)
@@ -409,3 +411,28 @@ class ArtifactUploadQuery(BaseModel):
 
 class ArtifactListQuery(PageQuery):
     type: ArtifactType | None = None
+
+
+Step = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+class MetricSeriesQuery(PageQuery):
+    """A series' points with steps in [step_from, step_to) and timestamps in [time_from,
+    time_to): a page of them, or with `points`, the whole range drawn as at most that many."""
+
+    step_from: Step | None = None
+    step_to: Step | None = None
+    time_from: Instant | None = None
+    time_to: Instant | None = None
+    points: Annotated[int, Field(ge=4, le=10_000)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.points is not None and {"limit", "cursor"} & self.model_fields_set:
+            raise ValueError("points draws the whole range: leave out limit and cursor")
+        steps, times = (self.step_from, self.step_to), (self.time_from, self.time_to)
+        if None not in steps and steps[0] >= steps[1]:  # type: ignore[operator]
+            raise ValueError("step_to must be above step_from")
+        if None not in times and times[0] >= times[1]:  # type: ignore[operator]
+            raise ValueError("time_to must be after time_from")
+        return self

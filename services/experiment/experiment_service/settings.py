@@ -4,10 +4,12 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from backend_common.settings import AuthClientSettings, DatabaseSettings
+from backend_common.settings import AuthClientSettings, DatabaseSettings, LiveStreamSettings
 
 
-class ExperimentSettings(DatabaseSettings, AuthClientSettings):
+class ExperimentSettings(DatabaseSettings, AuthClientSettings, LiveStreamSettings):
+    """The stream_* settings (LiveStreamSettings) are those of live run-metric streams."""
+
     model_config = SettingsConfigDict(env_prefix="EXPERIMENT_")
 
     service_name: str = "experiment"
@@ -74,6 +76,14 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
     # Another replica may be in the middle of an upload: the start-up sweep removes unfinished
     # uploads and objects without a row only once they are this old.
     artifact_s3_orphan_grace_seconds: float = Field(default=24 * 3600.0, ge=0)
+    # Run metrics (docs/metrics.md): points per logged batch; the body of a logged batch (its
+    # own limit: 10,000 points with long names weigh more than MAX_BODY_BYTES allows the other
+    # routes); how far ahead of the server a point's timestamp may be; points a chart is drawn
+    # from directly (a time range, or a step range narrower than the finest tiles).
+    metrics_max_points: int = Field(default=10_000, gt=0)
+    metrics_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    metrics_max_future_seconds: float = Field(default=300.0, ge=0)
+    metrics_chart_max_scanned: int = Field(default=200_000, gt=0)
 
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod

@@ -5,10 +5,12 @@ from datetime import timedelta
 from aiohttp import web
 
 from backend_common.app import create_base_app
+from backend_common.batches import Limits
 from backend_common.clock import Clock, utc_now
 from backend_common.db import UNAVAILABLE
 from backend_common.export_budget import ExportLimits
 from backend_common.keys import DATABASE
+from backend_common.live import Hub
 from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
 from telemetry_ingest_service.api import live, telemetry
@@ -16,15 +18,14 @@ from telemetry_ingest_service.api import readings as readings_api
 from telemetry_ingest_service.api.errors import ERRORS
 from telemetry_ingest_service.appkeys import CREDENTIALS, HUB, INGEST, READINGS, SENSOR_RATES
 from telemetry_ingest_service.domain import credentials
-from telemetry_ingest_service.domain.batch import Limits
 from telemetry_ingest_service.domain.credentials import Credentials, stored_digests
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.ingest import Ingest
-from telemetry_ingest_service.domain.live import Hub, StoredBatches
 from telemetry_ingest_service.domain.readings import Readings
 from telemetry_ingest_service.domain.rollup import Rollup
 from telemetry_ingest_service.domain.spool import Spool
 from telemetry_ingest_service.domain.storage import Storage
+from telemetry_ingest_service.repositories.readings import ReadingRepository
 from telemetry_ingest_service.repositories.telemetry import NOTIFY_CHANNEL
 from telemetry_ingest_service.settings import TelemetryIngestSettings
 from telemetry_ingest_service.workers import Workers
@@ -62,7 +63,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             db,
             clock=clock,
             limits=Limits(
-                max_readings=settings.max_batch_readings,
+                max_items=settings.max_batch_readings,
                 max_future=timedelta(seconds=settings.max_future_seconds),
             ),
             heartbeats=Heartbeats(),
@@ -70,16 +71,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             spool=spool,
             db_timeout=settings.db_timeout,
         )
-        batches = StoredBatches(db, replay_limit=settings.stream_replay_batches)
-        app[HUB] = hub = Hub(
-            missed=batches.missed,
-            readings=batches.readings,
-            latest=batches.latest,
-            queue_size=settings.stream_queue_size,
-            streams_per_user=settings.streams_per_user,
-            keepalive=settings.stream_keepalive_seconds,
-            recheck=settings.stream_recheck_seconds,
-        )
+        app[HUB] = hub = Hub.of(db, ReadingRepository, settings)
         workers = Workers(
             ingest=app[INGEST],
             rollup=Rollup(db, clock=clock, grace=timedelta(seconds=settings.rollup_grace_seconds)),

@@ -1,9 +1,9 @@
 from aiohttp import web
 
+from backend_common.live import Hub
 from backend_common.ratelimit import TokenBuckets
 from telemetry_ingest_service.domain.credentials import Credentials
 from telemetry_ingest_service.domain.ingest import Ingest
-from telemetry_ingest_service.domain.live import Hub
 from telemetry_ingest_service.domain.readings import Readings
 
 INGEST = web.AppKey("ingest", Ingest)

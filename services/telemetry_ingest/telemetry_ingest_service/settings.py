@@ -3,10 +3,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from backend_common.settings import AuthClientSettings, DatabaseSettings
+from backend_common.settings import AuthClientSettings, DatabaseSettings, LiveStreamSettings
 
 
-class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
+class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings, LiveStreamSettings):
     model_config = SettingsConfigDict(env_prefix="TELEMETRY_INGEST_")
 
     service_name: str = "telemetry_ingest"
@@ -29,16 +29,6 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings):
     spool_max_bytes: int = Field(default=1 << 30, gt=0)
     # A store that takes longer counts as "PostgreSQL unreachable": the batch is spooled.
     db_timeout: float = Field(default=5.0, gt=0)
-    # Live streams: a keep-alive comment this often; a client this many events behind is cut
-    # off; at most this many streams per user (per process); at most this many batches replayed
-    # for a reconnecting client.
-    stream_keepalive_seconds: float = Field(default=15.0, gt=0)
-    stream_queue_size: int = Field(default=100, gt=0)
-    streams_per_user: int = Field(default=10, gt=0)
-    stream_replay_batches: int = Field(default=1000, gt=0)
-    # An open stream's access (membership, raw-value policy) is checked again this often; it
-    # ends at its token's expiry.
-    stream_recheck_seconds: float = Field(default=5.0, gt=0)
     # The per-minute rollup: queued minutes are recomputed this often, once they are over by
     # the grace; with rollup_reads off, every aggregate is computed from the readings.
     rollup_interval: float = Field(default=5.0, gt=0)

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from backend_common.batches import BatchInvalid
 from backend_common.errors import DomainError, ErrorMap, Problem, find_problem
 from backend_common.export_budget import EXPORT_ERRORS
 from backend_common.pagination import PAGINATION_ERRORS
@@ -23,6 +24,7 @@ from experiment_service.domain.errors import (
     ExperimentNotFound,
     HomeProjectNotRemovable,
     InvalidTransition,
+    MetricNotFound,
     PingRateLimited,
     ProfileNotInFuture,
     ProfileStartTaken,
@@ -44,6 +46,7 @@ from experiment_service.domain.errors import (
     SensorProjectNotFound,
     StorageFull,
     StorageUnavailable,
+    TooManyMetricPoints,
     UploadKeyReused,
     WebhookDeliveryNotFound,
     WebhookFanOutLimit,
@@ -111,6 +114,9 @@ ERROR_MAP: ErrorMap = {
     StorageFull: (507, "storage_full"),
     StorageUnavailable: Problem(503, "storage_unavailable", headers={"Retry-After": "5"}),
     UploadKeyReused: (422, "idempotency_key_reused"),
+    BatchInvalid: (422, "validation_failed"),
+    MetricNotFound: (404, "metric_not_found"),
+    TooManyMetricPoints: (422, "too_many_points"),
     PingRateLimited: Problem(
         429, "too_many_requests", headers=lambda exc: rate_limit_headers(exc.decision)
     ),

@@ -7,10 +7,13 @@ from aiohttp import web
 from backend_common.http import json_response
 from backend_common.pagination import Page
 from experiment_service.domain.listing import ListFilter
+from experiment_service.domain.run_queries import RunCondition
 from experiment_service.models import ExperimentFilters, RunFilters
 
 
-def list_filter(query: ExperimentFilters | RunFilters) -> ListFilter:
+def list_filter(
+    query: ExperimentFilters | RunFilters, conditions: tuple[RunCondition, ...] = ()
+) -> ListFilter:
     return ListFilter(
         project_id=query.project_id,
         experiment_id=getattr(query, "experiment_id", None),
@@ -21,6 +24,7 @@ def list_filter(query: ExperimentFilters | RunFilters) -> ListFilter:
         created_before=query.created_before,
         git_sha=getattr(query, "git_sha", None),
         q=query.q,
+        conditions=conditions,
     )
 
 

@@ -6,6 +6,7 @@ from backend_common.idempotency import idempotent
 from backend_common.pagination import PageQuery
 from backend_common.rbac import caller
 from experiment_service.api.listing import list_filter, page_response
+from experiment_service.api.run_queries import PREFIXES, run_conditions, run_sort
 from experiment_service.appkeys import AUDIT_LOG, EXPORTS, RUNS
 from experiment_service.domain.models import Run
 from experiment_service.models import (
@@ -22,17 +23,17 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/v1/runs", name="list_runs")
 async def list_runs(request: web.Request) -> web.Response:
-    query = parse_query(request, RunListQuery, repeated=LIST_REPEATED)
-    page = await request.app[RUNS].list_page(
-        caller(request), list_filter(query), query.sort, query.page
-    )
+    query = parse_query(request, RunListQuery, repeated=LIST_REPEATED, leave=PREFIXES)
+    flt = list_filter(query, run_conditions(request))
+    page = await request.app[RUNS].list_page(caller(request), flt, run_sort(query.sort), query.page)
     return page_response(page)
 
 
 @routes.get("/api/v1/runs/export", name="export_runs")
 async def export_runs(request: web.Request) -> web.StreamResponse:
-    query = parse_query(request, RunExportQuery, repeated=LIST_REPEATED)
-    export = request.app[RUNS].export(caller(request), list_filter(query), query.sort)
+    query = parse_query(request, RunExportQuery, repeated=LIST_REPEATED, leave=PREFIXES)
+    flt = list_filter(query, run_conditions(request))
+    export = request.app[RUNS].export(caller(request), flt, run_sort(query.sort))
     return await stream_bounded_export(
         request,
         export,

@@ -199,3 +199,15 @@ class StorageUnavailable(DomainError):
 
 class UploadKeyReused(DomainError):
     """This Idempotency-Key was used for a different upload; use a new key."""
+
+
+# --- run metrics -------------------------------------------------------------------------------
+
+
+class MetricNotFound(DomainError):
+    """The run has no metric of that name."""
+
+
+class TooManyMetricPoints(DomainError):
+    """The range holds too many points to draw from them; narrow it (or leave out the time
+    range: a step range is drawn from the tiles kept on write)."""

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from experiment_service.domain.run_queries import RunCondition
+
 
 class SortOrder(StrEnum):
     CREATED_AT = "created_at"
@@ -37,3 +39,5 @@ class ListFilter:
     created_before: datetime | None = None
     git_sha: str | None = None
     q: str | None = None
+    # Runs only: on params and metric summaries (domain.run_queries), all of them.
+    conditions: tuple[RunCondition, ...] = ()

@@ -28,6 +28,7 @@ from experiment_service.domain.errors import (
 )
 from experiment_service.domain.listing import ListFilter, SortOrder
 from experiment_service.domain.models import ExperimentStatus, Run, StatusChange
+from experiment_service.domain.run_queries import ValueSort
 from experiment_service.domain.transitions import (
     RUN_FINISHED,
     RUN_STATUSES_NEEDING_IDLE_CAPTURE,
@@ -162,7 +163,7 @@ class Runs:
         return flt
 
     async def list_page(
-        self, caller: Caller, flt: ListFilter, sort: SortOrder, page: PageRequest
+        self, caller: Caller, flt: ListFilter, sort: SortOrder | ValueSort, page: PageRequest
     ) -> Page[Run]:
         flt = await self._scope(caller, flt)
         async with self._db.connection() as conn:
@@ -170,7 +171,7 @@ class Runs:
 
     @asynccontextmanager
     async def export(
-        self, caller: Caller, flt: ListFilter, sort: SortOrder
+        self, caller: Caller, flt: ListFilter, sort: SortOrder | ValueSort
     ) -> AsyncIterator[ExportRows[Run]]:
         """The matching runs in `sort` order, up to the row cap, from one consistent
         snapshot; an export slot and a connection are held until the block ends. Raises the

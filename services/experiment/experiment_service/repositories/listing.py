@@ -11,6 +11,7 @@ from pydantic import Field
 from backend_common.pagination import CursorKey, InvalidCursor, Page, PageRequest
 from backend_common.sql import Query, escape_like
 from experiment_service.domain.listing import ListFilter, SortOrder, TagsMatch
+from experiment_service.repositories.run_conditions import condition_sql
 
 
 class SortKey(CursorKey):
@@ -58,7 +59,7 @@ def _after(page: PageRequest, sort: SortOrder) -> tuple[str | datetime, uuid.UUI
         raise InvalidCursor() from None
 
 
-def _apply_filter(query: Query, flt: ListFilter, *, text_expr: str) -> None:
+def apply_filter(query: Query, flt: ListFilter, *, text_expr: str) -> None:
     """WHERE conditions for `flt`; `text_expr` is what `q` searches (matches a trigram index)."""
     if flt.project_id is not None:
         query.where(f"project_id = {query.param(flt.project_id)}")
@@ -77,6 +78,8 @@ def _apply_filter(query: Query, flt: ListFilter, *, text_expr: str) -> None:
         query.where(f"git_sha LIKE {query.param(flt.git_sha + '%')}")
     if flt.q is not None:
         query.where(f"({text_expr}) ILIKE {query.param('%' + escape_like(flt.q) + '%')}")
+    for condition in flt.conditions:
+        query.where(condition_sql(query, condition))
 
 
 def _order_sql(sort: SortOrder) -> str:
@@ -89,7 +92,7 @@ def page_sql(
 ) -> tuple[str, list[Any]]:
     """`select` narrowed to one page (with one extra row to tell whether another follows)."""
     query = Query()
-    _apply_filter(query, flt, text_expr=text_expr)
+    apply_filter(query, flt, text_expr=text_expr)
     return paged(select, query, sort, page), query.params
 
 
@@ -113,7 +116,7 @@ def all_sql(
 ) -> tuple[str, list[Any]]:
     """`select` narrowed to the first `limit` matching rows, in `sort` order."""
     query = Query()
-    _apply_filter(query, flt, text_expr=text_expr)
+    apply_filter(query, flt, text_expr=text_expr)
     order = _order_sql(sort)
     return f"{select} WHERE {query.where_sql} ORDER BY {order} LIMIT {query.param(limit)}", (
         query.params
@@ -125,7 +128,7 @@ def more_than_sql(
 ) -> tuple[str, list[Any]]:
     """Whether more than `count` rows match (reads at most `count` + 1 of them)."""
     query = Query()
-    _apply_filter(query, flt, text_expr=text_expr)
+    apply_filter(query, flt, text_expr=text_expr)
     return f"SELECT EXISTS ({select} WHERE {query.where_sql} OFFSET {query.param(count)})", (
         query.params
     )

@@ -1,5 +1,6 @@
 import uuid
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import asyncpg
 
@@ -7,8 +8,22 @@ from backend_common.pagination import Page, PageRequest
 from backend_common.sql import Query
 from experiment_service.domain.listing import ListFilter, SortOrder
 from experiment_service.domain.models import Run, StatusChange
+from experiment_service.domain.run_queries import ValueSort
 from experiment_service.models import RunCreate, RunUpdate
-from experiment_service.repositories.listing import all_sql, more_than_sql, page_in, page_sql
+from experiment_service.repositories.listing import (
+    all_sql,
+    apply_filter,
+    more_than_sql,
+    page_in,
+    page_sql,
+)
+from experiment_service.repositories.run_conditions import (
+    ValueSortKey,
+    cursor_value,
+    value_after,
+    value_order,
+    value_select,
+)
 
 COLUMNS = (
     "id, experiment_id, project_id, name, params, git_sha, env, tags, notes, metadata, status,"
@@ -132,17 +147,37 @@ class RunRepository:
         sessions: int = await self._conn.fetchval(_DELETE, run_id)
         return sessions
 
-    async def find(self, flt: ListFilter, sort: SortOrder, page: PageRequest) -> Page[Run]:
+    async def find(
+        self, flt: ListFilter, sort: SortOrder | ValueSort, page: PageRequest
+    ) -> Page[Run]:
+        if isinstance(sort, ValueSort):
+            return await self._find_by_value(flt, sort, page)
         sql, params = page_sql(_SELECT, flt, sort, page, text_expr=TEXT_EXPR)
         rows = await self._conn.fetch(sql, *params)
         return page_in([Run.model_validate(dict(row)) for row in rows], sort, page)
 
+    async def _find_by_value(
+        self, flt: ListFilter, sort: ValueSort, page: PageRequest
+    ) -> Page[Run]:
+        sql, params = _by_value_sql(flt, sort, limit=page.fetch, page=page)
+        rows = await self._conn.fetch(sql, *params)
+        cut = page.page(
+            rows,
+            key=lambda row: ValueSortKey(
+                sort=sort.text, value=cursor_value(sort, row["sort_value"]), id=row["id"]
+            ),
+        )
+        return cut.map(lambda row: Run.model_validate(dict(row)))
+
     async def stream(
-        self, flt: ListFilter, sort: SortOrder, *, limit: int
+        self, flt: ListFilter, sort: SortOrder | ValueSort, *, limit: int
     ) -> AsyncGenerator[Run, None]:
         """The first `limit` matching rows, read through a server-side cursor (needs a
         transaction)."""
-        sql, params = all_sql(_SELECT, flt, sort, text_expr=TEXT_EXPR, limit=limit)
+        if isinstance(sort, ValueSort):
+            sql, params = _by_value_sql(flt, sort, limit=limit)
+        else:
+            sql, params = all_sql(_SELECT, flt, sort, text_expr=TEXT_EXPR, limit=limit)
         async for row in self._conn.cursor(sql, *params, prefetch=500):
             yield Run.model_validate(dict(row))
 
@@ -150,3 +185,19 @@ class RunRepository:
         sql, params = more_than_sql(_SELECT, flt, count, text_expr=TEXT_EXPR)
         more: bool = await self._conn.fetchval(sql, *params)
         return more
+
+
+def _by_value_sql(
+    flt: ListFilter, sort: ValueSort, *, limit: int, page: PageRequest | None = None
+) -> tuple[str, list[Any]]:
+    """The matching runs in a value sort, after the page's cursor, at most `limit`."""
+    query = Query()
+    select = value_select(COLUMNS, sort, query)
+    apply_filter(query, flt, text_expr=TEXT_EXPR)
+    after = None if page is None else value_after(query, sort, page)
+    if after is not None:
+        query.where(after)
+    sql = (
+        f"{select} WHERE {query.where_sql} ORDER BY {value_order(sort)} LIMIT {query.param(limit)}"
+    )
+    return sql, query.params

@@ -1,10 +1,10 @@
 """How the telemetry API answers each domain error (the shared RBAC and pagination maps are
 added by create_base_app)."""
 
+from backend_common.batches import BatchInvalid
 from backend_common.errors import DomainError, ErrorMap, Problem, ProblemError, find_problem
 from backend_common.export_budget import EXPORT_ERRORS
 from telemetry_ingest_service.domain.errors import (
-    BatchInvalid,
     CaptureSessionArchived,
     CaptureSessionMismatch,
     CaptureSessionNotFound,

@@ -1,17 +1,15 @@
-import asyncio
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from backend_common.errors import ProblemError
+from backend_common import sse
 from backend_common.http import parse_query
 from backend_common.rbac import caller
 from telemetry_ingest_service.api.readings import selection_of
 from telemetry_ingest_service.appkeys import HUB, READINGS
-from telemetry_ingest_service.domain.live import CLOSED, Filter, Stream, StreamEnded, Watch
+from telemetry_ingest_service.domain.live import Filter, access_check
 from telemetry_ingest_service.models import READING_REPEATED, StreamQuery
 
 routes = web.RouteTableDef()
@@ -25,12 +23,11 @@ async def stream_telemetry(request: web.Request) -> web.StreamResponse:
     user, selection = caller(request), selection_of(query)
     readings = request.app[READINGS]
     fields = await readings.fields(user, selection, query.layer)
-    after = _last_event_id(request)
+    after = sse.last_event_id(request)
     hub = request.app[HUB]
-    if not hub.can_open(user.user_id):
-        raise ProblemError(429, "too_many_streams", "Close a live stream before opening another.")
+    sse.refuse_too_many(hub, user.user_id)
     watch = hub.watch(
-        lambda: readings.fields(user, selection, query.layer),
+        access_check(lambda: readings.fields(user, selection, query.layer)),
         expires_at=datetime.fromtimestamp(user.claims.expires_at, UTC),
     )
     stream = hub.open(
@@ -38,72 +35,7 @@ async def stream_telemetry(request: web.Request) -> web.StreamResponse:
         user_id=user.user_id,
         after=after,
     )
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    try:
-        # A client that goes away ends its stream like a cut-off one does.
-        with contextlib.suppress(ConnectionResetError):
-            await response.prepare(request)
-            await response.write(b"retry: 2000\n\n")
-            reason = await _serve(stream, watch, fields, hub.keepalive, response)
-            if reason is not None:
-                data = orjson.dumps({"reason": reason})
-                await response.write(b"event: end\ndata: %s\n\n" % data)
-    finally:
-        hub.close(stream)
-    return response
-
-
-async def _serve(
-    stream: Stream,
-    watch: Watch,
-    fields: tuple[str, ...],
-    keepalive: float,
-    response: web.StreamResponse,
-) -> str | None:
-    """Writes the stream's events (a keep-alive comment for each idle `keepalive` seconds),
-    re-checking access every `watch.interval` seconds and at the token's expiry. Returns why
-    access ended, or None when the stream was closed (cut off, shutdown)."""
-    loop = asyncio.get_running_loop()
-    next_check = loop.time() + watch.interval
-    last_write = loop.time()
-    while True:
-        now = loop.time()
-        check_at = min(next_check, now + watch.seconds_left())
-        if now >= check_at:
-            try:
-                fields = await watch.fields()
-            except StreamEnded as ended:
-                return ended.reason
-            next_check = loop.time() + watch.interval
-            continue
-        try:
-            event = await asyncio.wait_for(
-                stream.queue.get(), min(check_at, last_write + keepalive) - now
-            )
-        except TimeoutError:
-            if loop.time() >= last_write + keepalive:
-                await response.write(b": keep-alive\n\n")
-                last_write = loop.time()
-            continue
-        if event is CLOSED:
-            return None
-        await response.write(_encoded(event, fields))
-        last_write = loop.time()
-
-
-def _last_event_id(request: web.Request) -> int | None:
-    value = request.headers.get("Last-Event-ID")
-    if value is None:
-        return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise ProblemError(400, "invalid_last_event_id", "Last-Event-ID is an event id we sent.")
-    return int(value)
+    return await sse.serve(request, hub, stream, watch, fields, _encoded)
 
 
 def _encoded(event: dict[str, Any], fields: tuple[str, ...]) -> bytes:
@@ -111,7 +43,7 @@ def _encoded(event: dict[str, Any], fields: tuple[str, ...]) -> bytes:
     the number of streams."""
     key = "sse:" + ",".join(fields)
     if key not in event:
-        readings = [{name: reading[name] for name in fields} for reading in event["readings"]]
+        readings = [{name: reading[name] for name in fields} for reading in event["items"]]
         data = orjson.dumps(
             {"batch_id": event["id"], "readings": readings}, option=orjson.OPT_UTC_Z
         )

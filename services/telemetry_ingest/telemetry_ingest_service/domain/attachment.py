@@ -11,17 +11,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from backend_common.statuses import CaptureStatus, RunStatus
+from backend_common.statuses import Arrival, CaptureStatus, arrival
 from telemetry_ingest_service.domain.errors import (
     CaptureSessionArchived,
     CaptureSessionMismatch,
     RunArchived,
     SensorNotBound,
 )
-
-# A finished run or session takes readings marked late; an archived one takes none.
-FINISHED_RUN = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
-FINISHED_SESSION = frozenset({CaptureStatus.SUCCEEDED, CaptureStatus.FAILED})
 
 
 @dataclass(frozen=True)
@@ -70,9 +66,11 @@ def attach(
 
 
 def _checked(binding: Binding) -> Attachment:
-    if binding.run_status == RunStatus.ARCHIVED:
+    run = arrival(binding.run_status)
+    if run is Arrival.REFUSED:
         raise RunArchived()
-    if binding.session_status == CaptureStatus.ARCHIVED:
+    session = Arrival.ON_TIME if binding.session_status is None else arrival(binding.session_status)
+    if session is Arrival.REFUSED:
         raise CaptureSessionArchived()
-    late = binding.run_status in FINISHED_RUN or binding.session_status in FINISHED_SESSION
+    late = Arrival.LATE in (run, session)
     return Attachment(binding.run_id, binding.session_id, late)

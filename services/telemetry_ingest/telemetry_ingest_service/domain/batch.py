@@ -3,23 +3,27 @@
 Readings are checked in one plain loop into parallel lists, with no object per reading: a batch
 of thousands of readings costs a few microseconds each (every reading of every sensor passes
 here, so this is the service's hottest path). A batch is all or nothing: every bad reading is
-reported by index and field, and nothing is kept.
+reported by index and field (backend_common.batches.BatchErrors), and nothing is kept.
 """
 
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from telemetry_ingest_service.domain.errors import BatchInvalid
+from backend_common.batches import (
+    BatchErrors,
+    Limits,
+    client_batch_id,
+    envelope,
+    instant,
+    items,
+)
 
-MAX_ERRORS_LISTED = 100
 MAX_SIGNAL_LENGTH = 64
-MAX_BATCH_ID_LENGTH = 200
 # jsonb is written with orjson, which stops at 254 levels; PostgreSQL cannot store NUL in jsonb.
 MAX_META_DEPTH = 32
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 _ENVELOPE_FIELDS = frozenset(
     {"sensor_id", "run_id", "capture_session_id", "batch_id", "meta", "readings"}
@@ -44,59 +48,22 @@ class Batch:
         return len(self.timestamps)
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_readings: int
-    max_future: timedelta
-
-
-class _Errors:
-    def __init__(self) -> None:
-        self.listed: list[dict[str, str]] = []
-        self.bad_readings: set[int] = set()
-
-    def add(self, field: str, message: str, kind: str, *, reading: int | None = None) -> None:
-        if reading is not None:
-            self.bad_readings.add(reading)
-        if len(self.listed) < MAX_ERRORS_LISTED:
-            self.listed.append({"in": "body", "field": field, "message": message, "type": kind})
-
-
 def parse_batch(data: object, *, received_at: datetime, limits: Limits) -> Batch:
     """The batch in `data` (decoded JSON), or BatchInvalid listing every problem."""
-    errors = _Errors()
-    if not isinstance(data, dict):
-        errors.add("", "the body must be a JSON object", "model_type")
-        raise BatchInvalid(errors.listed, rejected=0, readings=0)
-    for name in data.keys() - _ENVELOPE_FIELDS:
-        errors.add(name, "unknown field", "extra_forbidden")
+    errors = BatchErrors("readings", "reading")
+    data = envelope(data, _ENVELOPE_FIELDS, errors)
     sensor_id = _uuid(data, "sensor_id", errors, required=True)
     run_id = _uuid(data, "run_id", errors)
     session_id = _uuid(data, "capture_session_id", errors)
-    batch_id = data.get("batch_id")
-    if batch_id is not None and not (
-        isinstance(batch_id, str) and 1 <= len(batch_id) <= MAX_BATCH_ID_LENGTH
-    ):
-        errors.add(
-            "batch_id", f"must be a string of 1 to {MAX_BATCH_ID_LENGTH} characters", "string_type"
-        )
+    batch_id = client_batch_id(data.get("batch_id"), errors)
     batch_meta = data.get("meta")
     if batch_meta is not None and not _valid_meta(batch_meta, "meta", errors):
         batch_meta = None
-    readings = data.get("readings")
-    if not isinstance(readings, list):
-        errors.add("readings", "must be a list of readings", "list_type")
-        readings = []
-    elif not readings:
-        errors.add("readings", "must hold at least one reading", "too_short")
-    elif len(readings) > limits.max_readings:
-        errors.add("readings", f"must hold at most {limits.max_readings} readings", "too_long")
-        readings = []
+    readings = items(data.get("readings"), "readings", errors, most=limits.max_items)
     timestamps, raw_values, metas = _readings(
         readings, batch_meta, received_at + limits.max_future, errors
     )
-    if errors.listed:
-        raise BatchInvalid(errors.listed, rejected=len(errors.bad_readings), readings=len(readings))
+    errors.check(len(readings))
     assert sensor_id is not None
     return Batch(
         sensor_id=sensor_id,
@@ -111,36 +78,38 @@ def parse_batch(data: object, *, received_at: datetime, limits: Limits) -> Batch
 
 
 def _readings(
-    readings: list[Any], batch_meta: dict[str, Any] | None, latest: datetime, errors: _Errors
+    readings: list[Any], batch_meta: dict[str, Any] | None, latest: datetime, errors: BatchErrors
 ) -> tuple[list[datetime], list[float], list[dict[str, Any] | None]]:
     timestamps: list[datetime] = []
     raw_values: list[float] = []
     metas: list[dict[str, Any] | None] = []
     for index, reading in enumerate(readings):
         if type(reading) is not dict:
-            errors.add(f"readings.{index}", "must be an object", "model_type", reading=index)
+            errors.add(f"readings.{index}", "must be an object", "model_type", item=index)
             continue
         valid = True
-        if len(reading) > 3 or reading.keys() - _READING_FIELDS:
-            for name in reading.keys() - _READING_FIELDS:
-                errors.add(
-                    f"readings.{index}.{name}", "unknown field", "extra_forbidden", reading=index
-                )
-                valid = False
-        timestamp = _timestamp(reading.get("timestamp"), index, latest, errors)
+        if (len(reading) > 3 or reading.keys() - _READING_FIELDS) and errors.unknown(
+            reading.keys() - _READING_FIELDS, f"readings.{index}.", item=index
+        ):
+            valid = False
+        timestamp = instant(
+            reading.get("timestamp"),
+            f"readings.{index}.timestamp",
+            errors,
+            item=index,
+            latest=latest,
+        )
         raw: Any = reading.get("raw_value")
         raw_type = type(raw)
         if raw_type is not float and raw_type is not int:
-            errors.add(
-                f"readings.{index}.raw_value", "must be a number", "float_type", reading=index
-            )
+            errors.add(f"readings.{index}.raw_value", "must be a number", "float_type", item=index)
             valid = False
         elif not math.isfinite(raw) or (raw_type is int and abs(raw) > 2**53):
             errors.add(
                 f"readings.{index}.raw_value",
                 "must be a finite number",
                 "finite_number",
-                reading=index,
+                item=index,
             )
             valid = False
         meta = reading.get("meta")
@@ -154,31 +123,9 @@ def _readings(
     return timestamps, raw_values, metas
 
 
-def _timestamp(value: Any, index: int, latest: datetime, errors: _Errors) -> datetime | None:
-    field = f"readings.{index}.timestamp"
-    if type(value) is not str:
-        errors.add(field, "must be an RFC 3339 date-time string", "datetime_type", reading=index)
-        return None
-    try:
-        timestamp = datetime.fromisoformat(value)
-    except ValueError:
-        errors.add(field, "must be an RFC 3339 date-time", "datetime_parsing", reading=index)
-        return None
-    if timestamp.tzinfo is None:
-        errors.add(field, "must carry a UTC offset (e.g. Z)", "timezone_aware", reading=index)
-        return None
-    if timestamp > latest:
-        errors.add(field, "is too far in the future", "datetime_future", reading=index)
-        return None
-    if timestamp < EARLIEST:
-        errors.add(field, "must not be before 1970", "datetime_past", reading=index)
-        return None
-    return timestamp
-
-
-def _valid_meta(meta: Any, field: str, errors: _Errors, reading: int | None = None) -> bool:
+def _valid_meta(meta: Any, field: str, errors: BatchErrors, reading: int | None = None) -> bool:
     if type(meta) is not dict:
-        errors.add(field, "must be an object", "dict_type", reading=reading)
+        errors.add(field, "must be an object", "dict_type", item=reading)
         return False
     for value in meta.values():
         if isinstance(value, dict | list) and not _shallow(value, MAX_META_DEPTH - 1):
@@ -186,7 +133,7 @@ def _valid_meta(meta: Any, field: str, errors: _Errors, reading: int | None = No
                 field,
                 f"must not nest deeper than {MAX_META_DEPTH} levels",
                 "json_too_deep",
-                reading=reading,
+                item=reading,
             )
             return False
     signal = meta.get("signal")
@@ -195,7 +142,7 @@ def _valid_meta(meta: Any, field: str, errors: _Errors, reading: int | None = No
             f"{field}.signal",
             f"must be a string of 1 to {MAX_SIGNAL_LENGTH} characters",
             "string_type",
-            reading=reading,
+            item=reading,
         )
         return False
     return True
@@ -209,7 +156,7 @@ def _shallow(value: Any, levels: int) -> bool:
 
 
 def _uuid(
-    data: dict[str, Any], name: str, errors: _Errors, *, required: bool = False
+    data: dict[str, Any], name: str, errors: BatchErrors, *, required: bool = False
 ) -> uuid.UUID | None:
     value = data.get(name)
     if value is None:

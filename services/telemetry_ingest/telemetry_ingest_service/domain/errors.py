@@ -1,7 +1,5 @@
 """What the telemetry domain refuses; `api/errors.py` says how each is answered."""
 
-from typing import Any
-
 from backend_common.errors import DomainError
 
 
@@ -50,21 +48,6 @@ class TokenCheckUnavailable(DomainError):
 
 class TokenSensorMismatch(DomainError):
     """The token belongs to another sensor than sensor_id."""
-
-
-class BatchInvalid(DomainError):
-    """Invalid body."""
-
-    def __init__(self, errors: list[dict[str, Any]], *, rejected: int, readings: int) -> None:
-        """`errors` name each bad field; `rejected` counts the bad readings."""
-        super().__init__(
-            f"Nothing was stored: {rejected} of {readings} readings are invalid."
-            if rejected
-            else None
-        )
-        self.errors = errors
-        self.rejected = rejected
-        self.readings = readings
 
 
 class NotStored(DomainError):

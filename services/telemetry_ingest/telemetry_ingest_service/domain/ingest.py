@@ -21,11 +21,12 @@ from typing import Any
 
 import structlog
 
+from backend_common.batches import Limits
 from backend_common.clock import Clock
 from backend_common.db import UNAVAILABLE, Database, within
 from backend_common.errors import DomainError
 from telemetry_ingest_service.domain.attachment import NONE, attach
-from telemetry_ingest_service.domain.batch import Batch, Limits, parse_batch
+from telemetry_ingest_service.domain.batch import Batch, parse_batch
 from telemetry_ingest_service.domain.conversion import (
     ERROR,
     NO_PROFILE,
@@ -38,7 +39,7 @@ from telemetry_ingest_service.domain.errors import NotStored, TokenSensorMismatc
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
 from telemetry_ingest_service.domain.journal import Rejection
 from telemetry_ingest_service.domain.spool import Spool, SpoolFull
-from telemetry_ingest_service.repositories.telemetry import TelemetryRepository, records
+from telemetry_ingest_service.repositories.telemetry import TelemetryRepository
 
 _log = structlog.get_logger(__name__)
 
@@ -194,20 +195,7 @@ class Ingest:
             if batch_id is None:
                 return Accepted(accepted=len(batch), duplicate=True)
             await repo.copy_records(
-                records(
-                    batch_id,
-                    batch.sensor_id,
-                    attached.run_id,
-                    attached.capture_session_id,
-                    batch.received_at,
-                    attached.late,
-                    batch.timestamps,
-                    batch.raw_values,
-                    converted.physical,
-                    converted.status,
-                    converted.profile_ids,
-                    batch.metas,
-                )
+                batch_id=batch_id, batch=batch, attached=attached, converted=converted
             )
         return result
 

@@ -4,7 +4,7 @@ answers, but for a full spool: that is the service's failure, not the sensor's).
 from dataclasses import dataclass
 from typing import Any
 
-from telemetry_ingest_service.domain.errors import BatchInvalid
+from backend_common.batches import BatchInvalid
 
 
 @dataclass(frozen=True)

@@ -1,44 +1,27 @@
-"""Live readings: batches pushed to the streams that want them, fanned out inside the process.
+"""Live readings: telemetry's side of the shared live streams (backend_common.live).
 
-Each stored batch sends `NOTIFY telemetry` with a pointer (batch id, sensor, run, session). The
-process listens once; one dispatcher task takes the pointers in commit order, and only when
-some stream wants a batch does it read the batch's readings, once, and hand the same event to
-every such stream. So the cost grows with batches, not with readings or clients. Each stream
-has a bounded queue: a client that does not keep up is cut off, and nobody waits for it.
-
-A reconnecting client names the last batch it got (`Last-Event-ID`): the batches after it are
-read from the table first. So are they for every stream when the LISTEN connection was lost
-(notifications sent meanwhile are gone). Batch ids are handed out when a batch is stored and
-become visible when it commits, so two batches committing in the other order can make a replay
-by id miss the one that committed later; the live path itself delivers every batch.
+Each stored batch sends `NOTIFY telemetry` with a pointer (batch id, sensor, run, session); a
+stream's Filter says from it which batches it wants; the hub reads the rest from the table
+through ReadingRepository (a batch's readings, the batches a reconnecting stream missed). An open
+stream's access is re-checked as it runs: `access_check` ends it when its caller may no longer
+read what it streams, or no longer see raw values in a raw-layer stream.
 """
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
-import structlog
-
-from backend_common.clock import Clock, utc_now
-from backend_common.db import Database
-from backend_common.errors import DomainError
+from backend_common.live import ACCESS_REVOKED, StreamEnded
 from telemetry_ingest_service.domain.errors import (
     CaptureSessionNotFound,
     RawValuesHidden,
     RunNotFound,
     SensorNotFound,
 )
-from telemetry_ingest_service.repositories.readings import ReadingRepository
 
-_log = structlog.get_logger(__name__)
-
-CLOSED = object()  # the last item of a stream's queue
-_MAX_REPLAYED_REMEMBERED = 10_000
+# Why a raw-layer stream was ended while it ran: its raw values are now hidden.
+RAW_VALUES_HIDDEN = "raw_values_hidden"
 
 
 @dataclass(frozen=True)
@@ -59,228 +42,17 @@ class Filter:
         return True
 
 
-@dataclass(eq=False)
-class Stream:
-    filter: Filter
-    user_id: uuid.UUID
-    queue: asyncio.Queue[Any]
-    last_id: int = 0
-    # Batches read from the table whose notification may still come: not to be sent twice.
-    replayed: set[int] = field(default_factory=set)
-    # Live batches go to a stream once the dispatcher has opened it (after its catch-up).
-    opened: bool = False
-    ended: bool = False
+def access_check(
+    fields: Callable[[], Awaitable[tuple[str, ...]]],
+) -> Callable[[], Awaitable[tuple[str, ...]]]:
+    """A stream's re-check: the reading fields its caller sees now, or StreamEnded."""
 
-
-# Why a stream was ended while it ran (the reason of its final `end` event).
-ACCESS_REVOKED = "access_revoked"  # no longer a member of what it streams
-RAW_VALUES_HIDDEN = "raw_values_hidden"  # a raw-layer stream whose raw values are now hidden
-TOKEN_EXPIRED = "token_expired"  # the access token it was opened with expired
-ACCESS_UNVERIFIED = "access_unverified"  # the re-check could not be made (auth unreachable)
-
-
-class StreamEnded(DomainError):
-    """The stream may not go on; `reason` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class Watch:
-    """An open stream's right to go on. Access was checked when it opened; it is checked again
-    every `interval` seconds (as often as roles are re-asked of the auth service), which also
-    narrows the fields it shows (a project turned physical_only hides raw values from then
-    on), and it ends when the token it was opened with expires."""
-
-    check: Callable[[], Awaitable[tuple[str, ...]]]  # the fields the caller sees now
-    expires_at: datetime
-    interval: float
-    clock: Clock = utc_now
-
-    def seconds_left(self) -> float:
-        """Until the token expires, by the service's clock."""
-        return (self.expires_at - self.clock()).total_seconds()
-
-    async def fields(self) -> tuple[str, ...]:
-        """The fields the stream may show now; StreamEnded if it may not go on."""
-        if self.seconds_left() <= 0:
-            raise StreamEnded(TOKEN_EXPIRED)
+    async def check() -> tuple[str, ...]:
         try:
-            return await self.check()
+            return await fields()
         except RawValuesHidden:
             raise StreamEnded(RAW_VALUES_HIDDEN) from None
         except (SensorNotFound, RunNotFound, CaptureSessionNotFound):
             raise StreamEnded(ACCESS_REVOKED) from None
-        except Exception:
-            # Streaming on unchecked would outlive a revocation made meanwhile.
-            _log.warning("live_access_recheck_failed", exc_info=True)
-            raise StreamEnded(ACCESS_UNVERIFIED) from None
 
-
-# The batches after an id that match a filter, oldest first: [{"id": …}, …]; a batch's readings.
-MissedBatches = Callable[[Filter, int], Awaitable[list[int]]]
-BatchReadings = Callable[[int], Awaitable[list[dict[str, Any]]]]
-LatestBatch = Callable[[], Awaitable[int]]
-
-
-class Hub:
-    def __init__(
-        self,
-        *,
-        missed: MissedBatches,
-        readings: BatchReadings,
-        latest: LatestBatch,
-        queue_size: int,
-        streams_per_user: int,
-        keepalive: float,
-        recheck: float = 5.0,
-        clock: Clock = utc_now,
-    ) -> None:
-        self.keepalive = keepalive  # seconds between keep-alive comments on an idle stream
-        self.recheck = recheck  # seconds between checks of an open stream's access
-        # Judges access tokens' expiry: the time of day, as the token verifier's does (not the
-        # service's clock of rules, which tests move past tokens' lifetimes).
-        self.clock = clock
-        self._missed = missed
-        self._readings = readings
-        self._latest = latest
-        self._queue_size = queue_size
-        self._streams_per_user = streams_per_user
-        self._streams: set[Stream] = set()
-        self._work: asyncio.Queue[Any] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._dispatch())
-
-    async def stop(self) -> None:
-        """Ends every stream (their handlers return) and the dispatcher."""
-        for stream in list(self._streams):
-            self._end(stream)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def can_open(self, user_id: uuid.UUID) -> bool:
-        mine = sum(1 for stream in self._streams if stream.user_id == user_id)
-        return mine < self._streams_per_user
-
-    def watch(
-        self, check: Callable[[], Awaitable[tuple[str, ...]]], *, expires_at: datetime
-    ) -> Watch:
-        """How a stream opened now keeps checking that it may go on."""
-        return Watch(check, expires_at, self.recheck, self.clock)
-
-    def open(self, flt: Filter, *, user_id: uuid.UUID, after: int | None) -> Stream:
-        """A stream of the batches after `after` (a batch id), or of those from now on."""
-        stream = Stream(flt, user_id, asyncio.Queue(self._queue_size))
-        self._streams.add(stream)
-        self._work.put_nowait(("open", stream, after))
-        return stream
-
-    def close(self, stream: Stream) -> None:
-        stream.ended = True
-        self._streams.discard(stream)
-
-    def notified(self, payload: str) -> None:
-        """LISTEN callback: the pointer of one stored batch."""
-        self._work.put_nowait(("batch", orjson.loads(payload)))
-
-    def reconnected(self) -> None:
-        """Notifications may have been missed: every stream catches up from the table."""
-        self._work.put_nowait(("resync",))
-
-    async def _dispatch(self) -> None:
-        # One task, so that opening, catching up and live batches happen in one order.
-        while True:
-            work = await self._work.get()
-            try:
-                if work[0] == "batch":
-                    await self._live(work[1])
-                elif work[0] == "open":
-                    _, stream, after = work
-                    if after is None:
-                        stream.last_id = await self._latest()
-                    else:
-                        stream.last_id = after
-                        await self._catch_up(stream)
-                    stream.opened = True
-                else:
-                    for stream in list(self._streams):
-                        if stream.opened:
-                            await self._catch_up(stream)
-            except Exception:
-                _log.exception("live_dispatch_failed")
-
-    async def _live(self, pointer: dict[str, Any]) -> None:
-        batch_id = pointer["batch"]
-        wanting = []
-        for stream in self._streams:
-            if not stream.opened:
-                continue  # its catch-up, still to come, reads this batch from the table
-            if batch_id in stream.replayed:
-                stream.replayed.discard(batch_id)
-            elif stream.filter.wants(pointer):
-                wanting.append(stream)
-        if wanting:
-            event = {"id": batch_id, "readings": await self._readings(batch_id)}
-            for stream in wanting:
-                self._deliver(stream, event)
-
-    async def _catch_up(self, stream: Stream) -> None:
-        for batch_id in await self._missed(stream.filter, stream.last_id):
-            if stream.ended:
-                return
-            self._deliver(stream, {"id": batch_id, "readings": await self._readings(batch_id)})
-            stream.replayed.add(batch_id)
-        if len(stream.replayed) > _MAX_REPLAYED_REMEMBERED:
-            stream.replayed.clear()
-
-    def _deliver(self, stream: Stream, event: dict[str, Any]) -> None:
-        if stream.ended:
-            return
-        try:
-            stream.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            _log.info("live_stream_too_slow", user_id=str(stream.user_id))
-            self._end(stream)
-            return
-        stream.last_id = max(stream.last_id, event["id"])
-
-    def _end(self, stream: Stream) -> None:
-        """Cuts a stream off: what it has not taken is dropped, and it ends."""
-        self.close(stream)
-        while not stream.queue.empty():
-            stream.queue.get_nowait()
-        stream.queue.put_nowait(CLOSED)
-
-
-class StoredBatches:
-    """What the hub reads of stored batches: those a stream missed, a batch's readings, the
-    latest batch id."""
-
-    def __init__(self, db: Database, *, replay_limit: int) -> None:
-        self._db = db
-        self._replay_limit = replay_limit
-
-    async def missed(self, flt: Filter, after: int) -> list[int]:
-        """The newest `replay_limit` batches after `after` that the filter wants, oldest first."""
-        async with self._db.connection() as conn:
-            return await ReadingRepository(conn).batches_after(
-                after,
-                sensor_ids=flt.sensor_ids,
-                run_id=flt.run_id,
-                capture_session_id=flt.capture_session_id,
-                limit=self._replay_limit,
-            )
-
-    async def readings(self, batch_id: int) -> list[dict[str, Any]]:
-        async with self._db.connection() as conn:
-            return await ReadingRepository(conn).batch_readings(batch_id)
-
-    async def latest(self) -> int:
-        async with self._db.connection() as conn:
-            return await ReadingRepository(conn).latest_batch()
+    return check

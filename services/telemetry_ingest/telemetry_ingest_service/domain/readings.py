@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backend_common.db import Database
+from backend_common.downsampling import narrowest
 from backend_common.export_budget import ExportLimits, ExportRows, ExportSlots
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller
@@ -83,20 +84,10 @@ def visible_fields(layer: str, *, sees_raw: bool) -> tuple[str, ...]:
     return tuple(f for f in READING_FIELDS if sees_raw or f != "raw_value")
 
 
-def bucket_count(start: datetime, end: datetime, width: timedelta) -> int:
-    """How many buckets of the grid [start, end) touches."""
-    first = (start - ORIGIN) // width
-    last = -((ORIGIN - end) // width) - 1  # the bucket holding the instant just before `end`
-    return last - first + 1
-
-
 def bucket_for_points(start: datetime, end: datetime, points: int) -> str:
     """The narrowest standard bucket giving at most `points` buckets over [start, end) (the
     widest, 1d, if none does)."""
-    for name, width in BUCKETS.items():
-        if bucket_count(start, end, width) <= points:
-            return name
-    return "1d"
+    return narrowest(BUCKETS.items(), start, end, most=points, origin=ORIGIN)
 
 
 class Readings:

@@ -13,6 +13,7 @@ from pydantic import Field
 from backend_common.instants import Instant
 from backend_common.pagination import CursorKey, Page, PageRequest
 from backend_common.sql import Query
+from telemetry_ingest_service.domain.live import Filter
 
 # A reading as the API shows it, plus its position (batch_id, seq) for keyset paging. Ids come
 # as text: JSON encoding takes them as they are (the driver's UUID type needs a call each).
@@ -138,7 +139,7 @@ class ReadingRepository:
         project_id: uuid.UUID | None = await self._conn.fetchval(_SESSION_PROJECT, session_id)
         return project_id
 
-    async def batch_readings(self, batch_id: int) -> list[dict[str, Any]]:
+    async def batch_items(self, batch_id: int) -> list[dict[str, Any]]:
         """One stored batch's readings as the API shows them (ids as text)."""
         rows = await self._conn.fetch(_BATCH_READINGS, batch_id)
         return [
@@ -151,17 +152,10 @@ class ReadingRepository:
             for row in rows
         ]
 
-    async def batches_after(
-        self,
-        after: int,
-        *,
-        sensor_ids: frozenset[uuid.UUID],
-        run_id: uuid.UUID | None,
-        capture_session_id: uuid.UUID | None,
-        limit: int,
-    ) -> list[int]:
-        """Ids of the stored batches after `after` that match, oldest first (at most `limit`,
-        the newest ones)."""
+    async def batches_after(self, flt: Filter, after: int, *, limit: int) -> list[int]:
+        """Ids of the stored batches after `after` that the stream filter wants, oldest first
+        (at most `limit`, the newest ones)."""
+        sensor_ids, run_id, capture_session_id = flt.sensor_ids, flt.run_id, flt.capture_session_id
         query = Query()
         conditions = [f"id > {query.param(after)}"]
         if sensor_ids:

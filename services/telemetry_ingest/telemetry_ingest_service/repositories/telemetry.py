@@ -2,33 +2,19 @@
 
 import itertools
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import asyncpg
 
+from backend_common.batches import Same, copy_columns, insert_batch_sql
 from backend_common.statuses import CaptureStatus
-from telemetry_ingest_service.domain.attachment import Binding
+from telemetry_ingest_service.domain.attachment import Attachment, Binding
 from telemetry_ingest_service.domain.batch import Batch
+from telemetry_ingest_service.domain.conversion import Converted
 from telemetry_ingest_service.domain.journal import Rejection
 
-RECORD_COLUMNS = (
-    "batch_id",
-    "seq",
-    "sensor_id",
-    "run_id",
-    "capture_session_id",
-    "timestamp",
-    "received_at",
-    "raw_value",
-    "physical_value",
-    "conversion_status",
-    "profile_id",
-    "late",
-    "meta",
-)
 NOTIFY_CHANNEL = "telemetry"
 
 _TOKENS = """
@@ -63,19 +49,22 @@ _CONTEXT = f"""
 """
 # Nothing when the batch is already stored (same client batch id or ingest key). The
 # notification, a pointer to the batch, is delivered when the transaction commits.
-_INSERT_BATCH = """
-    WITH batch AS (
-        INSERT INTO telemetry_batches (sensor_id, client_batch_id, ingest_key, run_id,
-                                       capture_session_id, readings, first_timestamp,
-                                       last_timestamp, received_at, spooled)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        ON CONFLICT DO NOTHING
-        RETURNING id
-    )
-    SELECT id, pg_notify($11, json_build_object(
-        'batch', id, 'sensor', $1::text, 'run', $4::text, 'session', $5::text)::text)
-    FROM batch
-"""
+_INSERT_BATCH = insert_batch_sql(
+    "telemetry_batches",
+    (
+        "sensor_id",
+        "client_batch_id",
+        "ingest_key",
+        "run_id",
+        "capture_session_id",
+        "readings",
+        "first_timestamp",
+        "last_timestamp",
+        "received_at",
+        "spooled",
+    ),
+    pointer={"sensor": "$1::text", "run": "$4::text", "session": "$5::text"},
+)
 _HEARTBEATS = "SELECT telemetry_seam.record_heartbeats($1::uuid[], $2::timestamptz[])"
 _TOKENS_USED = "SELECT telemetry_seam.record_token_use($1::bytea[], $2::timestamptz[])"
 # Keeps the newest `$10` entries of the sensor (the DELETE does not see the row it inserts).
@@ -171,9 +160,33 @@ class TelemetryRepository:
         )
         return batch_id
 
-    async def copy_records(self, records: Iterable[tuple[Any, ...]]) -> None:
-        await self._conn.copy_records_to_table(
-            "telemetry_records", records=records, columns=RECORD_COLUMNS
+    async def copy_records(
+        self,
+        *,
+        batch_id: int,
+        batch: Batch,
+        attached: Attachment,
+        converted: Converted,
+    ) -> None:
+        """The batch's readings, with their conversions, in one COPY."""
+        await copy_columns(
+            self._conn,
+            "telemetry_records",
+            {
+                "batch_id": Same(batch_id),
+                "seq": itertools.count(),
+                "sensor_id": Same(batch.sensor_id),
+                "run_id": Same(attached.run_id),
+                "capture_session_id": Same(attached.capture_session_id),
+                "timestamp": batch.timestamps,
+                "received_at": Same(batch.received_at),
+                "raw_value": batch.raw_values,
+                "physical_value": converted.physical,
+                "conversion_status": converted.status,
+                "profile_id": converted.profile_ids,
+                "late": Same(attached.late),
+                "meta": batch.metas,
+            },
         )
 
     async def record_heartbeats(
@@ -208,36 +221,3 @@ class TelemetryRepository:
     async def apply_retention(self, keep: timedelta | None) -> None:
         """Readings older than `keep` go (None keeps everything)."""
         await self._conn.execute(_APPLY_RETENTION, keep)
-
-
-def records(
-    batch_id: int,
-    sensor_id: uuid.UUID,
-    run_id: uuid.UUID | None,
-    session_id: uuid.UUID | None,
-    received_at: datetime,
-    late: bool,
-    timestamps: list[datetime],
-    raw_values: list[float],
-    physical: list[float | None],
-    status: list[str],
-    profile_ids: list[uuid.UUID | None],
-    metas: list[dict[str, Any] | None],
-) -> Iterable[tuple[Any, ...]]:
-    """Rows in RECORD_COLUMNS order, built lazily by zip (no Python loop per reading)."""
-    repeat = itertools.repeat
-    return zip(
-        repeat(batch_id),
-        itertools.count(),
-        repeat(sensor_id),
-        repeat(run_id),
-        repeat(session_id),
-        timestamps,
-        repeat(received_at),
-        raw_values,
-        physical,
-        status,
-        profile_ids,
-        repeat(late),
-        metas,
-    )
