@@ -4,6 +4,7 @@ from backend_common.export_budget import ExportSlots
 from experiment_service.domain.artifacts.service import Artifacts
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
+from experiment_service.domain.comparison import Comparisons
 from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.experiments import Experiments
 from experiment_service.domain.run_sensors import RunSensors
@@ -21,3 +22,4 @@ RUN_SENSORS = web.AppKey("run_sensors", RunSensors)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 EXPORTS = web.AppKey("exports", ExportSlots)
 ARTIFACTS = web.AppKey("artifacts", Artifacts)
+COMPARISONS = web.AppKey("comparisons", Comparisons)

@@ -75,6 +75,9 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings):
     # uploads and objects without a row only once they are this old.
     artifact_s3_orphan_grace_seconds: float = Field(default=24 * 3600.0, ge=0)
 
+    # Buckets one run comparison overlay may answer, all its traces together (docs/compare.md).
+    compare_max_overlay_buckets: int = Field(default=200_000, ge=2)
+
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
