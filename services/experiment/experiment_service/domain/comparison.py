@@ -304,17 +304,7 @@ def overlay_runs(
 ) -> list[OverlayRun]:
     """Each run (in the order asked) with its capture sessions (by ordinal) and their buckets
     (none for a session without readings)."""
-    of_session = {
-        trace.capture_session_id: OverlayBuckets(
-            t=trace.t,
-            count=trace.count,
-            min=trace.min,
-            max=trace.max,
-            first=trace.first,
-            last=trace.last,
-        )
-        for trace in traces
-    }
+    of_session = {trace.capture_session_id: trace.buckets for trace in traces}
     nothing = OverlayBuckets(t=[], count=[], min=[], max=[], first=[], last=[])
     sessions_of: dict[uuid.UUID, list[OverlaySession]] = defaultdict(list)
     for session in sessions:

@@ -84,20 +84,6 @@ class SessionStats:
     twa: float
 
 
-@dataclass(frozen=True)
-class Trace:
-    """One session's buckets, in time order, column by column (index i is bucket i)."""
-
-    capture_session_id: uuid.UUID
-    width_us: int
-    t: list[float]
-    count: list[int]
-    min: list[float]
-    max: list[float]
-    first: list[float]
-    last: list[float]
-
-
 # --- the answers --------------------------------------------------------------------------------
 
 
@@ -188,6 +174,15 @@ class OverlayBuckets(Wire):
     max: list[float]
     first: list[float]
     last: list[float]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One session's buckets, as read."""
+
+    capture_session_id: uuid.UUID
+    width_us: int
+    buckets: OverlayBuckets
 
 
 class OverlaySession(Wire):

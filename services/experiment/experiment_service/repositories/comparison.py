@@ -10,6 +10,7 @@ import asyncpg
 from experiment_service.domain.comparison_models import (
     BoundSensorRef,
     MetricSummary,
+    OverlayBuckets,
     SessionRef,
     SessionStats,
     Trace,
@@ -93,4 +94,13 @@ class ComparisonRepository:
         """One sensor's signal in each session that holds some, in at most `points` buckets of
         one width from the session's start."""
         rows = await self._conn.fetch(_SESSION_TRACES, list(session_ids), sensor_id, signal, points)
-        return [Trace(**dict(row)) for row in rows]
+        return [
+            Trace(
+                capture_session_id=row["capture_session_id"],
+                width_us=row["width_us"],
+                buckets=OverlayBuckets.model_validate(
+                    {name: row[name] for name in OverlayBuckets.model_fields}
+                ),
+            )
+            for row in rows
+        ]
