@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from experiment_service.app import create_app
+from telemetry_ingest_service.app import create_app as create_ingest_app
 from tests.experiment.artifact_kit import (
     S3_BUCKET,
     LocalStorage,
@@ -21,13 +22,22 @@ from tests.experiment.webhook_kit import Receiver
 
 # The helper modules of these tests assert too; rewritten, their failures show the values.
 pytest.register_assert_rewrite(
-    "tests.experiment.sensor_kit", "tests.experiment.profile_kit", "tests.experiment.run_sensor_kit"
+    "tests.experiment.sensor_kit",
+    "tests.experiment.profile_kit",
+    "tests.experiment.run_sensor_kit",
+    "tests.experiment.compare_kit",
 )
 
 
 @pytest.fixture
 async def client(pgsql, aiohttp_client, make_settings, clock):
     return await aiohttp_client(create_app(make_settings("experiment"), clock=clock))
+
+
+@pytest.fixture
+async def ingest(pgsql, aiohttp_client, make_settings, clock):
+    """Telemetry ingest on the same database and clock, for tests that need stored readings."""
+    return await aiohttp_client(create_ingest_app(make_settings("telemetry_ingest"), clock=clock))
 
 
 @pytest.fixture

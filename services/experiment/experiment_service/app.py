@@ -16,6 +16,7 @@ from experiment_service.api import (
     artifacts,
     audit,
     capture_sessions,
+    comparison,
     conversion_profiles,
     experiments,
     metrics,
@@ -29,6 +30,7 @@ from experiment_service.appkeys import (
     ARTIFACTS,
     AUDIT_LOG,
     CAPTURE_SESSIONS,
+    COMPARISONS,
     CONVERSION_PROFILES,
     EXPERIMENTS,
     EXPORTS,
@@ -42,6 +44,7 @@ from experiment_service.appkeys import (
 from experiment_service.domain.artifacts.service import Artifacts
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
+from experiment_service.domain.comparison import Comparisons
 from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.experiments import Experiments
 from experiment_service.domain.metrics import RunMetrics
@@ -90,6 +93,7 @@ def create_app(
             max_fan_out=settings.webhook_max_deliveries_per_change,
         )
         app[CAPTURE_SESSIONS] = CaptureSessions(db)
+        app[COMPARISONS] = Comparisons(db, max_overlay_buckets=settings.compare_max_overlay_buckets)
         app[AUDIT_LOG] = AuditLog(db)
         app[SENSORS] = Sensors(db, clock, liveness, max_sensors=settings.max_sensors_per_project)
         app[CONVERSION_PROFILES] = ConversionProfiles(db, clock)
@@ -141,6 +145,7 @@ def create_app(
         artifacts,
         experiments,
         runs,
+        comparison,
         capture_sessions,
         sensors,
         conversion_profiles,

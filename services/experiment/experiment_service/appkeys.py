@@ -5,6 +5,7 @@ from backend_common.live import Hub
 from experiment_service.domain.artifacts.service import Artifacts
 from experiment_service.domain.audit_log import AuditLog
 from experiment_service.domain.capture_sessions import CaptureSessions
+from experiment_service.domain.comparison import Comparisons
 from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.experiments import Experiments
 from experiment_service.domain.metric_live import RunFilter
@@ -26,3 +27,4 @@ EXPORTS = web.AppKey("exports", ExportSlots)
 ARTIFACTS = web.AppKey("artifacts", Artifacts)
 RUN_METRICS = web.AppKey("run_metrics", RunMetrics)
 METRIC_HUB = web.AppKey("metric_hub", Hub[RunFilter])
+COMPARISONS = web.AppKey("comparisons", Comparisons)

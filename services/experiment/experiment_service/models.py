@@ -11,6 +11,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -18,6 +20,13 @@ from backend_common.conversion import Kind
 from backend_common.instants import Instant
 from backend_common.pagination import PageQuery
 from backend_common.statuses import RunStatus, SensorStatus
+from experiment_service.domain.comparison_models import (
+    MAX_POINTS,
+    MAX_RUNS,
+    MIN_RUNS,
+    CompareRequest,
+    OverlayRequest,
+)
 from experiment_service.domain.listing import SortOrder, TagsMatch
 from experiment_service.domain.models import ExperimentStatus
 from experiment_service.domain.webhooks.policy import ALL_EVENTS, EVENT_TYPES, DeliveryStatus
@@ -436,3 +445,62 @@ class MetricSeriesQuery(PageQuery):
         if None not in times and times[0] >= times[1]:  # type: ignore[operator]
             raise ValueError("time_to must be after time_from")
         return self
+
+
+# --- Run comparison ----------------------------------------------------------------------------
+
+
+def _split_ids(value: Any) -> Any:
+    """`ids=a&ids=b` and `ids=a,b` alike."""
+    if isinstance(value, list):
+        return [part.strip() for item in value for part in str(item).split(",")]
+    return value
+
+
+def _distinct(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    repeated = sorted({str(run_id) for run_id in ids if ids.count(run_id) > 1})
+    if repeated:
+        raise ValueError(f"each run once; repeated: {', '.join(repeated)}")
+    return ids
+
+
+ComparedIds = Annotated[
+    list[uuid.UUID],
+    BeforeValidator(_split_ids),
+    Field(min_length=MIN_RUNS, max_length=MAX_RUNS),
+    AfterValidator(_distinct),
+]
+Signal = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class CompareQuery(NoQuery):
+    ids: ComparedIds
+    baseline: uuid.UUID | None = None
+    only_diff: bool = False
+    format: Literal["json", "csv"] = "json"
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_compared(cls, baseline: uuid.UUID | None, info: ValidationInfo) -> Any:
+        # Checked only against valid ids (else `ids` is refused on its own).
+        if baseline is not None and baseline not in info.data.get("ids", [baseline]):
+            raise ValueError("baseline must be one of ids")
+        return baseline
+
+    def request(self) -> CompareRequest:
+        """The first run is the baseline unless one is given."""
+        baseline = self.ids[0] if self.baseline is None else self.baseline
+        return CompareRequest(tuple(self.ids), baseline, self.only_diff)
+
+
+class OverlayQuery(NoQuery):
+    ids: ComparedIds
+    sensor_id: uuid.UUID
+    signal: Signal = "value"
+    points: Annotated[int, Field(ge=2, le=MAX_POINTS)] = 1000
+
+    def request(self) -> OverlayRequest:
+        return OverlayRequest(tuple(self.ids), self.sensor_id, self.signal, self.points)
+
+
+COMPARE_REPEATED = ("ids",)

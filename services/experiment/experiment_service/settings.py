@@ -85,6 +85,9 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings, LiveStreamSetting
     metrics_max_future_seconds: float = Field(default=300.0, ge=0)
     metrics_chart_max_scanned: int = Field(default=200_000, gt=0)
 
+    # Buckets one run comparison overlay may answer, all its traces together (docs/compare.md).
+    compare_max_overlay_buckets: int = Field(default=200_000, ge=2)
+
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:

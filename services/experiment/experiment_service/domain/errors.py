@@ -96,6 +96,14 @@ class SensorNotBound(DomainError):
     """That sensor is not bound to this run."""
 
 
+class RunsInSeveralProjects(DomainError):
+    """Runs are compared within one project; these runs belong to several."""
+
+
+class OverlayTooLarge(DomainError):
+    """The overlay would hold more buckets than one answer may; ask for fewer points or runs."""
+
+
 class ProfileVersionTaken(DomainError):
     """The sensor already has a conversion profile with this version label."""
 
