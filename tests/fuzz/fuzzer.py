@@ -131,6 +131,10 @@ class Fuzzer:
             return {"cookies": dict(self.session_cookies())}
         return {"headers": self.me.headers}
 
+    def act_as(self, tenant: Tenant) -> None:
+        self.me = self.feeder.me = tenant
+        self.cookies = None
+
     def session_cookies(self) -> dict[str, str]:
         """The cookies of a gateway session of the fuzzer's user (logged in once)."""
         if self.cookies is None:
