@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint fmt migrate export-schema clean spec
+.PHONY: install run test fuzz lint fmt migrate export-schema clean spec
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ run: install
 ## test: the whole suite (unit, API, end-to-end) against a throwaway PostgreSQL.
 test: install
 	$(PY) -m pytest
+
+## fuzz: only the schemathesis stage (part of `make test`); a longer run:
+## ETP_FUZZ_EXAMPLES=200 make fuzz (ETP_FUZZ_SEED=<n> for other requests).
+fuzz: install
+	$(PY) -m pytest tests/fuzz -q
 
 lint: install
 	$(VENV)/bin/ruff check .

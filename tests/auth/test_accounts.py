@@ -7,7 +7,10 @@ import uuid
 import bcrypt
 import jwt
 import pytest
+import yaml
 
+from auth_service.models import EMAIL_PATTERN
+from backend_common.paths import OPENAPI_ROOT
 from tests.auth.accounts_api import (
     LOGIN,
     REGISTER,
@@ -111,6 +114,9 @@ async def test_register_bad_password_is_422_naming_password(accounts, auth_db, p
         ({"email": "two@@example.org"}, "email"),
         ({"email": "a" * 250 + "@example.org"}, "email"),
         ({"email": "nul\x00@example.org"}, "email"),
+        ({"email": "zero\ufeffwidth@example.org"}, "email"),
+        ({"email": "next\x85line@example.org"}, "email"),
+        ({"email": "no\u00a0break@example.org"}, "email"),
         ({"is_admin": True}, "is_admin"),
     ],
 )
@@ -119,6 +125,13 @@ async def test_register_bad_field_is_422(accounts, overrides, field):
 
     body = await assert_problem(response, 422, "validation_failed")
     assert _fields(body) == {field}
+
+
+def test_email_pattern_is_the_specs():
+    """One pattern, so the spec and the service agree on which addresses are valid."""
+    spec = yaml.safe_load((OPENAPI_ROOT / "auth.yaml").read_text())
+
+    assert spec["components"]["schemas"]["Email"]["pattern"] == EMAIL_PATTERN
 
 
 async def test_register_missing_fields_are_422_each_named(accounts):

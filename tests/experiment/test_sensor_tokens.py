@@ -414,7 +414,9 @@ async def test_rotation_with_the_longest_grace_is_accepted(client, owner, projec
 
 
 @pytest.mark.parametrize(
-    "grace", [-1, WEEK + 1, 10**12, 1.5, "soon", None, [60]], ids=lambda value: repr(value)
+    "grace",
+    [-1, WEEK + 1, 10**12, 1.5, "soon", None, [60], True, "60"],
+    ids=lambda value: repr(value),
 )
 async def test_rotation_with_invalid_grace_is_rejected(client, owner, project_id, pgsql, grace):
     sensor = await create_sensor(client, owner, project_id)

@@ -410,6 +410,7 @@ GOOD = {"target_url": "http://example.org/hook", "event_types": ["*"]}
         ({**GOOD, "event_types": []}, 422, "validation_failed"),
         ({**GOOD, "event_types": ["run.exploded"]}, 422, "validation_failed"),
         ({**GOOD, "active": "yes please"}, 422, "validation_failed"),
+        ({**GOOD, "active": 1}, 422, "validation_failed"),
         ({**GOOD, "target_url": 42}, 422, "validation_failed"),
         ({**GOOD, "target_url": "http://example.org/" + "a" * 2000}, 422, "validation_failed"),
         ({**GOOD, "description": "x\u0000y"}, 422, "validation_failed"),
@@ -501,6 +502,32 @@ async def test_other_projects_subscription_is_not_found(
     )
     assert page["items"] == []
     assert stored(pgsql, created["id"])["active"] is True
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "body"),
+    [
+        ("POST", "{hook}/rotate-secret", {"grace_seconds": False}),
+        ("POST", "{hook}/rotate-secret", {"grace_seconds": "60"}),
+        ("PATCH", "{hook}", {"active": 0}),
+        ("PATCH", "{hook}", {"active": "false"}),
+    ],
+)
+async def test_values_of_another_json_type_are_refused(
+    hooks, pgsql, editor, project_id, receiver, method, route, body
+):
+    """As the spec says: a boolean is no integer and a number no boolean, whatever Python would
+    make of them."""
+    created = await subscribe(hooks, editor, project_id, receiver().url)
+
+    path = route.format(hook=hook_url(created["id"]))
+    response = await hooks.request(method, path, json=body, headers=editor.headers)
+
+    await assert_problem(response, 422, "validation_failed")
+    after = stored(pgsql, created["id"])
+    assert after["secret"] == created["secret"]
+    assert after["previous_secret"] is None
+    assert after["active"] is True
 
 
 BODY_ROUTES = {

@@ -22,7 +22,10 @@ from backend_common.pagination import PageQuery
 from backend_common.rbac import Role
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Whitespace spelled out: `\s` means other characters to pydantic's regex engine, Python's and
+# the ECMA-262 one the spec's `pattern` is read with (U+0085, U+FEFF). Same text as the spec's.
+_SPACE = r"\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+EMAIL_PATTERN = rf"^[^@{_SPACE}]+@[^@{_SPACE}]+\.[^@{_SPACE}]+$"
 # Long enough for any password we accept; longer input is refused before bcrypt sees it.
 MAX_PASSWORD_INPUT = 1024
 

@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -38,6 +39,13 @@ LongText = Annotated[str, Field(max_length=10000)]
 GitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")]
 JsonObject = dict[str, Any]
 RunIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=500)]
+
+
+def _json_integer(value: Any) -> Any:
+    """What the spec's `integer` takes: lax int would also take `true` and `"60"`."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
 
 
 class Input(BaseModel):
@@ -153,6 +161,7 @@ class CaptureUpdate(Input):
 Unit = Annotated[str, Field(min_length=1, max_length=50)]
 VersionLabel = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_GRACE_SECONDS = 7 * 24 * 3600
+GraceSeconds = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=MAX_GRACE_SECONDS)]
 
 
 class ProfileCreate(Input):
@@ -190,7 +199,7 @@ class SensorUpdate(Patch):
 
 
 class TokenRotation(Input):
-    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] = 0
+    grace_seconds: GraceSeconds = 0
 
 
 class SensorProjectAdd(Input):
@@ -320,7 +329,7 @@ class WebhookCreate(Input):
     target_url: TargetUrl
     event_types: EventTypes
     description: WebhookDescription = ""
-    active: bool = True
+    active: StrictBool = True
 
     @model_validator(mode="after")
     def _normalise(self) -> Self:
@@ -332,7 +341,7 @@ class WebhookUpdate(Patch):
     target_url: TargetUrl | None = None
     event_types: EventTypes | None = None
     description: WebhookDescription | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
     @model_validator(mode="after")
     def _no_null(self) -> Self:
@@ -346,7 +355,7 @@ class WebhookUpdate(Patch):
 
 class SecretRotation(Input):
     # The previous secret keeps signing (beside the new one) this long: receivers switch over.
-    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] = 24 * 3600
+    grace_seconds: GraceSeconds = 24 * 3600
 
 
 class WebhookListQuery(PageQuery):
