@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz lint fmt migrate export-schema clean spec
+.PHONY: install run test fuzz lint fmt migrate export-schema clean spec redoc
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,8 @@ clean:
 ## spec: rebuild openapi/public.yaml (the API through the gateway) from the service specs.
 spec: install
 	$(PY) bin/build_public_spec
+
+## redoc: re-fetch the pinned Redoc bundle behind the gateway's /docs from the npm registry
+## (`npm pack`) and check it is the one recorded in services/gateway/gateway_service/docs/redoc.json.
+redoc:
+	bin/vendor_redoc

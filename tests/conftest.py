@@ -38,6 +38,7 @@ pytest_plugins = [
     "tests.plugins.people",
     "tests.plugins.roles",
     "tests.plugins.slow_readers",
+    "tests.plugins.spec_answers",
 ]
 
 

@@ -57,8 +57,15 @@ class AuthService:
     new token pair; `me` answers for any bearer token and 401 without one."""
 
     mockserver: Any
+    # As the auth service answers (the gateway's answer is checked against its document).
     me_body: dict[str, Any] = field(
-        default_factory=lambda: {"id": "user-1", "username": "ada", "projects": []}
+        default_factory=lambda: {
+            "id": "0b6f3c1e-8a4d-4f2b-9c7e-5d1a2b3c4d5e",
+            "username": "ada",
+            "email": "ada@example.org",
+            "created_at": "2026-01-12T09:00:00.000001Z",
+            "projects": [],
+        }
     )
     issued: list[dict[str, Any]] = field(default_factory=list)
     login: Any = None

@@ -13,12 +13,14 @@ import pytest
 from auth_service.app import create_app as create_auth_app
 from auth_service.settings import AuthSettings
 from auth_service.signing import generate_key
+from backend_common.paths import OPENAPI_ROOT
 from experiment_service.app import create_app as create_experiment_app
 from experiment_service.settings import ExperimentSettings
 from gateway_service.app import create_app as create_gateway_app
 from gateway_service.settings import GatewaySettings
 from telemetry_ingest_service.app import create_app as create_telemetry_app
 from telemetry_ingest_service.settings import TelemetryIngestSettings
+from tests.plugins import spec_answers
 
 
 @dataclass(frozen=True)
@@ -161,12 +163,22 @@ async def daemon_scopes(create_daemon_scope, daemon_ports, database_url, jwt_key
 
 @pytest.fixture
 async def daemons(pgsql, ensure_daemon_started, daemon_scopes, daemon_ports, create_service_client):
-    """Starts the real processes (once per session) and gives an HTTP client for each."""
+    """Starts the real processes (once per session) and gives an HTTP client for each, whose
+    answers are checked against the service's document (the gateway's: the public one)."""
     clients = {}
     for name, scope in daemon_scopes.items():
         await ensure_daemon_started(scope)
-        clients[name] = create_service_client(f"http://127.0.0.1:{daemon_ports[name]}")
+        client = create_service_client(f"http://127.0.0.1:{daemon_ports[name]}")
+        clients[name] = spec_answers.watch(client, *DAEMON_DOCUMENTS[name])
     return clients
+
+
+# The gateway's public routes are checked against the public document; its probes and pages
+# against its own.
+DAEMON_DOCUMENTS = {
+    "gateway": (OPENAPI_ROOT / "public.yaml", OPENAPI_ROOT / "gateway.yaml"),
+    **{name: (OPENAPI_ROOT / f"{name}.yaml",) for name in SERVICES if name != "gateway"},
+}
 
 
 def https_health_check(url: str, ssl_context: ssl.SSLContext):

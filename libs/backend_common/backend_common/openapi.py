@@ -7,7 +7,7 @@ from backend_common.keys import SETTINGS
 
 
 async def openapi_spec(request: web.Request) -> web.Response:
-    path = request.app[SETTINGS].openapi_path()
+    path = request.app[SETTINGS].published_openapi_path()
     return web.Response(body=path.read_bytes(), content_type="application/yaml")
 
 

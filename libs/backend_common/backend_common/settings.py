@@ -42,7 +42,12 @@ class ServiceSettings(BaseSettings):
         return port
 
     def openapi_path(self) -> Path:
+        """The service's own spec, which its routes are checked against."""
         return self.openapi_file or OPENAPI_ROOT / f"{self.service_name}.yaml"
+
+    def published_openapi_path(self) -> Path:
+        """The document `GET /openapi.yaml` answers."""
+        return self.openapi_path()
 
 
 class DatabaseSettings(ServiceSettings):

@@ -5,7 +5,7 @@ from aiohttp import web
 from backend_common.app import create_base_app
 from backend_common.keys import HTTP_CLIENT
 from backend_common.ratelimit import TokenBuckets
-from gateway_service.api import auth, proxy
+from gateway_service.api import auth, docs, proxy
 from gateway_service.appkeys import (
     API_LIMIT_BY_SESSION,
     AUTH,
@@ -41,6 +41,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     )
     app.cleanup_ctx.append(_forwarder_ctx(settings, upstreams))
     app.router.add_routes(auth.routes)
+    app.router.add_routes(docs.routes)
     proxy.add_proxy_routes(app)
     if settings.static_dir is not None:
         proxy.add_static_routes(app, settings.static_dir)

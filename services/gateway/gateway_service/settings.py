@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from backend_common.paths import OPENAPI_ROOT
 from backend_common.settings import ServiceSettings
 
 
@@ -34,6 +35,9 @@ class GatewaySettings(ServiceSettings):
     public_origin: str | None = None
     allowed_origins: list[str] = []  # besides public_origin
     static_dir: Path | None = None  # the SPA's files, index.html as the fallback
+    # What GET /openapi.yaml answers: the public API through the gateway (default
+    # openapi/public.yaml, built by `make spec`); gateway.yaml stays the gateway's own.
+    public_openapi_file: Path | None = None
 
     # Rate limits: tokens a second and burst.
     login_rate_per_address: float = Field(default=0.2, gt=0)
@@ -47,6 +51,9 @@ class GatewaySettings(ServiceSettings):
     @classmethod
     def _an_origin(cls, value: str | None) -> str | None:
         return None if value is None else normalized_origin(value)
+
+    def published_openapi_path(self) -> Path:
+        return self.public_openapi_file or OPENAPI_ROOT / "public.yaml"
 
     def own_origin(self) -> str:
         if self.public_origin is not None:

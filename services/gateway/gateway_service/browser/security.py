@@ -21,6 +21,15 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
+# The API reference (Redoc) puts its styles inline and runs its search in a worker made from a
+# blob: URL; it loads nothing from another origin.
+REFERENCE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; object-src 'none'; "
+    "base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+# A page of the gateway's own that needs another policy than PAGE_CSP says so here.
+PAGE_POLICY = web.RequestKey("page_policy", str)
 
 
 def _request_origin(request: web.Request) -> str | None:
@@ -132,6 +141,6 @@ def _security_headers(request: web.Request, response: web.StreamResponse) -> Non
     response.headers["Server"] = "etp-gateway"
     # The header as it is: `response.content_type` parses it on every call.
     if response.headers.get("Content-Type", "").startswith("text/html"):
-        response.headers["Content-Security-Policy"] = PAGE_CSP
+        response.headers["Content-Security-Policy"] = request.get(PAGE_POLICY, PAGE_CSP)
     if request.secure:
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
