@@ -33,12 +33,13 @@ pytest_plugins = [
     "testsuite.pytest_plugin",
     "testsuite.databases.pgsql.pytest_plugin",
     "tests.plugins.databases",
+    # Before services, which uses it, so that pytest imports it (asserts rewritten).
+    "tests.plugins.spec_answers",
     "tests.plugins.services",
     "tests.plugins.auth_stub",
     "tests.plugins.people",
     "tests.plugins.roles",
     "tests.plugins.slow_readers",
-    "tests.plugins.spec_answers",
 ]
 
 
