@@ -16,7 +16,12 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from aiohttp.test_utils import TestClient
+
+from tests.experiment import metric_kit
 from tests.experiment.factories import create_run, expect, set_run_status, start_capture
+from tests.experiment.metric_kit import point
+from tests.plugins.auth_stub import StubUser
 from tests.telemetry_ingest.ingest_api import (
     accepted,
     batch,
@@ -37,47 +42,26 @@ def instant(text: str) -> datetime:
 
 # --- metrics ------------------------------------------------------------------------------------
 
-_INSERT_BATCH = "INSERT INTO run_metric_batches (run_id, points) VALUES (%s, %s) RETURNING id"
-_INSERT_POINT = """
-    INSERT INTO run_metrics (batch_id, run_id, name, step, value, "timestamp")
-    VALUES (%s, %s, %s, %s, %s, now())
-"""
-# The summaries as migration 0009 describes them (min/max/sum of the finite values, count of
-# all, last at the highest step), recomputed from the run's points.
-_SUMMARISE = """
-    INSERT INTO run_metric_summaries (run_id, name, count, finite_count, min, max, sum, last,
-                                      last_step, last_timestamp)
-    SELECT run_id, name, count(*), count(*) FILTER (WHERE finite),
-           min(value) FILTER (WHERE finite), max(value) FILTER (WHERE finite),
-           sum(value) FILTER (WHERE finite),
-           (array_agg(value ORDER BY step DESC, "timestamp" DESC))[1], max(step),
-           max("timestamp")
-    FROM (SELECT *, value NOT IN ('NaN', 'Infinity', '-Infinity') AS finite
-          FROM run_metrics WHERE run_id = %s) points
-    GROUP BY run_id, name
-    ON CONFLICT (run_id, name) DO UPDATE SET
-        count = excluded.count, finite_count = excluded.finite_count, min = excluded.min,
-        max = excluded.max, sum = excluded.sum, last = excluded.last,
-        last_step = excluded.last_step, last_timestamp = excluded.last_timestamp
-"""
+
+def _logged(value: float) -> float | str:
+    """A value as the metrics API takes it (JSON has no NaN or infinities)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
 
 
-async def log_metrics(pgsql: Any, run_id: Any, series: dict[str, Sequence[float]]) -> None:
-    """Logs each named series into the run, steps 0, 1, … in order.
-
-    The one way these tests give runs metrics. The metrics write API (POST
-    /api/v1/runs/{id}/metrics) is not on main yet, so this writes the points and their
-    summaries with SQL, as that API stores them; switch it to the API when it lands (the
-    callers already pass what it takes)."""
+async def log_metrics(
+    client: TestClient, user: StubUser, run_id: Any, series: dict[str, Sequence[float]]
+) -> None:
+    """Logs each named series into the run through the metrics API, steps 0, 1, … in order."""
     points = [
-        (name, step, value) for name, values in series.items() for step, value in enumerate(values)
+        point(name, _logged(value), step=step)
+        for name, values in series.items()
+        for step, value in enumerate(values)
     ]
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute(_INSERT_BATCH, (str(run_id), len(points)))
-        batch_id = cursor.fetchone()[0]
-        for name, step, value in points:
-            cursor.execute(_INSERT_POINT, (batch_id, str(run_id), name, step, value))
-        cursor.execute(_SUMMARISE, (str(run_id),))
+    await metric_kit.log_metrics(client, user, run_id, points)
 
 
 def summary_of(values: Sequence[float]) -> dict[str, Any]:
@@ -290,7 +274,7 @@ async def build_scene(
     await bind(client, owner, runs[1]["id"], sensors["a"]["id"])
     if metrics:
         for run, series in zip(runs, METRICS, strict=True):
-            await log_metrics(pgsql, run["id"], series)
+            await log_metrics(client, owner, run["id"], series)
     sent: dict[tuple[str, str], list[Sent]] = {}
 
     first = await started(client, owner, runs[0]["id"])
