@@ -10,7 +10,7 @@ SDK_BUILD := build/sdk
 JOBS ?= $(shell nproc)
 
 .PHONY: install run test fuzz lint fmt migrate export-schema clean spec redoc sdk sdk-build \
-	sdk-smoke node-install
+	sdk-smoke node-install check-asyncapi
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ sdk-build: $(NODE_STAMP)
 sdk-smoke: sdk-build
 	node $(SDK_BUILD)/typescript-smoke/smoke.mjs
 	$(SDK_BUILD)/cpp-smoke/etp-sdk-smoke
+
+## check-asyncapi: validate openapi/asyncapi.yaml with the AsyncAPI parser.
+check-asyncapi: $(NODE_STAMP)
+	node bin/check-asyncapi.mjs openapi/asyncapi.yaml
 
 ## node-install: the npm workspaces (the TypeScript client, its smoke, the AsyncAPI parser).
 node-install: $(NODE_STAMP)
