@@ -11,13 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from backend_common.paths import OPENAPI_ROOT, PROJECT_ROOT
 from experiment_service.domain.webhooks.policy import EVENT_TYPES, PING
 
-SERVICES_ROOT = PROJECT_ROOT / "services"
 SSE_EVENT = re.compile(r"(?:^|\n)event: ([A-Za-z0-9_.-]+)\n")
+# Each live stream's channel and the package that serves it; backend_common's shared stream
+# code (the `end` event, the checks every stream makes) counts for all of them.
+STREAM_CHANNELS = {
+    "telemetryStream": "telemetry_ingest_service",
+    "runMetricsStream": "experiment_service",
+}
 PARSER_TIMEOUT = 300  # npm ci on a fresh clone, then the parser
 
 
@@ -50,17 +56,26 @@ def sse_channels(document: dict[str, Any]) -> list[str]:
     ]
 
 
-def service_modules() -> Iterator[tuple[str, ast.Module]]:
-    """Every module of the services, by dotted name, parsed."""
-    for path in sorted(SERVICES_ROOT.glob("*/*_service/**/*.py")):
-        package_path = path.relative_to(SERVICES_ROOT).with_suffix("").parts[1:]
-        yield ".".join(package_path), ast.parse(path.read_text())
+def package_modules(package: str) -> Iterator[tuple[str, ast.Module]]:
+    """Every module of a package of the repository (a service's or backend_common), by dotted
+    name, parsed."""
+    roots = sorted(PROJECT_ROOT.glob(f"*/*/{package}/__init__.py"))
+    assert len(roots) == 1, roots
+    root = roots[0].parent
+    for path in sorted(root.rglob("*.py")):
+        dotted = path.relative_to(root.parent).with_suffix("").parts
+        yield ".".join(dotted), ast.parse(path.read_text())
 
 
-def written_sse_events() -> set[str]:
-    """The `event:` names in the services' string and bytes literals: what their streams send."""
+def stream_modules(channel: str) -> Iterator[tuple[str, ast.Module]]:
+    yield from package_modules(STREAM_CHANNELS[channel])
+    yield from package_modules("backend_common")
+
+
+def written_sse_events(channel: str) -> set[str]:
+    """The `event:` names in the string and bytes literals of the stream's code."""
     names = set()
-    for _, module in service_modules():
+    for _, module in stream_modules(channel):
         for node in ast.walk(module):
             if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
                 text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
@@ -68,11 +83,11 @@ def written_sse_events() -> set[str]:
     return names
 
 
-def stream_end_reasons() -> set[str]:
-    """The reasons the services end a stream with: each `StreamEnded(X)`, X resolved in its
-    module."""
+def stream_end_reasons(channel: str) -> set[str]:
+    """The reasons the stream's code ends a stream with: each `StreamEnded(X)`, X resolved in
+    its module."""
     reasons = set()
-    for name, module in service_modules():
+    for name, module in stream_modules(channel):
         for node in ast.walk(module):
             if (
                 isinstance(node, ast.Call)
@@ -108,23 +123,27 @@ def test_webhook_event_types_are_the_public_specs():
     assert subscribable == set(spec["components"]["schemas"]["WebhookEventType"]["enum"])
 
 
-def test_stream_events_are_the_ones_the_services_write():
+def test_stream_channels_are_the_streams_the_code_serves():
+    assert set(sse_channels(load("asyncapi.yaml"))) == set(STREAM_CHANNELS)
+
+
+@pytest.mark.parametrize("channel", list(STREAM_CHANNELS))
+def test_stream_events_are_the_ones_its_code_writes(channel):
     document = load("asyncapi.yaml")
 
-    listed = {
-        name for channel in sse_channels(document) for name in channel_messages(document, channel)
-    }
+    listed = set(channel_messages(document, channel))
 
-    assert written_sse_events() >= {"readings", "end"}  # the scan finds what is there
-    assert listed == written_sse_events()
+    assert {"end"} < written_sse_events(channel)  # the scan finds what is there
+    assert listed == written_sse_events(channel)
 
 
-def test_stream_end_reasons_are_the_ones_the_code_ends_streams_with():
+@pytest.mark.parametrize("channel", list(STREAM_CHANNELS))
+def test_stream_end_reasons_are_the_ones_its_code_ends_streams_with(channel):
     document = load("asyncapi.yaml")
 
-    end = channel_messages(document, "telemetryStream")["end"]
+    end = channel_messages(document, channel)["end"]
 
-    assert set(end["payload"]["properties"]["reason"]["enum"]) == stream_end_reasons()
+    assert set(end["payload"]["properties"]["reason"]["enum"]) == stream_end_reasons(channel)
 
 
 def test_every_event_stream_route_of_the_public_spec_is_a_channel():
@@ -140,7 +159,7 @@ def test_every_event_stream_route_of_the_public_spec_is_a_channel():
 
     channels = {document["channels"][name]["address"] for name in sse_channels(document)}
 
-    assert streams  # the telemetry stream at least
+    assert streams  # the telemetry and run metrics streams at least
     assert channels == streams
 
 
