@@ -5,10 +5,12 @@ The public spec is OpenAPI 3.1 with JSON Schema 2020-12 constructs that cpp-rest
 that does not compile: `const` on non-strings (an enum of ints or instants), a property whose type
 is only `null`, `oneOf` of objects without a discriminator (a variant with no `fromJson`),
 `$ref`s to string or number aliases (initialised with `nullptr`), a request body offered in
-several media types (a model for the second that is never written), and binary strings spelled
-with `contentMediaType`. The lowering rewrites just those and leaves out the `webhooks` (calls ETP
-makes, not a client), keeping every operation, path and model name: the C++ client covers the
-whole API, with looser types where C++ has none to offer.
+several media types (a model for the second that is never written), `uniqueItems` arrays (a
+`std::set` no query parameter can be made of), and binary strings spelled with
+`contentMediaType`. The lowering rewrites just those, and leaves out the `webhooks` (calls ETP
+makes, not a client) and the query parameters that spread an object over the query string (the
+free-form `value_filters` of `list_runs`: cpp-restsdk cannot send one). Every operation, path and
+model name stays: the C++ client covers the API, with looser types where C++ has none to offer.
 
 Only files whose bytes changed are replaced in clients/cpp, so an unchanged spec rebuilds nothing.
 
@@ -32,7 +34,16 @@ GENERATED = BUILD / "cpp-generated"
 OUTPUT = ROOT / "clients" / "cpp"
 
 _SCHEMA_REF = "#/components/schemas/"
-_KEYWORDS_DROPPED = ("const", "if", "then", "else", "not", "dependentRequired", "dependentSchemas")
+_KEYWORDS_DROPPED = (
+    "const",
+    "if",
+    "then",
+    "else",
+    "not",
+    "dependentRequired",
+    "dependentSchemas",
+    "uniqueItems",
+)
 _NOT_SCHEMAS = ("example", "examples")
 
 
@@ -96,7 +107,23 @@ def _lower(node: Any, aliases: dict[str, dict[str, Any]]) -> Any:
     }
 
 
-def _first_media_type_only(spec: dict[str, Any]) -> None:
+def _resolved(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = spec
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _is_object_in_query(spec: dict[str, Any], parameter: dict[str, Any]) -> bool:
+    parameter = _resolved(spec, parameter)
+    schema = _resolved(spec, parameter.get("schema", {}))
+    return parameter.get("in") == "query" and schema.get("type") == "object"
+
+
+def _trim_operations(spec: dict[str, Any]) -> None:
+    """One media type per request body; no object spread over the query string."""
     for item in spec.get("paths", {}).values():
         for operation in item.values():
             if not isinstance(operation, dict):
@@ -105,12 +132,18 @@ def _first_media_type_only(spec: dict[str, Any]) -> None:
             if len(content) > 1:
                 first = next(iter(content))
                 operation["requestBody"]["content"] = {first: content[first]}
+            if "parameters" in operation:
+                operation["parameters"] = [
+                    parameter
+                    for parameter in operation["parameters"]
+                    if not _is_object_in_query(spec, parameter)
+                ]
 
 
 def lower(spec: dict[str, Any]) -> dict[str, Any]:
     aliases = _primitive_aliases(spec.get("components", {}).get("schemas", {}))
     lowered: dict[str, Any] = _lower({k: v for k, v in spec.items() if k != "webhooks"}, aliases)
-    _first_media_type_only(lowered)
+    _trim_operations(lowered)
     return lowered
 
 
