@@ -8,6 +8,7 @@ assert storage.objects() == {artifact["id"]: b"bytes"}
 
 import hashlib
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,23 +33,23 @@ class S3Server:
         self.client = boto3.client("s3", endpoint_url=self.url, region_name=S3_REGION, **S3_KEYS)
 
 
-class Storage:
+class Storage(ABC):
     """An object store as the service is set up to use it, and what it holds."""
 
     kind: str
     settings: dict[str, Any]
 
+    @abstractmethod
     def objects(self) -> dict[str, bytes]:
         """Published objects: artifact id -> bytes."""
-        raise NotImplementedError
 
+    @abstractmethod
     def pending(self) -> list[str]:
         """Objects being written (or left half written)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def put_object(self, artifact_id: str, data: bytes) -> None:
         """An object written behind the service's back (as a crash would leave one)."""
-        raise NotImplementedError
 
 
 class LocalStorage(Storage):
