@@ -44,6 +44,21 @@ async def test_spa_file_in_subfolder_is_served(client):
     assert await response.text() == "<svg/>"
 
 
+async def test_spa_hashed_asset_is_cached_as_immutable(client):
+    response = await client.get("/assets/logo.svg")
+
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+@pytest.mark.parametrize("path", ["/app.js", "/", "/index.html"])
+async def test_spa_file_outside_assets_is_revalidated(client, path):
+    response = await client.get(path)
+
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-cache"
+
+
 @pytest.mark.parametrize("path", ["/", "/index.html"])
 async def test_spa_index_is_served_with_csp(client, path):
     response = await client.get(path)

@@ -51,13 +51,19 @@ def create_app(settings: GatewaySettings) -> web.Application:
 def _limits_ctx(settings: GatewaySettings) -> CleanupContext:
     async def limits(app: web.Application) -> AsyncIterator[None]:
         app[LOGIN_LIMIT_BY_ADDRESS] = TokenBuckets(
-            rate=settings.login_rate_per_address, burst=settings.login_burst_per_address
+            rate=settings.login_rate_per_address,
+            burst=settings.login_burst_per_address,
+            name="gateway_login_address",
         )
         app[LOGIN_LIMIT_BY_USERNAME] = TokenBuckets(
-            rate=settings.login_rate_per_username, burst=settings.login_burst_per_username
+            rate=settings.login_rate_per_username,
+            burst=settings.login_burst_per_username,
+            name="gateway_login_name",
         )
         app[API_LIMIT_BY_SESSION] = TokenBuckets(
-            rate=settings.api_rate_per_session, burst=settings.api_burst_per_session
+            rate=settings.api_rate_per_session,
+            burst=settings.api_burst_per_session,
+            name="gateway_api_session",
         )
         yield
 

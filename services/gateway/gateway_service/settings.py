@@ -14,6 +14,7 @@ class GatewaySettings(ServiceSettings):
 
     service_name: str = "gateway"
     port: int = 8000
+    metrics_port: int | None = 9000
     event_loop: Literal["asyncio", "uvloop"] = "uvloop"
     auth_url: str = "http://127.0.0.1:8001"
     experiment_url: str = "http://127.0.0.1:8002"

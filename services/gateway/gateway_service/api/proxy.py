@@ -52,6 +52,14 @@ def _page_path(tail: str) -> str:
     return tail
 
 
+# The build names every file under assets/ by a hash of its content (Vite's assetsDir): a new
+# build makes new names, so browsers may keep these for good. Anything else, index.html first,
+# is checked again on each use, so a new build shows at the next load.
+HASHED_ASSETS = "assets/"
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
 def add_static_routes(app: web.Application, folder: Path) -> None:
     """The SPA: files of `folder`, and its index.html for any other page path."""
     root = folder.resolve()
@@ -64,7 +72,10 @@ def add_static_routes(app: web.Application, folder: Path) -> None:
         except (OSError, ValueError):  # e.g. a folder on the way that may not be read
             found = False
         if found:
-            return web.FileResponse(wanted)
+            hashed = wanted.relative_to(root).as_posix().startswith(HASHED_ASSETS)
+            return web.FileResponse(
+                wanted, headers={"Cache-Control": IMMUTABLE if hashed else REVALIDATE}
+            )
         if not index.is_file():
             raise ProblemError(404, "not_found", "No such page.")
         return web.FileResponse(index, headers={"Cache-Control": "no-cache"})

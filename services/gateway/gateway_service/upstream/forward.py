@@ -62,7 +62,8 @@ class Upstreams:
 def upstream_for(path: str, upstreams: Upstreams) -> Origin:
     """The service that owns `path`: the auth service owns /api/v1/auth, /api/v1/projects,
     /api/v1/users and /api/v1/api-keys, the ingest service /api/v1/telemetry, the experiment
-    service the rest."""
+    service the rest (MLflow's /api/2.0/mlflow/ and /api/2.0/mlflow-artifacts/ included: its
+    MLflow door)."""
     if path.startswith(("/api/v1/auth/", "/api/v1/projects", "/api/v1/users", "/api/v1/api-keys")):
         return upstreams.auth
     if path.startswith("/api/v1/telemetry"):
@@ -230,10 +231,11 @@ async def _answer(
     try:
         async for chunk in answer.iter_chunks():
             await response.write(chunk)
+        await response.write_eof()
     except UpstreamError:
         # The headers are gone already: all that is left is to cut the connection short.
         if request.transport is not None:
             request.transport.close()
-        return response
-    await response.write_eof()
+    except ConnectionResetError:
+        return response  # the client left (a browser closing a live page): nobody to answer
     return response
