@@ -1,0 +1,1 @@
+"""The `etp` command line."""

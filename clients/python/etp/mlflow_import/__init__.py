@@ -1,0 +1,1 @@
+"""`etp import mlflow`: MLflow's experiments, runs, metrics and artifacts copied into ETP."""
