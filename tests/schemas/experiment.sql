@@ -929,3 +929,418 @@ BEGIN ATOMIC
     ) trace;
 END;
 INSERT INTO schema_migrations (version, name, checksum) VALUES (11, '0011_compare_seam.sql', '8dac049c462ac47f432583a58224332787b6d824775089c546122508fd369e13');
+
+-- 0012_jobs.sql
+-- Background jobs (docs/jobs.md) and what they keep: the job table every runner claims from,
+-- the history of runs, per-project settings of the jobs, the end a capture session was started
+-- with, a failed run's reason, sensor status transitions and the data gaps of capture sessions.
+
+-- One row per job (experiment and telemetry jobs alike). A runner claims a due row by giving it
+-- a fresh lease_token and lease_until (FOR UPDATE SKIP LOCKED); only the holder of the current
+-- token records the outcome, and an expired lease makes the row claimable again. Instants come
+-- from the runners' clock, not from the database's.
+CREATE TABLE jobs (
+    name             text PRIMARY KEY CHECK (char_length(name) BETWEEN 1 AND 100),
+    service          text NOT NULL,
+    description      text NOT NULL DEFAULT '',
+    interval_seconds double precision NOT NULL CHECK (interval_seconds > 0),
+    next_run_at      timestamptz NOT NULL,
+    -- Failed runs in a row: the next try waits longer with each (up to the interval).
+    failures         integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    lease_token      uuid,
+    lease_until      timestamptz,
+    leased_by        text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    CHECK ((lease_token IS NULL) = (lease_until IS NULL))
+);
+CREATE INDEX jobs_due_idx ON jobs (next_run_at);
+
+-- Every run of a job: who ran it, when, for how long, how it ended and what it did.
+CREATE TABLE job_runs (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job         text NOT NULL REFERENCES jobs (name) ON DELETE CASCADE,
+    worker      text NOT NULL,
+    attempt     integer NOT NULL CHECK (attempt > 0),
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL,
+    duration_ms integer NOT NULL CHECK (duration_ms >= 0),
+    -- superseded: the runner's lease had passed to another before it could record the outcome.
+    status      text NOT NULL CHECK (status IN ('succeeded', 'failed', 'superseded')),
+    error       text CHECK (char_length(error) <= 2000),
+    result      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX job_runs_job_idx ON job_runs (job, id);
+CREATE INDEX job_runs_finished_idx ON job_runs (finished_at);
+
+-- Settings of a project that jobs read (NULL: the service's default).
+CREATE TABLE project_settings (
+    project_id                      uuid PRIMARY KEY,
+    stale_run_after_seconds         integer
+        CHECK (stale_run_after_seconds BETWEEN 60 AND 366 * 86400),
+    telemetry_raw_retention_days    integer CHECK (telemetry_raw_retention_days BETWEEN 1 AND 36600),
+    telemetry_rollup_retention_days integer
+        CHECK (telemetry_rollup_retention_days BETWEEN 1 AND 36600),
+    updated_by                      uuid,
+    updated_at                      timestamptz NOT NULL DEFAULT now(),
+    CHECK (telemetry_raw_retention_days <= telemetry_rollup_retention_days)
+);
+
+-- Why the service failed a run by itself (e.g. 'stale'); NULL for a run failed by a person.
+ALTER TABLE runs ADD COLUMN failure_reason text CHECK (char_length(failure_reason) <= 2000);
+
+-- A capture started with a duration stops itself at planned_stop_at.
+ALTER TABLE capture_sessions ADD COLUMN planned_stop_at timestamptz;
+CREATE INDEX capture_sessions_planned_stop_idx ON capture_sessions (planned_stop_at)
+    WHERE status = 'running' AND planned_stop_at IS NOT NULL;
+CREATE INDEX capture_sessions_running_idx ON capture_sessions (run_id) WHERE status = 'running';
+
+-- The reachability last announced for a sensor (sensor.online / sensor.offline are sent once per
+-- change of it): 'online' covers online and delayed; NULL until first heard.
+ALTER TABLE sensors ADD COLUMN reachability text CHECK (reachability IN ('online', 'offline'));
+ALTER TABLE sensors ADD COLUMN reachability_changed_at timestamptz;
+
+-- Stretches of a capture session in which a sensor bound to its run was offline; to_at is NULL
+-- while the sensor still is.
+CREATE TABLE capture_session_gaps (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    capture_session_id uuid NOT NULL REFERENCES capture_sessions (id) ON DELETE CASCADE,
+    sensor_id          uuid NOT NULL,
+    from_at            timestamptz NOT NULL,
+    to_at              timestamptz CHECK (to_at >= from_at)
+);
+CREATE INDEX capture_session_gaps_session_idx ON capture_session_gaps (capture_session_id, id);
+CREATE UNIQUE INDEX capture_session_gaps_open_idx ON capture_session_gaps
+    (capture_session_id, sensor_id) WHERE to_at IS NULL;
+CREATE INDEX capture_session_gaps_sensor_open_idx ON capture_session_gaps (sensor_id)
+    WHERE to_at IS NULL;
+
+-- Stale runs: when a run last had telemetry (a run's batches by arrival).
+CREATE INDEX telemetry_batches_run_idx ON telemetry_batches (run_id, received_at)
+    WHERE run_id IS NOT NULL;
+
+-- The last telemetry batch each run received, for the runs given (the experiment service names
+-- no telemetry table: tests/telemetry_ingest/test_seam.py).
+CREATE FUNCTION telemetry_seam.last_telemetry(run_ids uuid[])
+RETURNS TABLE (run_id uuid, received_at timestamptz)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT r.id, (SELECT max(b.received_at) FROM telemetry_batches b WHERE b.run_id = r.id)
+    FROM unnest(run_ids) AS r(id);
+END;
+
+-- Retention of readings per project (the sensor's home project decides).
+CREATE OR REPLACE VIEW telemetry_seam.sensors AS
+    SELECT id, project_id FROM sensors;
+CREATE VIEW telemetry_seam.project_retention AS
+    SELECT project_id, telemetry_raw_retention_days, telemetry_rollup_retention_days
+    FROM project_settings
+    WHERE telemetry_raw_retention_days IS NOT NULL OR telemetry_rollup_retention_days IS NOT NULL;
+
+-- Retention of the audit log: the purge job may delete rows older than the retention, and only
+-- inside a transaction that says so (SET LOCAL etp.audit_purge = 'on'); every other UPDATE or
+-- DELETE is still refused.
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('etp.audit_purge', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE INDEX audit_log_at_idx ON audit_log (at);
+CREATE INDEX webhook_events_created_idx ON webhook_events (created_at);
+INSERT INTO schema_migrations (version, name, checksum) VALUES (12, '0012_jobs.sql', 'b2c47ebbad36fae1c8a8d08d00979163d2dcc45ad961f658869530d84ccf3ee6');
+
+-- 0013_compare_session_scans.sql
+-- Run comparison reads a sensor's readings in a capture session off the (session, time) index
+-- alone. With the sensor's condition in the same scan, the planner may AND in the (sensor, time)
+-- index, which holds every reading the sensor ever sent: 100 sessions of a sensor with 100,000
+-- readings took a second instead of a tenth of one. `OFFSET 0` keeps each subquery apart, so
+-- the sensor and signal are checked on the session's readings as they come.
+
+CREATE OR REPLACE FUNCTION telemetry_seam.session_stats(
+    session_ids uuid[], sensor_ids uuid[], scale double precision
+)
+RETURNS TABLE (
+    capture_session_id uuid, sensor_id uuid, signal text,
+    count bigint, min double precision, max double precision,
+    avg double precision, twa double precision
+)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT s.id, pair.sensor_id, stats.signal, stats.count, stats.min, stats.max, stats.avg,
+           stats.twa
+    FROM unnest(session_ids, sensor_ids) AS pair(session_id, sensor_id)
+    JOIN telemetry_seam.capture_sessions s ON s.id = pair.session_id
+    CROSS JOIN LATERAL (
+        SELECT timed.signal, count(*) AS count, min(timed.v) AS min, max(timed.v) AS max,
+               sum(timed.v * scale) / count(*) / scale AS avg,
+               coalesce(sum(timed.v * scale * timed.w) / nullif(sum(timed.w), 0),
+                        sum(timed.v * scale) / count(*)) / scale AS twa
+        FROM (
+            SELECT r.signal, r.physical_value AS v,
+                   date_part('epoch', greatest(
+                       coalesce(lead(r."timestamp") OVER ordered, s.stopped_at, r."timestamp")
+                           - r."timestamp",
+                       interval '0')) AS w
+            FROM (
+                SELECT one.sensor_id, one.signal, one.physical_value, one."timestamp",
+                       one.batch_id, one.seq
+                FROM telemetry_records one
+                WHERE one.capture_session_id = s.id AND one.physical_value IS NOT NULL
+                OFFSET 0
+            ) r
+            WHERE r.sensor_id = pair.sensor_id
+            WINDOW ordered AS (PARTITION BY r.signal ORDER BY r."timestamp", r.batch_id, r.seq)
+        ) timed
+        GROUP BY timed.signal
+    ) stats;
+END;
+
+CREATE OR REPLACE FUNCTION telemetry_seam.session_traces(
+    session_ids uuid[], sensor uuid, channel text, points integer
+)
+RETURNS TABLE (
+    capture_session_id uuid, width_us bigint, t double precision[], count bigint[],
+    min double precision[], max double precision[],
+    first double precision[], last double precision[]
+)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH spans AS (
+        SELECT s.id, s.started_at, span.first_at, span.last_at
+        FROM telemetry_seam.capture_sessions s
+        CROSS JOIN LATERAL (
+            SELECT min(r."timestamp") AS first_at, max(r."timestamp") AS last_at
+            FROM (
+                SELECT one.sensor_id, one.signal, one."timestamp"
+                FROM telemetry_records one
+                WHERE one.capture_session_id = s.id AND one.physical_value IS NOT NULL
+                OFFSET 0
+            ) r
+            WHERE r.sensor_id = sensor AND r.signal = channel
+        ) span
+        WHERE s.id = ANY(session_ids) AND s.started_at IS NOT NULL AND span.first_at IS NOT NULL
+    ), grid AS (
+        SELECT (floor(max(extract(epoch FROM spans.last_at - spans.first_at) * 1000000)
+                      / greatest(points - 1, 1)) + 1)::bigint AS width_us
+        FROM spans
+    )
+    SELECT spans.id, grid.width_us, trace.t, trace.count, trace.min, trace.max, trace.first,
+           trace.last
+    FROM spans CROSS JOIN grid
+    CROSS JOIN LATERAL (
+        SELECT array_agg((buckets.bucket * grid.width_us)::double precision / 1000000
+                         ORDER BY buckets.bucket) AS t,
+               array_agg(buckets.count ORDER BY buckets.bucket) AS count,
+               array_agg(buckets.min ORDER BY buckets.bucket) AS min,
+               array_agg(buckets.max ORDER BY buckets.bucket) AS max,
+               array_agg(buckets.ordered[1] ORDER BY buckets.bucket) AS first,
+               array_agg(buckets.ordered[cardinality(buckets.ordered)] ORDER BY buckets.bucket)
+                   AS last
+        FROM (
+            SELECT one.bucket, count(*) AS count, min(one.v) AS min, max(one.v) AS max,
+                   array_agg(one.v ORDER BY one."timestamp", one.batch_id, one.seq) AS ordered
+            FROM (
+                -- extract (exact numeric), not date_part (float): a reading on a bucket's
+                -- edge lands in the bucket that starts there.
+                SELECT r."timestamp", r.batch_id, r.seq, r.physical_value AS v,
+                       floor(extract(epoch FROM r."timestamp" - spans.started_at) * 1000000
+                             / grid.width_us)::bigint AS bucket
+                FROM (
+                    SELECT inside.sensor_id, inside.signal, inside."timestamp", inside.batch_id,
+                           inside.seq, inside.physical_value
+                    FROM telemetry_records inside
+                    WHERE inside.capture_session_id = spans.id
+                      AND inside.physical_value IS NOT NULL
+                    OFFSET 0
+                ) r
+                WHERE r.sensor_id = sensor AND r.signal = channel
+            ) one
+            GROUP BY one.bucket
+        ) buckets
+    ) trace;
+END;
+INSERT INTO schema_migrations (version, name, checksum) VALUES (13, '0013_compare_session_scans.sql', '1b6f320d79e7776587a7582dea453701c5d43291c87f6475b0030be5a0a0de2d');
+
+-- 0014_project_deletions.sql
+-- Projects deleted in the auth service (docs/operations.md, "Deleting a project"). The auth
+-- service announces each deletion (its outbox, delivered until acknowledged); the service
+-- records it here, revokes the project's sensor tokens in the same transaction, and the job
+-- `projects.delete_data` deletes the project's rows in chunks, marking it finished at the end.
+CREATE TABLE project_deletions (
+    project_id  uuid PRIMARY KEY,
+    -- The announcement's id in the auth service's outbox: the same on every redelivery.
+    event_id    uuid NOT NULL,
+    deleted_at  timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    finished_at timestamptz,
+    -- What the job deleted, counted over its runs.
+    result      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX project_deletions_pending_idx ON project_deletions (recorded_at)
+    WHERE finished_at IS NULL;
+
+-- Sensors deleted with their project whose readings telemetry still deletes (in the
+-- background, in chunks); readings_deleted_at is set once they are gone.
+CREATE TABLE deleted_sensors (
+    sensor_id           uuid PRIMARY KEY,
+    project_id          uuid NOT NULL,
+    deleted_at          timestamptz NOT NULL,
+    readings_deleted_at timestamptz
+);
+CREATE INDEX deleted_sensors_pending_idx ON deleted_sensors (deleted_at)
+    WHERE readings_deleted_at IS NULL;
+
+-- What telemetry reads and writes of it (tests/telemetry_ingest/test_seam.py).
+CREATE VIEW telemetry_seam.deleted_sensors AS
+    SELECT sensor_id, deleted_at FROM deleted_sensors WHERE readings_deleted_at IS NULL;
+
+CREATE FUNCTION telemetry_seam.sensor_readings_deleted(sensor uuid, at timestamptz)
+RETURNS void LANGUAGE sql
+BEGIN ATOMIC
+    UPDATE deleted_sensors SET readings_deleted_at = at
+    WHERE sensor_id = sensor AND readings_deleted_at IS NULL;
+END;
+
+-- The job finds a project's sensors and webhook events by project.
+CREATE INDEX sensors_project_idx ON sensors (project_id);
+CREATE INDEX webhook_events_project_idx ON webhook_events (project_id);
+INSERT INTO schema_migrations (version, name, checksum) VALUES (14, '0014_project_deletions.sql', '523206a5ee53f4752bd3af9cc826a28e386c1f44116af24462f32cf3297f8069');
+
+-- 0015_sensor_channels.sql
+-- Multi-channel sensors: a reading's channel (`signal`, from its meta.signal, default 'value')
+-- is a dimension of the readings, the rollup and every read; a sensor may declare its channels,
+-- and ingest then refuses readings on any other channel.
+
+-- The channels a sensor declares: [{"name": …, "unit": …}] (the service checks names, units and
+-- count); empty: none declared, any channel is taken.
+ALTER TABLE sensors ADD COLUMN channels jsonb NOT NULL DEFAULT '[]'
+    CHECK (jsonb_typeof(channels) = 'array' AND jsonb_array_length(channels) <= 32);
+DROP TRIGGER sensors_updated_at ON sensors;
+CREATE TRIGGER sensors_updated_at
+    BEFORE UPDATE OF name, type, input_unit, display_unit, description, channels ON sensors
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+-- What ingest checks readings against: the declared channel names (NULL: none declared). Ingest
+-- keeps them with the sensor's token digests, so a change of them tells it to forget the sensor
+-- (the channel its token cache listens on).
+CREATE VIEW telemetry_seam.sensor_channels AS
+    SELECT id AS sensor_id,
+           (SELECT array_agg(c.value ->> 'name' ORDER BY c.ordinality)
+            FROM jsonb_array_elements(channels) WITH ORDINALITY AS c) AS channels
+    FROM sensors;
+
+CREATE FUNCTION sensor_channels_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('sensor_tokens', NEW.id::text);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER sensors_channels_notify AFTER UPDATE OF channels ON sensors
+    FOR EACH ROW WHEN (OLD.channels IS DISTINCT FROM NEW.channels)
+    EXECUTE FUNCTION sensor_channels_changed();
+
+-- Reads of some channels of a sensor (history, aggregates, the aligned view, exports) scan
+-- their readings alone. Plain PostgreSQL and TimescaleDB alike: the index goes on every
+-- partition or chunk.
+CREATE INDEX telemetry_records_sensor_signal_time_idx ON telemetry_records
+    (sensor_id, signal, "timestamp");
+
+-- The rollup per sensor, layer, minute and channel. Rows stored so far mixed a sensor's
+-- channels: they are labelled with the default channel, and every day of them whose readings
+-- are still kept is queued (from its first to its last stored minute) for the refresher to
+-- recompute per channel; until then readers compute those minutes from the readings, so
+-- answers are exact at once. Days whose readings are gone (raw retention) keep their mixed
+-- rows under 'value'.
+ALTER TABLE telemetry_rollup ADD COLUMN signal text NOT NULL DEFAULT 'value';
+ALTER TABLE telemetry_rollup ALTER COLUMN signal DROP DEFAULT;
+ALTER TABLE telemetry_rollup DROP CONSTRAINT telemetry_rollup_pkey;
+ALTER TABLE telemetry_rollup ADD PRIMARY KEY (sensor_id, layer, minute, signal);
+
+INSERT INTO telemetry_rollup_pending (sensor_id, first_minute, last_minute)
+SELECT d.sensor_id, d.first_minute, d.last_minute
+FROM (
+    SELECT sensor_id, date_bin('1 day', minute, '2000-01-01T00:00:00Z') AS day,
+           min(minute) AS first_minute, max(minute) AS last_minute
+    FROM telemetry_rollup
+    GROUP BY 1, 2
+) d
+WHERE EXISTS (
+    SELECT 1 FROM telemetry_records r
+    WHERE r.sensor_id = d.sensor_id AND r."timestamp" >= d.day
+      AND r."timestamp" < d.day + interval '1 day'
+)
+ORDER BY d.day, d.sensor_id;
+INSERT INTO schema_migrations (version, name, checksum) VALUES (15, '0015_sensor_channels.sql', 'd10359ae492818c0373484370e553162510b7a21110ceee10b851137a8138948');
+
+-- 0016_conversion_backfills.sql
+-- Backfills (docs/telemetry.md, "Backfill"): a conversion profile published for a past start
+-- recomputes the stored readings of its validity. The experiment service records the backfill;
+-- the telemetry job `telemetry.conversion_backfill` converts the readings in chunks, keyset by
+-- ("timestamp", batch_id, seq), each chunk moving the cursor in its own transaction (so a
+-- process killed mid-way resumes after the last chunk it committed); the experiment job
+-- `conversion_backfills.announce` then writes the audit row and `capture.backfill.finished`.
+CREATE TABLE conversion_backfills (
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    sensor_id        uuid NOT NULL REFERENCES sensors (id) ON DELETE CASCADE,
+    profile_id       uuid NOT NULL REFERENCES conversion_profiles (id) ON DELETE CASCADE,
+    range_from       timestamptz NOT NULL,
+    -- NULL: open-ended (the profile is the sensor's last).
+    range_to         timestamptz,
+    status           text NOT NULL DEFAULT 'running'
+                     CHECK (status IN ('running', 'succeeded', 'failed')),
+    rows_total       bigint NOT NULL DEFAULT 0,
+    rows_done        bigint NOT NULL DEFAULT 0,
+    cursor_timestamp timestamptz,
+    cursor_batch_id  bigint,
+    cursor_seq       integer,
+    error            text,
+    created_by       uuid,
+    started_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL,
+    finished_at      timestamptz,
+    announced_at     timestamptz,
+    CHECK (range_to IS NULL OR range_to > range_from)
+);
+-- One backfill per profile: a second request returns it.
+CREATE UNIQUE INDEX conversion_backfills_profile_idx ON conversion_backfills (profile_id);
+CREATE INDEX conversion_backfills_running_idx ON conversion_backfills (started_at)
+    WHERE status = 'running';
+CREATE INDEX conversion_backfills_unannounced_idx ON conversion_backfills (finished_at)
+    WHERE finished_at IS NOT NULL AND announced_at IS NULL;
+
+-- What telemetry reads and writes of it (tests/telemetry_ingest/test_seam.py).
+CREATE VIEW telemetry_seam.conversion_backfills AS
+    SELECT id, sensor_id, range_from, range_to, cursor_timestamp, cursor_batch_id, cursor_seq
+    FROM conversion_backfills WHERE status = 'running';
+
+-- One chunk done: the cursor moves past its last reading; `finished` ends the backfill.
+CREATE FUNCTION telemetry_seam.conversion_backfill_progress(
+    backfill uuid, last_timestamp timestamptz, last_batch_id bigint, last_seq integer,
+    done bigint, at timestamptz, finished boolean
+) RETURNS void LANGUAGE sql
+BEGIN ATOMIC
+    UPDATE conversion_backfills SET
+        cursor_timestamp = coalesce(last_timestamp, cursor_timestamp),
+        cursor_batch_id = coalesce(last_batch_id, cursor_batch_id),
+        cursor_seq = coalesce(last_seq, cursor_seq),
+        rows_done = rows_done + done,
+        -- Readings stored meanwhile may make the count pass the estimate made at the start.
+        rows_total = greatest(rows_total, rows_done + done),
+        updated_at = at,
+        status = CASE WHEN finished THEN 'succeeded' ELSE status END,
+        finished_at = CASE WHEN finished THEN at ELSE finished_at END
+    WHERE id = backfill AND status = 'running';
+END;
+
+-- The experiment service counts a backfill's readings when it records it.
+CREATE FUNCTION telemetry_seam.count_readings(sensor uuid, from_at timestamptz, to_at timestamptz)
+RETURNS bigint LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT count(*) FROM telemetry_records
+    WHERE sensor_id = sensor AND "timestamp" >= from_at AND (to_at IS NULL OR "timestamp" < to_at);
+END;
+INSERT INTO schema_migrations (version, name, checksum) VALUES (16, '0016_conversion_backfills.sql', '627f72c8df45c71d5f73d62a6cfd3e97e202d29f56ce9c61a31963b81f460693');

@@ -8,6 +8,7 @@ import structlog
 
 from backend_common.db import UNAVAILABLE
 from telemetry_ingest_service.domain.ingest import Ingest
+from telemetry_ingest_service.monitoring import SPOOL_REPLAYED
 
 _log = structlog.get_logger(__name__)
 
@@ -31,6 +32,7 @@ async def drain_spool(ingest: Ingest) -> None:
     while True:
         try:
             stored = await ingest.drain_spool()
+            SPOOL_REPLAYED.inc(stored)
             if stored:
                 _log.info("spool_drained", batches=stored)
             backoff = 0.5

@@ -1,0 +1,1 @@
+"""Background work of the auth service, beside its handlers."""
