@@ -1,5 +1,6 @@
 """Test harness: testsuite PostgreSQL with our schemas; services in-process and as daemons."""
 
+import getpass
 import os
 import pathlib
 import subprocess
@@ -21,6 +22,19 @@ os.environ.setdefault(
     subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip(),
 )
 
+# Under `pytest -n N` (pytest-xdist) every worker gets its own PostgreSQL: a port, a data folder
+# (testsuite keeps it under $USER) and an environment folder of its own.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, …
+if XDIST_WORKER:
+    os.environ["USER"] = os.environ["LOGNAME"] = f"{getpass.getuser()}-{XDIST_WORKER}"
+    _base_port = int(os.environ.get("TESTSUITE_POSTGRESQL_PORT", "15433"))
+    os.environ["TESTSUITE_POSTGRESQL_PORT"] = str(_base_port + 100 * (int(XDIST_WORKER[2:]) + 1))
+
+# Every service process a test starts serves /metrics on a free port unless the test names one
+# (the defaults, 9000-9003, would collide between test processes running at once).
+for _prefix in ("AUTH", "EXPERIMENT", "TELEMETRY_INGEST", "GATEWAY"):
+    os.environ.setdefault(f"{_prefix}_METRICS_PORT", "0")
+
 pytest.register_assert_rewrite("tests.problems")
 
 # CI replays the same examples every run (a landing never hangs on a lucky draw); local runs
@@ -40,7 +54,13 @@ pytest_plugins = [
     "tests.plugins.people",
     "tests.plugins.roles",
     "tests.plugins.slow_readers",
+    "tests.plugins.logs",
 ]
+
+
+def pytest_configure(config):
+    if XDIST_WORKER and config.option.env_dir:
+        config.option.env_dir = pathlib.Path(f"{config.option.env_dir}-{XDIST_WORKER}")
 
 
 @pytest.fixture(scope="session")

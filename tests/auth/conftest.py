@@ -11,7 +11,6 @@ import orjson
 import pytest
 
 from tests.auth.accounts_api import AccountsApi
-from tests.backend_common.conftest import log_lines  # noqa: F401 (the service's log lines)
 from tests.problems import assert_problem
 
 PASSWORD = "correct horse battery"

@@ -60,3 +60,41 @@ async def test_ready_database_unreachable_is_503(service_app_client, get_free_po
     body = await assert_problem(response, 503, "database_unavailable")
     assert "s3cret" not in body["detail"]
     assert health.status == 200
+
+
+async def test_ready_with_newer_migrations_applied_is_200_and_logged_once(
+    service_app_client, migrations_dir, log_lines
+):
+    # This process is a release behind: the database has a migration it does not know.
+    newest = sorted(migrations_dir.glob("*.sql"))[-1]
+    newest.unlink()
+    client = await service_app_client("experiment", migrations_dir=migrations_dir)
+
+    for _ in range(2):
+        response = await client.get("/ready")
+        assert response.status == 200, await response.text()
+
+    logged = [line for line in log_lines() if line["event"] == "newer_migrations_applied"]
+    assert [line["names"] for line in logged] == [[newest.name]]
+
+
+async def test_ready_with_a_known_migration_missing_is_still_503(
+    service_app_client, migrations_dir
+):
+    missing = sorted(migrations_dir.glob("*.sql"))[-2]
+    missing.unlink()
+    client = await service_app_client("experiment", migrations_dir=migrations_dir)
+
+    body = await assert_problem(await client.get("/ready"), 503, "migrations_inconsistent")
+    assert f"migration {missing.name[:4]} is missing" in body["detail"]
+
+
+async def test_an_older_release_applying_migrations_starts_on_a_newer_database(
+    service_app_client, migrations_dir
+):
+    sorted(migrations_dir.glob("*.sql"))[-1].unlink()
+    client = await service_app_client(
+        "experiment", migrations_dir=migrations_dir, apply_migrations=True
+    )
+
+    assert (await client.get("/ready")).status == 200

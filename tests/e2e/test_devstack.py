@@ -68,6 +68,8 @@ def test_devstack_starts_everything_and_stops_on_sigint(state_dir, get_free_port
             if "ETP is up" in line:
                 break
         assert all(_ready(port) for port in ports.values()), "".join(lines)
+        # Everything the stack keeps is under its state folder (two stacks never share a spool).
+        assert (state_dir / "telemetry-spool" / "worker-0").is_dir()
 
         stack.send_signal(signal.SIGINT)
         output, _ = stack.communicate(timeout=60)

@@ -1,6 +1,6 @@
-"""Helpers of the run comparison tests: metric points seeded into a run, readings sent through
-telemetry ingest into a capture session, the compare routes, and what each answer must hold,
-computed here from the seeded data on its own (not by the service's rules).
+"""Helpers of the run comparison tests: metric points logged through the metrics API, readings
+sent through telemetry ingest into a capture session, the compare routes, and what each answer
+must hold, computed here from the seeded data on its own (not by the service's rules).
 
     await log_metrics(client, owner, run["id"], {"loss": [1.0, 0.5]})
     sent = await send_readings(ingest, sensor, run["id"], session, [(1.0, 0.5), (2.0, 0.75)])
@@ -43,21 +43,12 @@ def instant(text: str) -> datetime:
 # --- metrics ------------------------------------------------------------------------------------
 
 
-def _logged(value: float) -> float | str:
-    """A value as the metrics API takes it (JSON has no NaN or infinities)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
 async def log_metrics(
     client: TestClient, user: StubUser, run_id: Any, series: dict[str, Sequence[float]]
 ) -> None:
     """Logs each named series into the run through the metrics API, steps 0, 1, … in order."""
     points = [
-        point(name, _logged(value), step=step)
+        point(name, json_number(value), step=step)
         for name, values in series.items()
         for step, value in enumerate(values)
     ]
@@ -256,9 +247,7 @@ class Scene:
         return [run["id"] for run in self.runs]
 
 
-async def build_scene(
-    client, ingest, owner, experiment, clock, pgsql, *, metrics: bool = True
-) -> Scene:
+async def build_scene(client, ingest, owner, experiment, clock, *, metrics: bool = True) -> Scene:
     # Profiles valid from an hour back, so readings before the sessions' start are converted.
     project = experiment["project_id"]
     clock.advance(-3600)

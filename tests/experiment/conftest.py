@@ -133,3 +133,21 @@ def make_artifacts_client(pgsql, aiohttp_client, make_settings, clock, storage, 
         return await aiohttp_client(create_app(settings, clock=clock))
 
     return make
+
+
+@pytest.fixture
+def operator(auth_stub):
+    """A user the experiment apps of `jobs_app` name as an operator (sees the background jobs)."""
+    return auth_stub.user()
+
+
+@pytest.fixture
+def jobs_app(pgsql, aiohttp_client, make_settings, clock, operator):
+    """Makes an experiment app whose jobs the test runs on its clock (`job_kit.run_jobs`; no
+    runner loop), with `operator` as its operator; settings can be overridden."""
+
+    async def make(**overrides: Any):
+        settings = make_settings("experiment", operators=(operator.id,), **overrides)
+        return await aiohttp_client(create_app(settings, clock=clock))
+
+    return make

@@ -21,6 +21,7 @@ from tests.experiment.compare_kit import (
     delta_of,
     instant,
     json_number,
+    log_metrics,
     new_ids,
     send_readings,
     started,
@@ -34,8 +35,8 @@ from tests.telemetry_ingest.ingest_api import bind, create_sensor, linear, stop_
 
 
 @pytest.fixture
-async def scene(client, ingest, owner, experiment, clock, pgsql):
-    return await build_scene(client, ingest, owner, experiment, clock, pgsql)
+async def scene(client, ingest, owner, experiment, clock):
+    return await build_scene(client, ingest, owner, experiment, clock)
 
 
 def expected_metrics(
@@ -190,6 +191,25 @@ async def test_values_whose_sums_overflow_still_get_their_statistics(
     (row,) = body["telemetry"]
     expected = stats_of(sent, instant(session["stopped_at"]))
     assert_close({key: row[key] for key in expected}, expected)
+
+
+async def test_a_metric_whose_sum_is_past_a_double_has_an_infinite_mean(client, owner, experiment):
+    runs = [await create_run(client, owner, experiment["id"]) for _ in range(2)]
+    await log_metrics(client, owner, runs[0]["id"], {"huge": [1e308, 1e308]})
+    await log_metrics(client, owner, runs[1]["id"], {"huge": [1.0, 3.0]})
+
+    body = await compare(client, owner, [runs[1]["id"], runs[0]["id"]])
+
+    (huge,) = body["metrics"]
+    assert huge["values"][runs[0]["id"]] == {
+        "count": 2,
+        "min": 1e308,
+        "max": 1e308,
+        "avg": "Infinity",
+        "last": 1e308,
+        "last_step": 1,
+        "delta": {"min": 1e308 - 1.0, "max": 1e308 - 3.0, "avg": None, "last": 1e308 - 3.0},
+    }
 
 
 @pytest.mark.unchecked_answers(

@@ -23,8 +23,8 @@ from tests.telemetry_ingest.ingest_api import create_sensor
 
 
 @pytest.fixture
-async def scene(client, ingest, owner, experiment, clock, pgsql):
-    return await build_scene(client, ingest, owner, experiment, clock, pgsql, metrics=False)
+async def scene(client, ingest, owner, experiment, clock):
+    return await build_scene(client, ingest, owner, experiment, clock, metrics=False)
 
 
 def expected_overlay(scene, letter: str, points: int, signal: str = "value") -> dict:

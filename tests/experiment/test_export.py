@@ -170,6 +170,7 @@ async def test_export_runs_csv_has_one_line_per_run_with_json_cells(
         "started_at",
         "finished_at",
         "duration_seconds",
+        "failure_reason",
         "created_by",
         "created_at",
         "updated_at",

@@ -111,6 +111,9 @@ def tenants(request, fuzz_urls) -> Iterator[Tenants]:
     pool = request.config.stash.get(_TENANTS, None)
     if pool is None:
         pool = request.config.stash[_TENANTS] = Tenants(fuzz_urls)
+    # Made again if tests of another file emptied the databases since the last fuzzed operation
+    # (on a pytest-xdist worker, the two fuzz files may have other files between them).
+    pool.victim()
     yield pool
     pool.check_victim()
 

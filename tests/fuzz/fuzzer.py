@@ -42,10 +42,15 @@ RULES_BEYOND_SCHEMA = (
     "GET /api/v1/telemetry/stream",
     # Reading timestamps from 1970 to a few minutes ahead of the service's clock.
     "POST /api/v1/telemetry",
-    # Table points sorted by x; a scheduled profile starts in the future.
+    # Table points sorted by x; a scheduled profile starts in the future; a sensor's channel
+    # names are distinct.
     "POST /api/v1/sensors",
+    "PATCH /api/v1/sensors/{sensor_id}",
     "POST /api/v1/sensors/{sensor_id}/conversion-profiles",
+    "POST /api/v1/sensors/{sensor_id}/conversion-profiles:preview",
     "POST /api/v1/sensors/{sensor_id}/conversion-profiles/{profile_id}/schedule",
+    # With `backfill=true` the body is a past `valid_from`, without it an empty body.
+    "POST /api/v1/sensors/{sensor_id}/conversion-profiles/{profile_id}/publish",
     # A key expires in the future, within the caller's projects and roles.
     "POST /api/v1/api-keys",
     # Point timestamps from 1970 to a few minutes ahead; `points` draws the whole range, so it
@@ -53,9 +58,40 @@ RULES_BEYOND_SCHEMA = (
     "POST /api/v1/runs/{run_id}/metrics",
     "GET /api/v1/runs/{run_id}/metrics/{name}",
     "POST /api/v1/runs/{run_id}/artifacts",
+    # Raw readings are kept no longer than their rollup, which may be the one stored before.
+    "PATCH /api/v1/project-settings/{project_id}",
     # The baseline is one of the compared ids.
     "GET /api/v1/runs:compare",
     "GET /api/v1/runs:compare/overlay",
+    # MLflow's door needs an API key bound to a project (the fuzzer's tenants send access
+    # tokens: 400 INVALID_PARAMETER_VALUE), and MLflow's filter grammar is text.
+    "POST /api/2.0/mlflow/experiments/create",
+    "GET /api/2.0/mlflow/experiments/get",
+    "GET /api/2.0/mlflow/experiments/get-by-name",
+    "POST /api/2.0/mlflow/experiments/search",
+    "POST /api/2.0/mlflow/experiments/update",
+    "POST /api/2.0/mlflow/experiments/delete",
+    "POST /api/2.0/mlflow/experiments/restore",
+    "POST /api/2.0/mlflow/experiments/set-experiment-tag",
+    "POST /api/2.0/mlflow/experiments/delete-experiment-tag",
+    "POST /api/2.0/mlflow/runs/create",
+    "GET /api/2.0/mlflow/runs/get",
+    "POST /api/2.0/mlflow/runs/update",
+    "POST /api/2.0/mlflow/runs/delete",
+    "POST /api/2.0/mlflow/runs/restore",
+    "POST /api/2.0/mlflow/runs/search",
+    "POST /api/2.0/mlflow/runs/log-metric",
+    "POST /api/2.0/mlflow/runs/log-parameter",
+    "POST /api/2.0/mlflow/runs/set-tag",
+    "POST /api/2.0/mlflow/runs/delete-tag",
+    "POST /api/2.0/mlflow/runs/log-batch",
+    "POST /api/2.0/mlflow/runs/log-inputs",
+    "POST /api/2.0/mlflow/logged-models/search",
+    "GET /api/2.0/mlflow/metrics/get-history",
+    "GET /api/2.0/mlflow/metrics/get-history-bulk-interval",
+    "PUT /api/2.0/mlflow-artifacts/artifacts/{path}",
+    "GET /api/2.0/mlflow-artifacts/artifacts/{path}",
+    "GET /api/2.0/mlflow-artifacts/artifacts",
     # The gateway passes any path on: the service behind it decides.
     *(f"{method} /api/{{tail}}" for method in ("GET", "POST", "PUT", "PATCH", "DELETE")),
 )
@@ -71,7 +107,10 @@ SHADOWED = (
 )
 # Bodies taken as they come, in any media type (an artifact's bytes): a JSON body that is not a
 # string is still a file, not a request the spec refuses.
-ANY_BODY = ("POST /api/v1/runs/{run_id}/artifacts",)
+ANY_BODY = (
+    "POST /api/v1/runs/{run_id}/artifacts",
+    "PUT /api/2.0/mlflow-artifacts/artifacts/{path}",
+)
 # aiohttp's HTTP parser refuses a longer request line (or header) itself, in text/plain.
 MAX_REQUEST_LINE = 8190
 

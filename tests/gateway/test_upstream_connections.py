@@ -4,11 +4,14 @@ and answers framed by length, by chunks or by the connection's end."""
 import asyncio
 import os
 
+import aiohttp
 import pytest
 from aiohttp import web
 
+from gateway_service.app import create_app
 from tests.gateway.conftest import read_head
 from tests.gateway.gateway_api import access_token
+from tests.plugins.waiting import eventually
 from tests.problems import assert_problem
 
 BEARER = {"Authorization": f"Bearer {access_token()}"}
@@ -366,3 +369,41 @@ async def test_connection_bound_is_per_service(start_gateway, raw_upstream):
     assert other.status == 200
     release.set()
     assert (await first).status == 200
+
+
+async def test_client_that_leaves_a_stream_ends_the_call_quietly(
+    make_settings, get_free_port, raw_upstream, log_lines
+):
+    # A browser closing a live page: the gateway's next write finds the connection gone. Run as
+    # in production: aiohttp's test server cancels a handler whose client left, which hides it.
+    upstream_closed = asyncio.Event()
+
+    async def script(reader, writer, number):
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n")
+        writer.write(b"Transfer-Encoding: chunked\r\n\r\n")
+        try:
+            while True:
+                writer.write(b"6\r\ndata:\n\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.02)
+        except ConnectionError:
+            upstream_closed.set()
+
+    settings = make_settings("gateway", telemetry_url=await raw_upstream(script))
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    port = get_free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}/api/v1/telemetry/stream?sensor_id=x"
+            response = await session.get(url, headers=BEARER)
+            assert response.status == 200
+            await response.content.readany()
+            response.close()
+            await asyncio.wait_for(upstream_closed.wait(), 5)  # it let go of the service too
+            await eventually(lambda: any(line["event"] == "request" for line in log_lines()))
+    finally:
+        await runner.cleanup()
+    assert "unhandled_error" not in [line["event"] for line in log_lines()]

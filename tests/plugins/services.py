@@ -68,11 +68,12 @@ def jwt_keys_dir(tmp_path_factory):
 # Settings every test instance of a service gets (bcrypt at its cheapest: tests do many logins).
 # Role answers are not cached in tests, so a test may change a role between two requests. No
 # webhook dispatcher runs unless a test starts one: the daemons live through the whole session
-# and would claim other tests' deliveries.
+# and would claim other tests' deliveries. No job runner either (tests run jobs on their clock).
 _TEST_SETTINGS = {
-    "auth": {"bcrypt_rounds": 4},
-    "experiment": {"role_cache_ttl": 0, "webhook_dispatcher_enabled": False},
-    "telemetry_ingest": {"role_cache_ttl": 0},
+    # No deletion announcer either (a test of it starts one, or runs it on its clock).
+    "auth": {"bcrypt_rounds": 4, "project_deletion_delivery_enabled": False},
+    "experiment": {"role_cache_ttl": 0, "webhook_dispatcher_enabled": False, "jobs_enabled": False},
+    "telemetry_ingest": {"role_cache_ttl": 0, "jobs_enabled": False},
 }
 
 
@@ -146,7 +147,15 @@ def daemon_ports(get_free_port):
 
 
 @pytest.fixture(scope="session")
-async def daemon_scopes(create_daemon_scope, daemon_ports, database_url, jwt_keys_dir):
+def daemon_metrics_ports(get_free_port):
+    """Where each daemon serves GET /metrics (tests/e2e/test_metrics.py scrapes them)."""
+    return {name: get_free_port() for name in SERVICES}
+
+
+@pytest.fixture(scope="session")
+async def daemon_scopes(
+    create_daemon_scope, daemon_ports, daemon_metrics_ports, database_url, jwt_keys_dir
+):
     """All four services as real processes (`python -m ...`), wired to each other."""
     async with contextlib.AsyncExitStack() as stack:
         scopes = {}
@@ -155,7 +164,10 @@ async def daemon_scopes(create_daemon_scope, daemon_ports, database_url, jwt_key
                 args=[sys.executable, "-m", spec.module],
                 ping_url=f"http://127.0.0.1:{daemon_ports[name]}/ready",
                 name=name,
-                env=daemon_env(spec, daemon_ports, database_url, jwt_keys_dir),
+                env={
+                    **daemon_env(spec, daemon_ports, database_url, jwt_keys_dir),
+                    f"{spec.env_prefix}METRICS_PORT": str(daemon_metrics_ports[name]),
+                },
             )
             scopes[name] = await stack.enter_async_context(scope)
         yield scopes

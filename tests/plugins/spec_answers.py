@@ -375,6 +375,20 @@ def pytest_configure(config):
     )
 
 
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)  # a pytest-xdist worker's
+    if workeroutput is not None:
+        workeroutput["answers_checked"] = (STATE.checked, STATE.seconds)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist, the figures of each worker as it ends."""
+    checked, seconds = getattr(node, "workeroutput", {}).get("answers_checked", (0, 0.0))
+    STATE.checked += checked
+    STATE.seconds += seconds
+
+
 def pytest_terminal_summary(terminalreporter):
     if STATE.checked:
         terminalreporter.write_line(

@@ -143,13 +143,16 @@ def keys(items: list[dict[str, Any]]) -> list[tuple[str, datetime, float]]:
 
 
 def reference(
-    readings: dict[str, list[tuple[datetime, float]]], width: timedelta
+    readings: dict[Any, list[tuple[datetime, float]]], width: timedelta
 ) -> list[dict[str, Any]]:
-    """Per sensor and bucket, from readings (timestamp, value) of each sensor in send order."""
+    """Per sensor, channel and bucket, from readings (timestamp, value) of each sensor in send
+    order; readings are keyed by sensor id (the default channel, `value`) or by (sensor id,
+    channel)."""
     out = []
-    for sensor_id in sorted(readings):
+    for key in sorted(readings, key=lambda k: k if isinstance(k, tuple) else (k, "value")):
+        sensor_id, signal = key if isinstance(key, tuple) else (key, "value")
         buckets: dict[datetime, list[tuple[datetime, float]]] = {}
-        for when, value in sorted(readings[sensor_id], key=lambda r: r[0]):
+        for when, value in sorted(readings[key], key=lambda r: r[0]):
             start = bucket_of(when, width)
             buckets.setdefault(start, []).append((when, value))
         for start, rows in sorted(buckets.items()):
@@ -167,6 +170,7 @@ def reference(
             out.append(
                 {
                     "sensor_id": sensor_id,
+                    "signal": signal,
                     "bucket_start": start,
                     "count": len(values),
                     "min": min(values),

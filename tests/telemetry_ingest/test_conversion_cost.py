@@ -1,6 +1,7 @@
 """A table conversion profile costs a batch about what a linear one does, whatever its size
 (it used to cost a pass over the table per reading: 0.74 s for 10,000 readings and 1,000
-points, on the event loop)."""
+points, on the event loop). The service runs in this process: its CPU time is compared, which
+other work on a busy machine does not inflate as it does the time on the clock."""
 
 import time
 from datetime import timedelta
@@ -24,9 +25,9 @@ async def best_batch_seconds(ingest, sensor, start, rounds: int = 3) -> float:
             reading(start + timedelta(milliseconds=round_ * READINGS + i), (i * 7.3) % 1000)
             for i in range(READINGS)
         ]
-        began = time.perf_counter()
+        began = time.process_time()
         answer = await accepted(ingest, sensor["token"], batch(sensor, readings))
-        best = min(best, time.perf_counter() - began)
+        best = min(best, time.process_time() - began)
         assert answer["converted"] == READINGS
     return best
 
@@ -42,4 +43,4 @@ async def test_a_big_table_profile_costs_a_batch_what_a_linear_one_does(
     line = await best_batch_seconds(ingest, by_line, start)
     big = await best_batch_seconds(ingest, by_table, start)
 
-    assert big - line < 0.15, (line, big)
+    assert big < 1.5 * line + 0.1, (line, big)

@@ -6,7 +6,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from backend_common import health, openapi, tracing
+from backend_common import health, metrics, openapi, tracing
 from backend_common.api_keys import AuthServiceKeys
 from backend_common.auth import (
     API_KEY_VERIFIER,
@@ -37,13 +37,17 @@ def create_base_app(
     *,
     error_map: ErrorMap | None = None,
     extra_middlewares: tuple[Callable, ...] = (),
+    outer_middlewares: tuple[Callable, ...] = (),
     public_routes: Iterable[str] = (),
     roles: RoleSource | None = None,
 ) -> web.Application:
-    """An app with the shared middlewares, /health, /ready, /openapi.yaml, HTTP client and pool.
+    """An app with the shared middlewares (request metrics by route name among them), /health,
+    /ready, /openapi.yaml, HTTP client and pool. Its /metrics is served on a port of its own by
+    the runner (backend_common.metrics_server).
 
     `error_map` (the service's `api/errors.py`) is added to the maps of the shared domain errors
-    (roles, cursors).
+    (roles, cursors). `outer_middlewares` run outside the error middleware: they see every
+    answer, errors already rendered (e.g. to render some routes' errors in another shape).
 
     With AuthClientSettings, every route but `public_routes` needs an access token, verified
     against the auth service's JWKS, or an API key, verified by the auth service; and
@@ -54,13 +58,16 @@ def create_base_app(
     verifies_tokens = isinstance(settings, AuthClientSettings)
     middlewares = [
         *([tracing.server_middleware(provider)] if provider is not None else []),
+        metrics.http_metrics_middleware,
         request_context_middleware,
+        *outer_middlewares,
         error_middleware({**RBAC_ERRORS, **PAGINATION_ERRORS, **(error_map or {})}),
         *([auth_middleware(public_routes)] if verifies_tokens else []),
         *extra_middlewares,
     ]
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[metrics.SAMPLERS] = []
     app.on_response_prepare.append(echo_request_id)
     app.router.add_routes(health.routes)
     app.router.add_get("/openapi.yaml", openapi.openapi_spec, name="openapi_spec")
@@ -124,8 +131,10 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
                 conn,
                 settings.migrations_path(),
                 on_applied=lambda m, ms: _log.info("migration_applied", name=m.name, ms=ms),
+                allow_newer=True,
             )
     app[DATABASE] = Database(pool)
+    metrics.add_sampler(app, metrics.pool_sampler(pool))
     try:
         yield
     finally:

@@ -118,6 +118,29 @@ class TokenVerifier:
         return claims
 
     async def _verify(self, token: str) -> tuple[AccessClaims, str]:
+        claims, kid = await self._decode(token, self._audience)
+        expires_at = self._check_times(claims)
+        try:
+            user_id = uuid.UUID(claims["sub"])
+        except (ValueError, TypeError):
+            raise InvalidToken("subject is not a user id") from None
+        return AccessClaims(
+            user_id=user_id,
+            token_id=str(claims["jti"]),
+            session_id=claims.get("sid"),
+            expires_at=expires_at,
+            token=token,
+        ), kid
+
+    async def verify_service(self, token: str, *, audience: str) -> dict[str, Any]:
+        """The claims of a token the auth service signed for a call between services
+        (backend_common.service_tokens): same keys and checks, another audience, so an access
+        token is never taken for one nor the other way round. Not remembered: each is new."""
+        claims, _ = await self._decode(token, audience)
+        self._check_times(claims)
+        return claims
+
+    async def _decode(self, token: str, audience: str) -> tuple[dict[str, Any], str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -136,7 +159,7 @@ class TokenVerifier:
                 token,
                 key=key,
                 algorithms=[algorithm],
-                audience=self._audience,
+                audience=audience,
                 issuer=self._issuer,
                 # PyJWT would judge these by the real time of day; _check_times uses our clock.
                 options={
@@ -148,18 +171,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
-        expires_at = self._check_times(claims)
-        try:
-            user_id = uuid.UUID(claims["sub"])
-        except (ValueError, TypeError):
-            raise InvalidToken("subject is not a user id") from None
-        return AccessClaims(
-            user_id=user_id,
-            token_id=str(claims["jti"]),
-            session_id=claims.get("sid"),
-            expires_at=expires_at,
-            token=token,
-        ), kid
+        return claims, kid
 
     def _check_times(self, claims: dict[str, Any]) -> int:
         """Refuses a token issued or valid only in the future, or expired, give or take the

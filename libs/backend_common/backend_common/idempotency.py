@@ -16,7 +16,7 @@ import functools
 import hashlib
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
@@ -130,9 +130,9 @@ def _replay(answer: StoredAnswer, fingerprint: bytes) -> web.Response:
     )
 
 
-async def purge_expired(pool: Any) -> int:
-    """Deletes answers past their time; returns how many."""
-    return await IdempotencyRepository(pool).purge_expired()
+async def purge_expired(pool: Any, now: datetime | None = None) -> int:
+    """Deletes answers past their time at `now` (default: the database's); how many."""
+    return await IdempotencyRepository(pool).purge_expired(now)
 
 
 PURGE_INTERVAL = 3600.0

@@ -33,6 +33,7 @@ import structlog
 from backend_common.clock import Clock, utc_now
 from backend_common.db import Database
 from backend_common.errors import DomainError
+from backend_common.metrics import LIVE_STREAM_DROPS, LIVE_STREAMS
 from backend_common.settings import LiveStreamSettings
 
 _log = structlog.get_logger(__name__)
@@ -165,6 +166,7 @@ class Hub(Generic[F]):
         keepalive: float,
         recheck: float = 5.0,
         clock: Clock = utc_now,
+        name: str = "live",
     ) -> None:
         self.keepalive = keepalive  # seconds between keep-alive comments on an idle stream
         self.recheck = recheck  # seconds between checks of an open stream's access
@@ -177,6 +179,9 @@ class Hub(Generic[F]):
         self._streams: set[Stream[F]] = set()
         self._work: asyncio.Queue[Any] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # etp_live_streams and etp_live_stream_drops_total{stream=name}
+        self._open_streams = LIVE_STREAMS.labels(name)
+        self._drops = LIVE_STREAM_DROPS.labels(name)
 
     @classmethod
     def of(
@@ -184,14 +189,18 @@ class Hub(Generic[F]):
         db: Database,
         source: Callable[[asyncpg.Connection], BatchSource[F]],
         settings: LiveStreamSettings,
+        *,
+        name: str,
     ) -> "Hub[F]":
-        """The hub of a service's streams, with its stream_* settings."""
+        """The hub of a service's streams (`name`: their kind, in metrics), with its stream_*
+        settings."""
         return cls(
             StoredBatches(db, source, replay_limit=settings.stream_replay_batches),
             queue_size=settings.stream_queue_size,
             streams_per_user=settings.streams_per_user,
             keepalive=settings.stream_keepalive_seconds,
             recheck=settings.stream_recheck_seconds,
+            name=name,
         )
 
     def start(self) -> None:
@@ -218,12 +227,15 @@ class Hub(Generic[F]):
         """A stream of the batches after `after` (a batch id), or of those from now on."""
         stream = Stream(flt, user_id, asyncio.Queue(self._queue_size))
         self._streams.add(stream)
+        self._open_streams.inc()
         self._work.put_nowait(("open", stream, after))
         return stream
 
     def close(self, stream: Stream[F]) -> None:
         stream.ended = True
-        self._streams.discard(stream)
+        if stream in self._streams:
+            self._streams.discard(stream)
+            self._open_streams.dec()
 
     def notified(self, payload: str) -> None:
         """LISTEN callback: the pointer of one stored batch."""
@@ -286,6 +298,7 @@ class Hub(Generic[F]):
             stream.queue.put_nowait(event)
         except asyncio.QueueFull:
             _log.info("live_stream_too_slow", user_id=str(stream.user_id))
+            self._drops.inc()
             self._end(stream)
             return
         stream.last_id = max(stream.last_id, event["id"])

@@ -1,10 +1,14 @@
-"""In-process token buckets: `rate` tokens a second up to `burst`, one bucket per key."""
+"""In-process token buckets: `rate` tokens a second up to `burst`, one bucket per key.
+
+A limit with a `name` counts the requests it refuses (etp_rate_limit_rejections_total{limit}).
+"""
 
 import math
 import time
 from typing import NamedTuple
 
 from backend_common.errors import ProblemError
+from backend_common.metrics import RATE_LIMIT_REJECTIONS
 
 
 class Decision(NamedTuple):
@@ -16,23 +20,31 @@ class Decision(NamedTuple):
 
 
 class TokenBuckets:
-    def __init__(self, *, rate: float, burst: int, max_keys: int = 100_000) -> None:
+    def __init__(self, *, rate: float, burst: int, max_keys: int = 100_000, name: str = "") -> None:
         self.rate = rate
         self.burst = burst
+        self._rejections = RATE_LIMIT_REJECTIONS.labels(name) if name else None
         self._max_keys = max_keys
         # tokens and when, per key; a dict keeps insertion order, and a key taken from is
         # moved to the end, so the first key is the one unused longest.
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def take(self, key: str, *, now: float | None = None) -> Decision:
-        return self._decide(key, now=now, take=True)
+    def take(self, key: str, *, now: float | None = None, refusing: bool = True) -> Decision:
+        """A token for `key` if there is one. `refusing=False`: the caller spends the token
+        whatever the decision, refusing nothing (it is not counted as a rejection)."""
+        return self._counted(self._decide(key, now=now, take=True), refusing)
 
     def peek(self, key: str, *, now: float | None = None) -> Decision:
         """Whether `take` would be allowed now, without taking a token (for allowances spent
         only by failures, which must be checked before the attempt)."""
         if key not in self._buckets:
             return Decision(True, self.burst, self.burst, 0, 0)
-        return self._decide(key, now=now, take=False)
+        return self._counted(self._decide(key, now=now, take=False), True)
+
+    def _counted(self, decision: Decision, refusing: bool) -> Decision:
+        if not decision.allowed and refusing and self._rejections is not None:
+            self._rejections.inc()
+        return decision
 
     def _decide(self, key: str, *, now: float | None, take: bool) -> Decision:
         now = time.monotonic() if now is None else now

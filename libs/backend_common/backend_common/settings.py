@@ -1,4 +1,5 @@
 import re
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
@@ -31,13 +32,30 @@ class ServiceSettings(BaseSettings):
     # Processes serving the same port (SO_REUSEPORT); `worker` is set for each, 0 … workers - 1.
     workers: int = Field(default=1, ge=1, le=64)
     worker: int = Field(default=0, ge=0)
+    # Prometheus' GET /metrics on a port of its own (docs/operations.md, "Monitoring"), never
+    # the API's: a load balancer in front of the API cannot expose it. None: not served; 0: any
+    # free port. Answered to loopback and to metrics_allowed_networks only (the peer address,
+    # X-Forwarded-For is not read). Gauges of the process are sampled every
+    # metrics_sample_seconds and at each scrape.
+    metrics_port: int | None = None
+    metrics_host: str | None = None  # default: `host`
+    metrics_allowed_networks: list[IPv4Network | IPv6Network] = []
+    metrics_sample_seconds: float = Field(default=10.0, gt=0)
 
-    @field_validator("port")
+    @field_validator("metrics_port", mode="before")
     @classmethod
-    def _port_in_range(cls, port: int) -> int:
+    def _metrics_off(cls, port: object) -> object:
+        """`off` (or empty) in the environment: no /metrics."""
+        if isinstance(port, str) and port.strip().lower() in ("", "off", "none", "null"):
+            return None
+        return port
+
+    @field_validator("port", "metrics_port")
+    @classmethod
+    def _port_in_range(cls, port: int | None) -> int | None:
         # A validator, not Field(ge=, le=): services redeclare `port` with their own default,
         # which would drop constraints declared on the field here.
-        if not 0 <= port <= 65535:
+        if port is not None and not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
         return port
 
@@ -110,3 +128,22 @@ def mask_dsn(dsn: str) -> str:
         return dsn
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}"
+
+
+class JobSettings(ServiceSettings):
+    """Settings of a service that runs background jobs (backend_common.jobs, docs/jobs.md)."""
+
+    # Off: this process runs no job (another replica or `python -m <service>.workers` does).
+    jobs_enabled: bool = True
+    # Seconds between looks for due jobs.
+    jobs_poll_interval: float = Field(default=1.0, gt=0)
+    # How long a claimed job is the claimer's; renewed while it runs, so a runner that dies
+    # gives its job back within this time.
+    jobs_lease_seconds: float = Field(default=60.0, gt=0)
+    # A run taking longer is cut and counted as failed.
+    jobs_timeout_seconds: float = Field(default=900.0, gt=0)
+    # A failed job is tried again after this many seconds, doubled with each failure in a row,
+    # never later than its next regular run.
+    jobs_retry_base_seconds: float = Field(default=10.0, gt=0)
+    # Jobs one process runs at once.
+    jobs_concurrency: int = Field(default=2, ge=1, le=32)

@@ -1,10 +1,11 @@
-from auth_service.app import create_app
 from auth_service.settings import AuthSettings
 from backend_common.runner import run_service
 
 
 def main() -> None:
-    run_service(AuthSettings(), create_app)
+    # The app's modules are imported by the runner, after it has set up the metrics of several
+    # workers (backend_common.runner).
+    run_service(AuthSettings(), "auth_service.app:create_app")
 
 
 if __name__ == "__main__":

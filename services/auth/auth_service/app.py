@@ -5,7 +5,14 @@ from aiohttp import web
 from auth_service.api import accounts, api_keys, projects, users
 from auth_service.api.clients import ClientAddresses
 from auth_service.api.errors import ERROR_MAP
-from auth_service.appkeys import ACCOUNTS, API_KEYS, CLIENT_ADDRESSES, PROJECTS, SIGNING_KEYS
+from auth_service.appkeys import (
+    ACCOUNTS,
+    API_KEYS,
+    CLIENT_ADDRESSES,
+    DELETION_ANNOUNCER,
+    PROJECTS,
+    SIGNING_KEYS,
+)
 from auth_service.domain.accounts import Accounts, ResetSender, TokenPolicy
 from auth_service.domain.api_keys import ApiKeys
 from auth_service.domain.passwords import PasswordHasher
@@ -14,14 +21,16 @@ from auth_service.domain.throttle import CredentialThrottle, KeyFailures, Thrott
 from auth_service.resets import FileResetSender, LogResetSender
 from auth_service.settings import AuthSettings
 from auth_service.signing import SigningKeys
+from auth_service.workers.deletions import DeletionAnnouncer
 from backend_common.app import create_base_app
 from backend_common.auth import API_KEY_VERIFIER, TOKEN_VERIFIER, TokenVerifier, auth_middleware
+from backend_common.clock import Clock, utc_now
 from backend_common.idempotency import purge_expired_ctx
 from backend_common.keys import DATABASE
 
 
 def create_app(
-    settings: AuthSettings, *, reset_sender: ResetSender | None = None
+    settings: AuthSettings, *, reset_sender: ResetSender | None = None, clock: Clock = utc_now
 ) -> web.Application:
     app = create_base_app(
         settings,
@@ -32,7 +41,7 @@ def create_app(
     if reset_sender is None:
         mail_dir = settings.reset_mail_dir
         reset_sender = FileResetSender(mail_dir) if mail_dir else LogResetSender()
-    app.cleanup_ctx.append(_domain_ctx(settings, reset_sender))
+    app.cleanup_ctx.append(_domain_ctx(settings, reset_sender, clock))
     app.cleanup_ctx.append(purge_expired_ctx)
     app.router.add_routes(accounts.routes)
     app.router.add_routes(projects.routes)
@@ -41,7 +50,7 @@ def create_app(
     return app
 
 
-def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
+def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender, clock: Clock) -> Callable:
     async def domain(app: web.Application) -> AsyncIterator[None]:
         keys = SigningKeys.load(settings.jwt_keys_dir, settings.jwt_active_kid)
         hasher = PasswordHasher(
@@ -83,7 +92,14 @@ def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
                 )
             ),
         )
-        app[PROJECTS] = Projects(app[DATABASE], max_owned=settings.max_owned_projects)
+        announcer = DeletionAnnouncer(app[DATABASE], keys, settings, clock=clock)
+        app[DELETION_ANNOUNCER] = announcer
+        app[PROJECTS] = Projects(
+            app[DATABASE],
+            max_owned=settings.max_owned_projects,
+            clock=clock,
+            announce=announcer.wake,
+        )
         app[API_KEYS] = ApiKeys(
             app[DATABASE],
             max_per_user=settings.max_api_keys_per_user,
@@ -93,7 +109,10 @@ def _domain_ctx(settings: AuthSettings, reset_sender: ResetSender) -> Callable:
             ),
         )
         app[API_KEY_VERIFIER] = api_keys.LocalApiKeys(app[API_KEYS], app[CLIENT_ADDRESSES])
+        if settings.project_deletion_delivery_enabled:
+            await announcer.start()
         yield
+        await announcer.stop()
         await app[ACCOUNTS].drain()
         hasher.close()
 

@@ -1,7 +1,8 @@
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from backend_common.settings import DatabaseSettings
@@ -15,6 +16,7 @@ class AuthSettings(DatabaseSettings):
 
     service_name: str = "auth"
     port: int = 8001
+    metrics_port: int | None = 9001
     database_name: str = "auth"
 
     # Signing keys: one PKCS8 PEM file per key, named <kid>.pem. The active one signs; all verify.
@@ -56,3 +58,24 @@ class AuthSettings(DatabaseSettings):
     # Without a mail sender, reset mails (token included) are written here as files; the log only
     # ever says that a reset was asked for.
     reset_mail_dir: Path | None = None
+
+    # Deleted projects are announced to the experiment service (docs/operations.md, "Deleting
+    # a project"): at `experiment_url`, with a service token for `internal_audience`; each
+    # process delivers unless turned off; a failed try waits backoff_base * 2^(n-1) seconds, at
+    # most backoff_cap, and a claimed announcement is the claimer's for lease_seconds.
+    experiment_url: str = "http://127.0.0.1:8002"
+    internal_audience: str = "etp-internal"
+    project_deletion_delivery_enabled: bool = True
+    project_deletion_poll_interval: float = Field(default=5.0, gt=0)
+    project_deletion_timeout: float = Field(default=10.0, gt=0)
+    project_deletion_lease_seconds: float = Field(default=60.0, gt=0)
+    project_deletion_backoff_base: float = Field(default=5.0, gt=0)
+    project_deletion_backoff_cap: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_try(self) -> Self:
+        if self.project_deletion_lease_seconds <= self.project_deletion_timeout:
+            raise ValueError(
+                "project_deletion_lease_seconds must be above project_deletion_timeout"
+            )
+        return self

@@ -4,12 +4,16 @@ from backend_common.export_budget import ExportSlots
 from backend_common.live import Hub
 from experiment_service.domain.artifacts.service import Artifacts
 from experiment_service.domain.audit_log import AuditLog
+from experiment_service.domain.backfills import Backfills
 from experiment_service.domain.capture_sessions import CaptureSessions
 from experiment_service.domain.comparison import Comparisons
 from experiment_service.domain.conversion_profiles import ConversionProfiles
 from experiment_service.domain.experiments import Experiments
+from experiment_service.domain.jobs import Jobs
 from experiment_service.domain.metric_live import RunFilter
 from experiment_service.domain.metrics import RunMetrics
+from experiment_service.domain.project_deletions import ProjectDeletions
+from experiment_service.domain.project_settings import ProjectSettingsService
 from experiment_service.domain.run_sensors import RunSensors
 from experiment_service.domain.runs import Runs
 from experiment_service.domain.sensors import Sensors
@@ -21,6 +25,7 @@ CAPTURE_SESSIONS = web.AppKey("capture_sessions", CaptureSessions)
 AUDIT_LOG = web.AppKey("audit_log", AuditLog)
 SENSORS = web.AppKey("sensors", Sensors)
 CONVERSION_PROFILES = web.AppKey("conversion_profiles", ConversionProfiles)
+BACKFILLS = web.AppKey("backfills", Backfills)
 RUN_SENSORS = web.AppKey("run_sensors", RunSensors)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 EXPORTS = web.AppKey("exports", ExportSlots)
@@ -28,3 +33,6 @@ ARTIFACTS = web.AppKey("artifacts", Artifacts)
 RUN_METRICS = web.AppKey("run_metrics", RunMetrics)
 METRIC_HUB = web.AppKey("metric_hub", Hub[RunFilter])
 COMPARISONS = web.AppKey("comparisons", Comparisons)
+JOBS = web.AppKey("jobs", Jobs)
+PROJECT_SETTINGS = web.AppKey("project_settings", ProjectSettingsService)
+PROJECT_DELETIONS = web.AppKey("project_deletions", ProjectDeletions)

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from backend_common.conversion import Kind
+from backend_common.conversion import Finite, Kind
 from backend_common.instants import Instant
 from backend_common.pagination import PageQuery
 from backend_common.statuses import RunStatus, SensorStatus
@@ -39,6 +39,7 @@ LongText = Annotated[str, Field(max_length=10000)]
 GitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")]
 JsonObject = dict[str, Any]
 RunIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=500)]
+ExperimentIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=500)]
 
 
 def _json_integer(value: Any) -> Any:
@@ -117,13 +118,18 @@ class RunUpdate(Patch):
         return self
 
 
+class ParamsMerge(Input):
+    """Params merged into a run's: a key given replaces its value, the others stay."""
+
+    params: Annotated[JsonObject, Field(min_length=1)]
+
+
 class BatchStatusIn(Input):
     run_ids: RunIds
     status: RunStatus
 
 
-class BulkTagsIn(Input):
-    run_ids: RunIds
+class _TagChange(Input):
     add: Tags = []
     remove: Tags = []
     set: Tags | None = None
@@ -137,8 +143,28 @@ class BulkTagsIn(Input):
         return self
 
 
+class BulkTagsIn(_TagChange):
+    run_ids: RunIds
+
+
+class ExperimentBatchStatusIn(Input):
+    experiment_ids: ExperimentIds
+    status: ExperimentStatus
+
+
+class ExperimentBulkTagsIn(_TagChange):
+    experiment_ids: ExperimentIds
+
+
+MAX_CAPTURE_SECONDS = 30 * 86400
+
+
 class CaptureStart(Input):
     notes: LongText = ""
+    # The session stops itself (succeeded) this many seconds after it started.
+    duration_seconds: (
+        Annotated[int, BeforeValidator(_json_integer), Field(ge=1, le=MAX_CAPTURE_SECONDS)] | None
+    ) = None
 
 
 class CaptureStop(Input):
@@ -173,6 +199,41 @@ class ProfileCreate(Input):
     description: LongText = ""
 
 
+MAX_PREVIEW_VALUES = 1000
+
+
+class ProfilePreview(Input):
+    """A profile tried on sample raw values before it is created (payload checked by kind)."""
+
+    kind: Kind
+    payload: JsonObject
+    raw_values: Annotated[list[Finite], Field(min_length=1, max_length=MAX_PREVIEW_VALUES)]
+
+
+MAX_CHANNELS = 32
+ChannelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:/+\-]{1,64}$")]
+
+
+class ChannelIn(Input):
+    """A channel a sensor declares: the `meta.signal` its readings carry, and its unit."""
+
+    name: ChannelName
+    unit: Unit | None = None
+
+
+def _distinct_channels(channels: list[ChannelIn]) -> list[ChannelIn]:
+    names = [channel.name for channel in channels]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"channel names must be distinct: {', '.join(repeated)} repeated")
+    return channels
+
+
+Channels = Annotated[
+    list[ChannelIn], Field(max_length=MAX_CHANNELS), AfterValidator(_distinct_channels)
+]
+
+
 class SensorCreate(Input):
     project_id: uuid.UUID
     name: Name
@@ -180,6 +241,7 @@ class SensorCreate(Input):
     input_unit: Unit
     display_unit: Unit
     description: LongText = ""
+    channels: Channels = []
     conversion_profile: ProfileCreate | None = None
 
 
@@ -189,6 +251,7 @@ class SensorUpdate(Patch):
     input_unit: Unit | None = None
     display_unit: Unit | None = None
     description: LongText | None = None
+    channels: Channels | None = None
 
     @model_validator(mode="after")
     def _no_null(self) -> Self:
@@ -226,6 +289,14 @@ class SensorListQuery(PageQuery):
 
 class NoFields(Input):
     """The body of an action that takes no parameters: none, or `{}`."""
+
+
+class PublishQuery(BaseModel):
+    """`backfill=true` publishes from a past `valid_from` and recomputes its readings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backfill: bool = False
 
 
 class NoQuery(BaseModel):
@@ -281,6 +352,30 @@ class RunExportQuery(RunFilters):
     format: Literal["csv", "json"] = "json"
 
 
+MAX_STALE_SECONDS = 366 * 86400
+MAX_RETENTION_DAYS = 36600
+
+
+StaleSeconds = Annotated[int, BeforeValidator(_json_integer), Field(ge=60, le=MAX_STALE_SECONDS)]
+RetentionDays = Annotated[int, BeforeValidator(_json_integer), Field(ge=1, le=MAX_RETENTION_DAYS)]
+
+
+class ProjectSettingsUpdate(Patch):
+    """null puts a setting back to the service's default."""
+
+    stale_run_after_seconds: StaleSeconds | None = None
+    telemetry_raw_retention_days: RetentionDays | None = None
+    telemetry_rollup_retention_days: RetentionDays | None = None
+
+
+class ProjectDeletionIn(Input):
+    """The auth service's announcement that it deleted a project (an internal route)."""
+
+    event_id: uuid.UUID
+    project_id: uuid.UUID
+    deleted_at: Instant
+
+
 class AuditQuery(PageQuery):
     project_id: uuid.UUID
     entity_type: (
@@ -292,6 +387,7 @@ class AuditQuery(PageQuery):
             "conversion_profile",
             "webhook",
             "artifact",
+            "project_settings",
         ]
         | None
     ) = None

@@ -1,19 +1,26 @@
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from backend_common.settings import AuthClientSettings, DatabaseSettings, LiveStreamSettings
+from backend_common.settings import (
+    AuthClientSettings,
+    DatabaseSettings,
+    JobSettings,
+    LiveStreamSettings,
+)
 
 
-class ExperimentSettings(DatabaseSettings, AuthClientSettings, LiveStreamSettings):
+class ExperimentSettings(DatabaseSettings, AuthClientSettings, LiveStreamSettings, JobSettings):
     """The stream_* settings (LiveStreamSettings) are those of live run-metric streams."""
 
     model_config = SettingsConfigDict(env_prefix="EXPERIMENT_")
 
     service_name: str = "experiment"
     port: int = 8002
+    metrics_port: int | None = 9002
     database_name: str = "experiment"
     # A sensor heard from within this many seconds is online, within the second delayed.
     sensor_online_seconds: float = Field(default=10.0, gt=0)
@@ -85,6 +92,35 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings, LiveStreamSetting
     metrics_max_future_seconds: float = Field(default=300.0, ge=0)
     metrics_chart_max_scanned: int = Field(default=200_000, gt=0)
 
+    # Background jobs (docs/jobs.md; the runner's own settings are JobSettings'). Users (ids,
+    # comma-separated in the environment) who may see the jobs at GET /api/v1/jobs.
+    operators: Annotated[tuple[uuid.UUID, ...], NoDecode] = ()
+    # How often each job runs, in seconds.
+    idempotency_purge_interval: float = Field(default=3600.0, gt=0)
+    stale_runs_interval: float = Field(default=300.0, gt=0)
+    capture_upkeep_interval: float = Field(default=10.0, gt=0)
+    sensor_status_interval: float = Field(default=5.0, gt=0)
+    retention_interval: float = Field(default=3600.0, gt=0)
+    # Retention, in days: audit rows (over a year by default), webhook events with their
+    # deliveries and attempts (once every delivery is over), the jobs' run history.
+    audit_retention_days: int = Field(default=400, ge=1)
+    webhook_retention_days: int = Field(default=30, ge=1)
+    job_history_days: int = Field(default=30, ge=1)
+    # A running run without a change, telemetry or metric for this long is failed as stale,
+    # unless its project sets its own time (PATCH /api/v1/project-settings/{id}).
+    stale_run_after_seconds: int = Field(default=86400, ge=60)
+
+    # Projects deleted in the auth service (docs/operations.md, "Deleting a project"): the
+    # audience of the service tokens its announcements carry; how often the job looks for
+    # deletions to carry out (a recorded one makes it due at once), the rows it deletes per
+    # transaction, and a pause between two chunks to spare a busy database.
+    internal_audience: str = "etp-internal"
+    project_deletion_interval: float = Field(default=60.0, gt=0)
+    project_deletion_chunk: int = Field(default=1000, ge=1, le=100_000)
+    project_deletion_pause: float = Field(default=0.0, ge=0, le=60)
+    # Seconds between runs of the job that announces finished backfills.
+    backfill_announce_interval: float = Field(default=5.0, gt=0)
+
     # Buckets one run comparison overlay may answer, all its traces together (docs/compare.md).
     compare_max_overlay_buckets: int = Field(default=200_000, ge=2)
 
@@ -95,6 +131,13 @@ class ExperimentSettings(DatabaseSettings, AuthClientSettings, LiveStreamSetting
             value = value.split(",")
         if isinstance(value, list | tuple):
             return tuple(item.strip().lower() for item in value if item.strip())
+        return value
+
+    @field_validator("operators", mode="before")
+    @classmethod
+    def _split_operators(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
     @model_validator(mode="after")

@@ -1,10 +1,11 @@
 from backend_common.runner import run_service
-from telemetry_ingest_service.app import create_app
 from telemetry_ingest_service.settings import TelemetryIngestSettings
 
 
 def main() -> None:
-    run_service(TelemetryIngestSettings(), create_app)
+    # The app's modules are imported by the runner, after it has set up the metrics of several
+    # workers (backend_common.runner).
+    run_service(TelemetryIngestSettings(), "telemetry_ingest_service.app:create_app")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,21 @@ from backend_common.db import UNAVAILABLE
 from backend_common.export_budget import ExportLimits
 from backend_common.keys import DATABASE
 from backend_common.live import Hub
+from backend_common.metrics import add_sampler
 from backend_common.notifications import Listener
 from backend_common.ratelimit import TokenBuckets
+from telemetry_ingest_service import monitoring
 from telemetry_ingest_service.api import live, telemetry
 from telemetry_ingest_service.api import readings as readings_api
 from telemetry_ingest_service.api.errors import ERRORS
-from telemetry_ingest_service.appkeys import CREDENTIALS, HUB, INGEST, READINGS, SENSOR_RATES
+from telemetry_ingest_service.appkeys import (
+    CREDENTIALS,
+    HUB,
+    INGEST,
+    JOB_RUNNER,
+    READINGS,
+    SENSOR_RATES,
+)
 from telemetry_ingest_service.domain import credentials
 from telemetry_ingest_service.domain.credentials import Credentials, stored_digests
 from telemetry_ingest_service.domain.heartbeats import Heartbeats
@@ -24,16 +33,18 @@ from telemetry_ingest_service.domain.ingest import Ingest
 from telemetry_ingest_service.domain.readings import Readings
 from telemetry_ingest_service.domain.rollup import Rollup
 from telemetry_ingest_service.domain.spool import Spool
-from telemetry_ingest_service.domain.storage import Storage
 from telemetry_ingest_service.repositories.readings import ReadingRepository
 from telemetry_ingest_service.repositories.telemetry import NOTIFY_CHANNEL
 from telemetry_ingest_service.settings import TelemetryIngestSettings
 from telemetry_ingest_service.workers import Workers
+from telemetry_ingest_service.workers.jobs import job_runner, storage
 
 
 def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> web.Application:
     app = create_base_app(settings, error_map=ERRORS, public_routes=("ingest_telemetry",))
-    app[SENSOR_RATES] = TokenBuckets(rate=settings.sensor_rate, burst=settings.sensor_burst)
+    app[SENSOR_RATES] = TokenBuckets(
+        rate=settings.sensor_rate, burst=settings.sensor_burst, name="ingest_sensor_token"
+    )
 
     async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
@@ -71,19 +82,20 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
             spool=spool,
             db_timeout=settings.db_timeout,
         )
-        app[HUB] = hub = Hub.of(db, ReadingRepository, settings)
+        app[HUB] = hub = Hub.of(db, ReadingRepository, settings, name="telemetry")
+        rollup = Rollup(db, clock=clock, grace=timedelta(seconds=settings.rollup_grace_seconds))
+        add_sampler(app, monitoring.spool_sampler(spool))
+        add_sampler(app, monitoring.rollup_sampler(rollup))
         workers = Workers(
             ingest=app[INGEST],
-            rollup=Rollup(db, clock=clock, grace=timedelta(seconds=settings.rollup_grace_seconds)),
-            storage=Storage(
-                db,
-                retention=timedelta(days=settings.retention_days)
-                if settings.retention_days
-                else None,
-            ),
+            rollup=rollup,
+            storage=storage(db, settings),
             heartbeat_interval=settings.heartbeat_interval,
             rollup_interval=settings.rollup_interval,
+            jobs=job_runner(db, settings, clock=clock),
+            jobs_enabled=settings.jobs_enabled,
         )
+        app[JOB_RUNNER] = workers.jobs
 
         def reconnected() -> None:
             app[CREDENTIALS].forget()
@@ -100,7 +112,7 @@ def create_app(settings: TelemetryIngestSettings, *, clock: Clock = utc_now) -> 
         hub.start()
         await workers.maintain_storage()
         await listener.start()
-        workers.start()
+        await workers.start()
         yield
         await workers.stop()
         await hub.stop()

@@ -1,5 +1,6 @@
 from aiohttp import web
 
+from backend_common.jobs import JobRunner
 from backend_common.live import Hub
 from backend_common.ratelimit import TokenBuckets
 from telemetry_ingest_service.domain.credentials import Credentials
@@ -11,3 +12,4 @@ CREDENTIALS = web.AppKey("credentials", Credentials)
 SENSOR_RATES = web.AppKey("sensor_rates", TokenBuckets)
 READINGS = web.AppKey("readings", Readings)
 HUB = web.AppKey("hub", Hub)
+JOB_RUNNER = web.AppKey("job_runner", JobRunner)

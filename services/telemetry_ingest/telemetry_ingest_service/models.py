@@ -13,14 +13,19 @@ from backend_common.pagination import PageQuery
 Layer = Literal["raw", "physical"]
 Bucket = Literal["10s", "1m", "5m", "1h", "1d"]
 MAX_SENSORS = 20
+MAX_SIGNALS = 32
 MAX_PAGE = 10_000
-READING_REPEATED = ("sensor_id",)
+READING_REPEATED = ("sensor_id", "signal")
+# A channel of a multi-channel sensor, as readings name it in meta.signal.
+Signal = Annotated[str, Field(min_length=1, max_length=64)]
+Signals = Annotated[list[Signal], Field(max_length=MAX_SIGNALS)]
 
 
 class _Selection(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     sensor_id: list[uuid.UUID] = Field(default=[], max_length=MAX_SENSORS)
+    signal: Signals = []
     run_id: uuid.UUID | None = None
     capture_session_id: uuid.UUID | None = None
     start: Instant | None = Field(default=None, alias="from")
@@ -83,6 +88,7 @@ class StreamQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sensor_id: list[uuid.UUID] = Field(default=[], max_length=MAX_SENSORS)
+    signal: Signals = []
     run_id: uuid.UUID | None = None
     capture_session_id: uuid.UUID | None = None
     layer: Layer = "physical"

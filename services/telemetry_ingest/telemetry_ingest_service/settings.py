@@ -3,14 +3,22 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from backend_common.settings import AuthClientSettings, DatabaseSettings, LiveStreamSettings
+from backend_common.settings import (
+    AuthClientSettings,
+    DatabaseSettings,
+    JobSettings,
+    LiveStreamSettings,
+)
 
 
-class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings, LiveStreamSettings):
+class TelemetryIngestSettings(
+    DatabaseSettings, AuthClientSettings, LiveStreamSettings, JobSettings
+):
     model_config = SettingsConfigDict(env_prefix="TELEMETRY_INGEST_")
 
     service_name: str = "telemetry_ingest"
     port: int = 8003
+    metrics_port: int | None = 9003
     database_name: str = "experiment"
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     # A batch: at most this many readings, none with a timestamp further ahead of the server.
@@ -24,6 +32,16 @@ class TelemetryIngestSettings(DatabaseSettings, AuthClientSettings, LiveStreamSe
     journal_size: int = Field(default=200, gt=0)  # ingest errors kept per sensor
     # Readings older than this many days are dropped (whole partitions or chunks); 0 keeps all.
     retention_days: int = Field(default=0, ge=0)
+    # Seconds between runs of the storage upkeep job (partitions ahead, retention).
+    storage_upkeep_interval: float = Field(default=3600.0, gt=0)
+    # Seconds between runs of the job that deletes the readings of sensors deleted with their
+    # project.
+    deleted_sensors_interval: float = Field(default=60.0, gt=0)
+    # The conversion backfill job (docs/telemetry.md, "Backfill"): how often it looks for
+    # backfills, readings per chunk (one transaction each), and seconds of pause between chunks.
+    backfill_interval: float = Field(default=2.0, gt=0)
+    backfill_chunk: int = Field(default=10_000, ge=1, le=1_000_000)
+    backfill_pause: float = Field(default=0.0, ge=0, le=60)
     # Batches acknowledged while PostgreSQL is unreachable wait here (fsynced) to be stored.
     spool_dir: Path = Path(".local/telemetry-spool")
     spool_max_bytes: int = Field(default=1 << 30, gt=0)

@@ -97,10 +97,26 @@ async def applied_migrations(conn: asyncpg.Connection) -> list[AppliedMigration]
     return [AppliedMigration(**dict(row)) for row in await conn.fetch(_SELECT_APPLIED)]
 
 
-def pending_migrations(
+def newer_than_known(
     migrations: list[Migration], applied: list[AppliedMigration]
+) -> tuple[list[AppliedMigration], list[AppliedMigration]]:
+    """The applied migrations split into those up to the newest this process knows and those
+    after it: a newer release applied them (expand/contract, docs/operations.md)."""
+    known = max((m.version for m in migrations), default=0)
+    return (
+        [row for row in applied if row.version <= known],
+        [row for row in applied if row.version > known],
+    )
+
+
+def pending_migrations(
+    migrations: list[Migration], applied: list[AppliedMigration], *, allow_newer: bool = False
 ) -> list[Migration]:
-    """What is left to apply; refuses when applied files were edited, removed or reordered."""
+    """What is left to apply; refuses when applied files were edited, removed or reordered.
+    With `allow_newer`, migrations applied after the newest one known here are left out (a newer
+    release applied them: see newer_than_known); without, they count as removed files."""
+    if allow_newer:
+        applied, _ = newer_than_known(migrations, applied)
     by_version = {m.version: m for m in migrations}
     for row in applied:
         migration = by_version.get(row.version)
@@ -126,18 +142,31 @@ async def migrate(
     *,
     dry_run: bool = False,
     on_applied: Callable[[Migration, int], None] | None = None,
+    allow_newer: bool = False,
 ) -> list[Migration]:
-    """Apply the pending migrations of `directory`; returns them (only lists them on dry run)."""
+    """Apply the pending migrations of `directory`; returns them (only lists them on dry run).
+
+    `allow_newer`: migrations applied after the newest in `directory` (by a newer release) are
+    no error; a service starting with APPLY_MIGRATIONS passes it, the CLI does not."""
     migrations = discover(directory)
     if dry_run:
-        return pending_migrations(migrations, await applied_migrations(conn))
+        return pending_migrations(
+            migrations, await applied_migrations(conn), allow_newer=allow_newer
+        )
     # Polled: a runner waiting inside pg_advisory_lock() holds a snapshot, and CREATE INDEX
     # CONCURRENTLY in the runner holding the lock waits for every older snapshot (a deadlock).
     while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):  # noqa: ASYNC110
         await asyncio.sleep(LOCK_POLL_SECONDS)
     try:
         await conn.execute(SCHEMA_MIGRATIONS_DDL)
-        pending = pending_migrations(migrations, await applied_migrations(conn))
+        applied = await applied_migrations(conn)
+        pending = pending_migrations(migrations, applied, allow_newer=allow_newer)
+        _, newer = newer_than_known(migrations, applied)
+        if newer and pending:
+            raise MigrationError(
+                f"{pending[0].name} is pending but a later migration is applied "
+                f"({newer[0].name}, of a newer release)"
+            )
         for migration in pending:
             duration_ms = await _apply(conn, migration)
             if on_applied is not None:

@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -24,7 +24,7 @@ _GET = """
     SELECT fingerprint, status, body, content_type, location
     FROM request_idempotency WHERE user_id = $1 AND key = $2 AND expires_at > now()
 """
-_PURGE = "DELETE FROM request_idempotency WHERE expires_at <= now()"
+_PURGE = "DELETE FROM request_idempotency WHERE expires_at <= coalesce($1, now())"
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class IdempotencyRepository:
         row = await self._conn.fetchrow(_GET, user_id, key)
         return None if row is None else StoredAnswer(**dict(row))
 
-    async def purge_expired(self) -> int:
-        """Deletes answers past their time; returns how many."""
-        result: str = await self._conn.execute(_PURGE)
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        """Deletes answers past their time at `now` (default: the database's); how many."""
+        result: str = await self._conn.execute(_PURGE, now)
         return int(result.split()[-1])

@@ -171,7 +171,7 @@ void run_smoke(const std::string& base_url) {
     const auto history = step("read telemetry history", [&] {
         return telemetry.listTelemetry(std::vector<utility::string_t>{sensor->getId()},
                                                boost::none, boost::none, boost::none, boost::none,
-                                               boost::none, boost::none, boost::none);
+                                               boost::none, boost::none, boost::none, boost::none);
     });
     const auto items = history->getItems();
     check("history size", items.size() == raw_values.size(), std::to_string(items.size()));

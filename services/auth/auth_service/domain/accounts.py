@@ -11,6 +11,7 @@ from typing import Protocol
 import asyncpg
 import structlog
 
+from auth_service import monitoring
 from auth_service.domain.errors import (
     ApiKeyNotAllowed,
     EmailTaken,
@@ -19,6 +20,7 @@ from auth_service.domain.errors import (
     InvalidResetToken,
     RefreshTokenReused,
     RegistrationClosed,
+    Throttled,
     UsernameTaken,
     UserNotFound,
     WrongPassword,
@@ -111,11 +113,16 @@ class Accounts:
     async def login(self, data: LoginIn, *, client: str | None) -> TokenPair:
         """`data.username` may be the username or the email address; `client` is the caller's
         address (None when not known)."""
-        self._throttle.login_attempt(data.username, client)
+        try:
+            self._throttle.login_attempt(data.username, client)
+        except Throttled:
+            monitoring.login_failed(monitoring.THROTTLED)
+            raise
         async with self._db.connection() as conn:
             user = await UserRepository(conn).get_credentials_by_login(data.username)
         # Verified even for an unknown user (against a dummy hash): same answer, same time.
         if not await self._hasher.verify(data.password, user.password_hash if user else None):
+            monitoring.login_failed(monitoring.INVALID_CREDENTIALS)
             raise InvalidCredentials()
         assert user is not None
         async with self._db.transaction() as conn:

@@ -1,6 +1,7 @@
 """Projects and membership: who may see and change what."""
 
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 
@@ -15,8 +16,10 @@ from auth_service.domain.errors import (
 )
 from auth_service.domain.models import Member, Principal, ProjectWithRole, UserSummary
 from auth_service.models import MemberAdd, ProjectCreate, ProjectUpdate
+from auth_service.repositories.deletion_outbox import DeletionOutboxRepository
 from auth_service.repositories.projects import MemberRepository, ProjectRepository
 from auth_service.repositories.users import UserRepository
+from backend_common.clock import Clock, utc_now
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Membership, Role
@@ -36,9 +39,18 @@ async def _require_role(
 
 
 class Projects:
-    def __init__(self, db: Database, *, max_owned: int = 100) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_owned: int = 100,
+        clock: Clock = utc_now,
+        announce: Callable[[], None] = lambda: None,
+    ) -> None:
         self._db = db
         self._max_owned = max_owned
+        self._clock = clock
+        self._announce = announce
 
     async def create(self, *, caller: Principal, data: ProjectCreate) -> ProjectWithRole:
         """A key bound to a project or capped to a role creates none (its user would own it)."""
@@ -92,9 +104,15 @@ class Projects:
         return ProjectWithRole(**project.model_dump(), role=role)
 
     async def delete(self, *, caller: Principal, project_id: uuid.UUID) -> None:
+        """The deletion is announced to the experiment service through the outbox, written in
+        the same transaction (docs/operations.md, "Deleting a project")."""
         async with self._db.transaction() as conn:
             await _require_role(conn, project_id, caller, Role.OWNER)
-            await ProjectRepository(conn).delete(project_id)
+            if await ProjectRepository(conn).delete(project_id):
+                await DeletionOutboxRepository(conn).insert(
+                    project_id, deleted_by=caller.user_id, deleted_at=self._clock()
+                )
+        self._announce()
 
     async def membership(self, *, caller: Principal, project_id: uuid.UUID) -> Membership:
         """The caller's role (through an API key, as far as the key reaches) and the project's

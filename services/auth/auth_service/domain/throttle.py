@@ -37,9 +37,15 @@ class CredentialThrottle:
     ) -> None:
         self._monotonic = monotonic
         self._known_ttl = limits.known_address_ttl
-        self._by_address = TokenBuckets(rate=limits.address_rate, burst=limits.address_burst)
-        self._by_login = TokenBuckets(rate=limits.login_rate, burst=limits.login_burst)
-        self._by_reset_email = TokenBuckets(rate=limits.reset_rate, burst=limits.reset_burst)
+        self._by_address = TokenBuckets(
+            rate=limits.address_rate, burst=limits.address_burst, name="auth_credentials_address"
+        )
+        self._by_login = TokenBuckets(
+            rate=limits.login_rate, burst=limits.login_burst, name="auth_login_name"
+        )
+        self._by_reset_email = TokenBuckets(
+            rate=limits.reset_rate, burst=limits.reset_burst, name="auth_reset_email"
+        )
         # (login, address) → when the login last succeeded from there; oldest first.
         self._known: dict[tuple[str, str], float] = {}
 
@@ -88,7 +94,7 @@ class KeyFailures:
         self, *, rate: float, burst: int, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
         self._monotonic = monotonic
-        self._by_address = TokenBuckets(rate=rate, burst=burst)
+        self._by_address = TokenBuckets(rate=rate, burst=burst, name="auth_api_key_failures")
 
     def check(self, address: str | None) -> None:
         """Throttled when `address` has no refusal left (an unknown address is not counted)."""
@@ -100,4 +106,4 @@ class KeyFailures:
 
     def refused(self, address: str | None) -> None:
         if address is not None:
-            self._by_address.take(address, now=self._monotonic())
+            self._by_address.take(address, now=self._monotonic(), refusing=False)

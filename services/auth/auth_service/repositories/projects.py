@@ -123,8 +123,9 @@ class ProjectRepository:
         )
         return Project.model_validate(dict(row)) if row else None
 
-    async def delete(self, project_id: uuid.UUID) -> None:
-        await self._conn.execute(_DELETE_PROJECT, project_id)
+    async def delete(self, project_id: uuid.UUID) -> bool:
+        """False if it was gone already."""
+        return bool(await self._conn.execute(_DELETE_PROJECT, project_id) == "DELETE 1")
 
     async def list_for_user(
         self,

@@ -29,6 +29,7 @@ from experiment_service.appkeys import ARTIFACTS
 from experiment_service.domain.artifacts.models import (
     Answer,
     Artifact,
+    Download,
     NewArtifact,
     Replay,
     UploadKey,
@@ -76,7 +77,7 @@ def _upload_key(request: web.Request) -> UploadKey | None:
     return UploadKey(key, f"{request.method} {request.path_qs}".encode(), _answer)
 
 
-def _media_type(value: str | None) -> str:
+def media_type(value: str | None) -> str:
     if value is None or not value.strip():
         return DEFAULT_MEDIA_TYPE
     value = value.strip()
@@ -92,7 +93,7 @@ def _missing(field: str, message: str) -> ProblemError:
     return ProblemError(422, "validation_failed", "Invalid query.", errors=[error])
 
 
-async def _batched(read: AsyncIterator[bytes]) -> AsyncGenerator[list[bytes], None]:
+async def batched(read: AsyncIterator[bytes]) -> AsyncGenerator[list[bytes], None]:
     """The pieces `read` gives, in batches of about CHUNK bytes (not joined: a copy less); a
     client that breaks its body off is a 400 (the object written so far is discarded)."""
     pieces: list[bytes] = []
@@ -110,7 +111,7 @@ async def _batched(read: AsyncIterator[bytes]) -> AsyncGenerator[list[bytes], No
         yield pieces
 
 
-async def _raw_pieces(content: StreamReader) -> AsyncIterator[bytes]:
+async def raw_pieces(content: StreamReader) -> AsyncIterator[bytes]:
     while piece := await content.readany():
         yield piece
 
@@ -155,21 +156,21 @@ async def upload_artifact(request: web.Request) -> web.Response:
         new = NewArtifact(
             name=name,
             type=query.type,
-            content_type=_media_type(part.headers.get("Content-Type")),
+            content_type=media_type(part.headers.get("Content-Type")),
             metadata=query.metadata,
         )
-        body = _batched(_form_pieces(reader, part))
+        body = batched(_form_pieces(reader, part))
     else:
         if query.name is None:
             raise _missing("name", "give the artifact's name")
         new = NewArtifact(
             name=query.name,
             type=query.type,
-            content_type=_media_type(request.headers.get("Content-Type")),
+            content_type=media_type(request.headers.get("Content-Type")),
             metadata=query.metadata,
             declared_size=request.content_length,
         )
-        body = _batched(_raw_pieces(request.content))
+        body = batched(raw_pieces(request.content))
     async with aclosing(body):
         stored = await request.app[ARTIFACTS].upload(caller(request), run_id, new, body, key=key)
     if isinstance(stored, Replay):
@@ -230,6 +231,11 @@ async def download_artifact(request: web.Request) -> web.StreamResponse:
     artifact_id = parse_path_uuid(request, "artifact_id")
     parse_query(request, NoQuery)
     download = await request.app[ARTIFACTS].download(caller(request), artifact_id)
+    return await serve_download(request, download)
+
+
+async def serve_download(request: web.Request, download: Download) -> web.StreamResponse:
+    """The artifact's bytes, with entity tag, conditional requests and one byte range."""
     artifact = download.artifact
     tag = entity_tag(artifact.sha256)
     if none_match(request.headers.get("If-None-Match"), tag):
@@ -270,7 +276,7 @@ async def download_artifact(request: web.Request) -> web.StreamResponse:
             return response  # the client went away
         except DomainError as exc:
             # The head is gone: all that is left is to cut the answer short.
-            _log.warning("artifact_download_broken", artifact_id=str(artifact_id), error=str(exc))
+            _log.warning("artifact_download_broken", artifact_id=str(artifact.id), error=str(exc))
             if request.transport is not None:
                 request.transport.close()
             return response

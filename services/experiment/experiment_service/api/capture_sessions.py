@@ -23,7 +23,9 @@ SESSION_PATH = "/api/v1/runs/{run_id}/capture-sessions/{session_id}"
 async def start_capture_session(request: web.Request) -> web.Response:
     run_id = parse_path_uuid(request, "run_id")
     body = await parse_body(request, CaptureStart, optional=True)
-    session = await request.app[CAPTURE_SESSIONS].start(caller(request), run_id, notes=body.notes)
+    session = await request.app[CAPTURE_SESSIONS].start(
+        caller(request), run_id, notes=body.notes, duration_seconds=body.duration_seconds
+    )
     return json_response(
         session,
         status=201,

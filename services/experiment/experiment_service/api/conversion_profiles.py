@@ -5,9 +5,16 @@ from backend_common.idempotency import idempotent
 from backend_common.pagination import PageQuery
 from backend_common.rbac import caller
 from experiment_service.api.listing import page_response
-from experiment_service.api.sensors import SENSOR_PATH, checked_profile
-from experiment_service.appkeys import CONVERSION_PROFILES
-from experiment_service.models import NoFields, ProfileCreate, ProfileSchedule
+from experiment_service.api.sensors import SENSOR_PATH, checked_converter, checked_profile
+from experiment_service.appkeys import BACKFILLS, CONVERSION_PROFILES
+from experiment_service.models import (
+    NoFields,
+    NoQuery,
+    ProfileCreate,
+    ProfilePreview,
+    ProfileSchedule,
+    PublishQuery,
+)
 
 routes = web.RouteTableDef()
 
@@ -26,6 +33,17 @@ async def create_conversion_profile(request: web.Request) -> web.Response:
         status=201,
         headers={"Location": f"/api/v1/sensors/{sensor_id}/conversion-profiles/{profile.id}"},
     )
+
+
+@routes.post(PROFILES_PATH + ":preview", name="preview_conversion_profile")
+async def preview_conversion_profile(request: web.Request) -> web.Response:
+    sensor_id = parse_path_uuid(request, "sensor_id")
+    body = await parse_body(request, ProfilePreview)
+    converter = checked_converter(body.kind, body.payload, field=())
+    points = await request.app[CONVERSION_PROFILES].preview(
+        caller(request), sensor_id, converter, body.raw_values
+    )
+    return json_response({"items": points})
 
 
 @routes.get(PROFILES_PATH, name="list_conversion_profiles")
@@ -60,6 +78,12 @@ async def schedule_conversion_profile(request: web.Request) -> web.Response:
 async def publish_conversion_profile(request: web.Request) -> web.Response:
     sensor_id = parse_path_uuid(request, "sensor_id")
     profile_id = parse_path_uuid(request, "profile_id")
+    if parse_query(request, PublishQuery).backfill:
+        body = await parse_body(request, ProfileSchedule)
+        published = await request.app[CONVERSION_PROFILES].publish_backfill(
+            caller(request), sensor_id, profile_id, body.valid_from
+        )
+        return json_response(published)
     await parse_body(request, NoFields, optional=True)
     profile = await request.app[CONVERSION_PROFILES].publish(caller(request), sensor_id, profile_id)
     return json_response(profile)
@@ -74,3 +98,10 @@ async def deprecate_conversion_profile(request: web.Request) -> web.Response:
         caller(request), sensor_id, profile_id
     )
     return json_response(profile)
+
+
+@routes.get("/api/v1/backfills/{backfill_id}", name="get_backfill")
+async def get_backfill(request: web.Request) -> web.Response:
+    backfill_id = parse_path_uuid(request, "backfill_id")
+    parse_query(request, NoQuery)
+    return json_response(await request.app[BACKFILLS].get(caller(request), backfill_id))

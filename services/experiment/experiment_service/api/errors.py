@@ -12,6 +12,7 @@ from experiment_service.domain.errors import (
     ArtifactNotFound,
     ArtifactQuotaExceeded,
     ArtifactTooLarge,
+    BackfillNotFound,
     BatchFailed,
     CaptureAlreadyRunning,
     CaptureNotDeletable,
@@ -24,12 +25,17 @@ from experiment_service.domain.errors import (
     ExperimentNotFound,
     HomeProjectNotRemovable,
     InvalidTransition,
+    JobNotFound,
     MetricNotFound,
+    NotAnOperator,
     OverlayTooLarge,
+    ParamValueChanged,
     PingRateLimited,
     ProfileNotInFuture,
+    ProfileNotInPast,
     ProfileStartTaken,
     ProfileVersionTaken,
+    RetentionOutOfOrder,
     RunArchived,
     RunHasActiveCapture,
     RunLimit,
@@ -60,10 +66,10 @@ from experiment_service.domain.errors import (
 
 
 def _batch_failures(exc: BatchFailed) -> list[dict[str, Any]]:
-    """Each run that cannot take the change, with the code its own request would get."""
+    """Each item that cannot take the change, with the code its own request would get."""
     return [
-        {"run_id": str(run_id), "code": _code(error), "detail": str(error.detail)}
-        for run_id, error in exc.failures
+        {f"{exc.item}_id": str(item_id), "code": _code(error), "detail": str(error.detail)}
+        for item_id, error in exc.failures
     ]
 
 
@@ -101,6 +107,8 @@ ERROR_MAP: ErrorMap = {
     ProfileVersionTaken: (409, "profile_version_taken"),
     ProfileStartTaken: (409, "profile_start_taken"),
     ProfileNotInFuture: (422, "valid_from_not_in_future"),
+    ProfileNotInPast: (422, "valid_from_not_in_past"),
+    BackfillNotFound: (404, "backfill_not_found"),
     WebhookNotFound: (404, "webhook_not_found"),
     WebhookDeliveryNotFound: (404, "webhook_delivery_not_found"),
     WebhookLimit: (409, "webhook_limit"),
@@ -120,7 +128,11 @@ ERROR_MAP: ErrorMap = {
     UploadKeyReused: (422, "idempotency_key_reused"),
     BatchInvalid: (422, "validation_failed"),
     MetricNotFound: (404, "metric_not_found"),
+    ParamValueChanged: (400, "param_value_changed"),
     TooManyMetricPoints: (422, "too_many_points"),
+    NotAnOperator: (403, "operator_only"),
+    JobNotFound: (404, "job_not_found"),
+    RetentionOutOfOrder: (422, "retention_out_of_order"),
     PingRateLimited: Problem(
         429, "too_many_requests", headers=lambda exc: rate_limit_headers(exc.decision)
     ),

@@ -9,6 +9,8 @@ from experiment_service.appkeys import EXPERIMENTS, EXPORTS, RUNS
 from experiment_service.domain.models import Experiment
 from experiment_service.models import (
     LIST_REPEATED,
+    ExperimentBatchStatusIn,
+    ExperimentBulkTagsIn,
     ExperimentCreate,
     ExperimentExportQuery,
     ExperimentListQuery,
@@ -50,6 +52,26 @@ async def export_experiments(request: web.Request) -> web.StreamResponse:
         name="experiments",
         columns=list(Experiment.model_fields),
     )
+
+
+@routes.post("/api/v1/experiments:batch-status", name="batch_experiment_status")
+@idempotent
+async def batch_experiment_status(request: web.Request) -> web.Response:
+    body = await parse_body(request, ExperimentBatchStatusIn)
+    experiments = await request.app[EXPERIMENTS].batch_status(
+        caller(request), body.experiment_ids, body.status
+    )
+    return json_response({"items": experiments})
+
+
+@routes.post("/api/v1/experiments:bulk-tags", name="bulk_experiment_tags")
+@idempotent
+async def bulk_experiment_tags(request: web.Request) -> web.Response:
+    body = await parse_body(request, ExperimentBulkTagsIn)
+    experiments = await request.app[EXPERIMENTS].bulk_tags(
+        caller(request), body.experiment_ids, add=body.add, remove=body.remove, set_=body.set
+    )
+    return json_response({"items": experiments})
 
 
 @routes.get("/api/v1/experiments/{experiment_id}", name="get_experiment")

@@ -13,6 +13,7 @@ from experiment_service.models import (
     LIST_REPEATED,
     BatchStatusIn,
     BulkTagsIn,
+    ParamsMerge,
     RunExportQuery,
     RunListQuery,
     RunUpdate,
@@ -73,6 +74,14 @@ async def update_run(request: web.Request) -> web.Response:
     run_id = parse_path_uuid(request, "run_id")
     body = await parse_body(request, RunUpdate)
     return json_response(await request.app[RUNS].update(caller(request), run_id, body))
+
+
+@routes.post("/api/v1/runs/{run_id}/params", name="merge_run_params")
+@idempotent
+async def merge_run_params(request: web.Request) -> web.Response:
+    run_id = parse_path_uuid(request, "run_id")
+    body = await parse_body(request, ParamsMerge)
+    return json_response(await request.app[RUNS].merge_params(caller(request), run_id, body.params))
 
 
 @routes.delete("/api/v1/runs/{run_id}", name="delete_run")

@@ -4,6 +4,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from backend_common import conversion
+from backend_common.conversion import Converter
 from backend_common.http import (
     json_response,
     parse_body,
@@ -18,6 +19,7 @@ from experiment_service.api.listing import page_response
 from experiment_service.appkeys import SENSORS
 from experiment_service.models import (
     SENSOR_LIST_REPEATED,
+    JsonObject,
     NoFields,
     NoQuery,
     ProfileCreate,
@@ -34,12 +36,17 @@ routes = web.RouteTableDef()
 SENSOR_PATH = "/api/v1/sensors/{sensor_id}"
 
 
-def checked_profile(profile: ProfileCreate, *, field: tuple[str, ...]) -> ProfileCreate:
-    """The profile with its payload validated against its kind (and with defaults filled in)."""
+def checked_converter(kind: str, payload: JsonObject, *, field: tuple[str, ...]) -> Converter:
+    """The converter of a payload validated against its kind (422 naming `field`.payload)."""
     try:
-        converter = conversion.parse(profile.kind, profile.payload)
+        return conversion.parse(kind, payload)
     except ValidationError as exc:
         raise validation_problem(exc, location="body", prefix=(*field, "payload")) from None
+
+
+def checked_profile(profile: ProfileCreate, *, field: tuple[str, ...]) -> ProfileCreate:
+    """The profile with its payload validated against its kind (and with defaults filled in)."""
+    converter = checked_converter(profile.kind, profile.payload, field=field)
     return profile.model_copy(update={"payload": converter.model_dump()})
 
 

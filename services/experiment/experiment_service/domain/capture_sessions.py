@@ -29,7 +29,16 @@ class CaptureSessions:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def start(self, caller: Caller, run_id: uuid.UUID, *, notes: str) -> CaptureSession:
+    async def start(
+        self,
+        caller: Caller,
+        run_id: uuid.UUID,
+        *,
+        notes: str,
+        duration_seconds: int | None = None,
+    ) -> CaptureSession:
+        """A running session; with `duration_seconds` it stops itself then (the capture upkeep
+        job stops it, dated at its planned stop)."""
         _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
         async with self._db.transaction() as conn:
             # The run's row lock serialises starts: one running session, gap-free ordinals.
@@ -44,7 +53,11 @@ class CaptureSessions:
             # A sensor being deleted waits, or sees this capture and refuses.
             await RunSensorRepository(conn).lock_sensors_of_run(run_id)
             session = await sessions.insert_running(
-                run_id=run_id, project_id=run.project_id, initiated_by=caller.user_id, notes=notes
+                run_id=run_id,
+                project_id=run.project_id,
+                initiated_by=caller.user_id,
+                notes=notes,
+                duration_seconds=duration_seconds,
             )
             await changes.record(
                 conn,

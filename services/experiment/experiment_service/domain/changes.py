@@ -66,27 +66,31 @@ def deleted(entity: Entity, details: dict[str, Any] | None = None) -> Entry:
 async def record(
     conn: asyncpg.Connection,
     *,
-    caller: Caller,
-    role: Role,
+    caller: Caller | None,
+    role: Role | None,
     action: str,
     entity_type: str,
     entry: Entry,
     project_id: uuid.UUID,
     parent_id: uuid.UUID | None = None,
     events: Iterable[Event] = (),
+    request_id: str | None = None,
 ) -> None:
-    """The audit row of a change, then each of its events for the project's subscribers."""
+    """The audit row of a change, then each of its events for the project's subscribers.
+
+    A change the service makes by itself (a background job) has no caller and no role: its
+    audit row and events have no actor, and `request_id` names the job (`job:<name>`)."""
     await AuditRepository(conn).insert(
         project_id=project_id,
-        actor_id=caller.user_id,
-        actor_role=role.value,
+        actor_id=None if caller is None else caller.user_id,
+        actor_role=None if role is None else role.value,
         action=action,
         entity_type=entity_type,
         entity_id=entry.entity_id,
         parent_id=parent_id,
         before=entry.before,
         after=entry.after,
-        request_id=caller.request_id,
+        request_id=request_id if caller is None else caller.request_id,
     )
     for event in events:
         await outbox.emit(

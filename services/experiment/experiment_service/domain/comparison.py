@@ -23,7 +23,6 @@ from experiment_service.domain.comparison_models import (
     Comparison,
     MetricDelta,
     MetricRow,
-    MetricSummary,
     MetricValue,
     Overlay,
     OverlayBuckets,
@@ -42,8 +41,10 @@ from experiment_service.domain.errors import (
     RunsInSeveralProjects,
     SensorNotFound,
 )
+from experiment_service.domain.metric_models import MetricSummary
 from experiment_service.domain.models import Run
 from experiment_service.repositories.comparison import ComparisonRepository
+from experiment_service.repositories.metrics import MetricRepository
 from experiment_service.repositories.runs import RunRepository
 
 
@@ -58,7 +59,7 @@ class Comparisons:
         # One snapshot for everything read about the runs, so the parts agree with each other.
         async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
             repository = ComparisonRepository(conn)
-            summaries = await repository.metric_summaries(run_ids)
+            summaries = await MetricRepository(conn).summaries_of_runs(run_ids)
             sessions = await repository.sessions(run_ids)
             bound = await repository.bound_sensors(run_ids)
             stats = await repository.session_stats(_bound_pairs(sessions, bound))
@@ -161,12 +162,6 @@ def param_rows(runs: Sequence[Run], *, only_diff: bool) -> list[ParamRow]:
 # --- metrics ------------------------------------------------------------------------------------
 
 
-def _avg(summary: MetricSummary) -> float | None:
-    if summary.sum is None or summary.finite_count == 0:
-        return None
-    return summary.sum / summary.finite_count
-
-
 def _minus(value: float | None, baseline: float | None) -> float | None:
     if value is None or baseline is None or not math.isfinite(value - baseline):
         return None
@@ -179,7 +174,7 @@ def _delta(summary: MetricSummary, baseline: MetricSummary | None) -> MetricDelt
     return MetricDelta(
         min=_minus(summary.min, baseline.min),
         max=_minus(summary.max, baseline.max),
-        avg=_minus(_avg(summary), _avg(baseline)),
+        avg=_minus(summary.avg, baseline.avg),
         last=_minus(summary.last, baseline.last),
     )
 
@@ -189,7 +184,7 @@ def _metric_value(summary: MetricSummary, baseline: MetricSummary | None) -> Met
         count=summary.count,
         min=summary.min,
         max=summary.max,
-        avg=_avg(summary),
+        avg=summary.avg,
         last=summary.last,
         last_step=summary.last_step,
         delta=_delta(summary, baseline),
@@ -198,13 +193,13 @@ def _metric_value(summary: MetricSummary, baseline: MetricSummary | None) -> Met
 
 def _same_key(summary: MetricSummary) -> tuple[str, ...]:
     # repr tells every float apart and makes NaN equal to NaN.
-    fields = (summary.count, summary.min, summary.max, _avg(summary), summary.last)
+    fields = (summary.count, summary.min, summary.max, summary.avg, summary.last)
     return (*(repr(field) for field in fields), str(summary.last_step))
 
 
 def metric_rows(
     run_ids: Sequence[uuid.UUID],
-    summaries: Iterable[MetricSummary],
+    summaries: Iterable[tuple[uuid.UUID, MetricSummary]],
     *,
     baseline: uuid.UUID,
     only_diff: bool,
@@ -213,8 +208,8 @@ def metric_rows(
     against the baseline run's (None when the baseline does not have the metric). A metric
     differs when some run lacks it or two runs' summaries are not the same."""
     by_name: dict[str, dict[uuid.UUID, MetricSummary]] = defaultdict(dict)
-    for summary in summaries:
-        by_name[summary.name][summary.run_id] = summary
+    for run_id, summary in summaries:
+        by_name[summary.name][run_id] = summary
     rows = []
     for name in sorted(by_name):
         of_run = by_name[name]

@@ -1,5 +1,6 @@
-"""What run comparison reads (metric summaries, capture sessions, bound sensors, telemetry
-statistics and traces) and what it answers (the comparison table and the overlay)."""
+"""What run comparison reads (capture sessions, bound sensors, telemetry statistics and traces;
+metric summaries are the metrics' own) and what it answers (the comparison table and the
+overlay)."""
 
 import uuid
 from dataclasses import dataclass
@@ -36,22 +37,6 @@ class OverlayRequest:
 
 
 # --- read from the database ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetricSummary:
-    """A run's summary of one metric as the write path keeps it: min/max/sum over the finite
-    values (None while there are none), `count` of every point, `last` possibly NaN or ±inf."""
-
-    run_id: uuid.UUID
-    name: str
-    count: int
-    finite_count: int
-    min: float | None
-    max: float | None
-    sum: float | None
-    last: float
-    last_step: int
 
 
 @dataclass(frozen=True)

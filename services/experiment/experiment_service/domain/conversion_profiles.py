@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from backend_common import conversion
 from backend_common.clock import Clock
+from backend_common.conversion import ConversionError, Converter
 from backend_common.db import Database
 from backend_common.pagination import Page, PageRequest
 from backend_common.rbac import Caller, Role
@@ -25,13 +27,20 @@ from experiment_service.domain.errors import (
     ConversionProfileNotFound,
     InvalidTransition,
     ProfileNotInFuture,
+    ProfileNotInPast,
     ProfileStartTaken,
 )
-from experiment_service.domain.models import ConversionProfile, ProfileStatus
+from experiment_service.domain.models import (
+    ConversionProfile,
+    PreviewPoint,
+    ProfileStatus,
+    PublishedProfile,
+)
 from experiment_service.domain.sensors import SensorAccess, lock_sensor, sensor_access
 from experiment_service.domain.transitions import PROFILE_TRANSITIONS
 from experiment_service.domain.webhooks import outbox
 from experiment_service.models import ProfileCreate
+from experiment_service.repositories.backfills import BackfillRepository
 from experiment_service.repositories.conversion_profiles import ConversionProfileRepository
 
 ENTITY = "conversion_profile"
@@ -84,6 +93,13 @@ class ConversionProfiles:
             found = await ConversionProfileRepository(conn).find(sensor_id, page, self._clock())
         return found.map(lambda profile: visibility.profile(profile, sees_raw=raw))
 
+    async def preview(
+        self, caller: Caller, sensor_id: uuid.UUID, converter: Converter, raw_values: list[float]
+    ) -> list[PreviewPoint]:
+        """Each raw value converted by a profile not yet created, for whoever may create one."""
+        await sensor_access(self._db, caller, sensor_id, Role.EDITOR, manage=True)
+        return [_preview_point(converter, raw) for raw in raw_values]
+
     async def schedule(
         self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID, valid_from: datetime
     ) -> ConversionProfile:
@@ -123,6 +139,43 @@ class ConversionProfiles:
             return await self._reshaped(
                 conn, caller, access, profiles, current, "conversion_profile.activated"
             )
+
+    async def publish_backfill(
+        self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID, valid_from: datetime
+    ) -> PublishedProfile:
+        """Makes a draft or scheduled profile valid from a past instant, for owners: the timeline
+        is cut as for a publish (the profile ends where the next one starts), and a backfill
+        recomputes the stored readings of its validity (docs/telemetry.md, "Backfill"). Asked
+        again for the same profile, the answer names the same backfill."""
+        access = await sensor_access(self._db, caller, sensor_id, Role.OWNER, manage=True)
+        async with self._db.transaction() as conn:
+            await lock_sensor(conn, sensor_id)
+            backfills = BackfillRepository(conn)
+            known = await backfills.of_profile(profile_id)
+            if known is not None:
+                profile = await self._get(ConversionProfileRepository(conn), sensor_id, profile_id)
+                return PublishedProfile(**profile.model_dump(), backfill_id=known.id)
+            profiles, current = await self._transition(
+                conn, sensor_id, profile_id, ProfileStatus.ACTIVE
+            )
+            now = self._clock()
+            if valid_from > now:
+                raise ProfileNotInPast()
+            if await profiles.starts_at(sensor_id, valid_from):
+                raise ProfileStartTaken()
+            await profiles.start(current.id, valid_from=valid_from, published_by=caller.user_id)
+            updated = await self._reshaped(
+                conn, caller, access, profiles, current, "conversion_profile.activated"
+            )
+            backfill = await backfills.insert(
+                sensor_id=sensor_id,
+                profile_id=profile_id,
+                range_from=valid_from,
+                range_to=updated.valid_to,
+                created_by=caller.user_id,
+                now=now,
+            )
+        return PublishedProfile(**updated.model_dump(), backfill_id=backfill.id)
 
     async def deprecate(
         self, caller: Caller, sensor_id: uuid.UUID, profile_id: uuid.UUID
@@ -206,3 +259,10 @@ async def _sees_raw(caller: Caller, access: SensorAccess) -> bool:
         if membership is not None and membership.sees_raw:
             return True
     return False
+
+
+def _preview_point(converter: Converter, raw: float) -> PreviewPoint:
+    try:
+        return PreviewPoint(raw_value=raw, physical_value=conversion.convert(converter, raw))
+    except ConversionError as exc:
+        return PreviewPoint(raw_value=raw, physical_value=None, error=str(exc))

@@ -116,6 +116,14 @@ class ProfileNotInFuture(DomainError):
     """A profile is scheduled for a future instant; publish it to make it valid now."""
 
 
+class ProfileNotInPast(DomainError):
+    """A backfill publishes a profile from a past instant; schedule one for the future."""
+
+
+class BackfillNotFound(DomainError):
+    """No such backfill, or not one of a sensor the caller sees."""
+
+
 class WebhookNotFound(DomainError):
     """No such webhook subscription."""
 
@@ -160,11 +168,12 @@ class WebhookTargetRefused(DomainError):
 
 
 class BatchFailed(DomainError):
-    """Nothing was changed: some runs cannot take the change."""
+    """Nothing was changed: some items (runs, experiments) cannot take the change."""
 
-    def __init__(self, failures: list[tuple[uuid.UUID, DomainError]]) -> None:
-        super().__init__(f"{len(failures)} of the runs cannot take the change; nothing changed.")
+    def __init__(self, failures: list[tuple[uuid.UUID, DomainError]], *, item: str) -> None:
+        super().__init__(f"{len(failures)} of the {item}s cannot take the change; nothing changed.")
         self.failures = failures
+        self.item = item
 
 
 class PingRateLimited(DomainError):
@@ -219,3 +228,23 @@ class MetricNotFound(DomainError):
 class TooManyMetricPoints(DomainError):
     """The range holds too many points to draw from them; narrow it (or leave out the time
     range: a step range is drawn from the tiles kept on write)."""
+
+
+# --- background jobs ---------------------------------------------------------------------------
+
+
+class NotAnOperator(DomainError):
+    """Only the service's operators see its background jobs (EXPERIMENT_OPERATORS), with their
+    own token or an API key without a project or role limit."""
+
+
+class JobNotFound(DomainError):
+    """No background job has that name."""
+
+
+class RetentionOutOfOrder(DomainError):
+    """Raw readings cannot be kept longer than their per-minute rollup."""
+
+
+class ParamValueChanged(DomainError):
+    """A param keeps the value it was first logged with (MLflow's rule, for its door)."""

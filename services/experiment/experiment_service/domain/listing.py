@@ -32,6 +32,8 @@ class TagsMatch(StrEnum):
 class ListFilter:
     project_id: uuid.UUID | None = None
     experiment_id: uuid.UUID | None = None
+    # Runs only: any of these experiments (with project_id, which scopes them).
+    experiment_ids: tuple[uuid.UUID, ...] = ()
     statuses: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     tags_match: TagsMatch = TagsMatch.ANY

@@ -12,6 +12,7 @@ Reading (any member): the summaries, a series page by page, a chart of a series
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -38,6 +39,7 @@ from experiment_service.domain.metric_models import (
     MetricSummary,
     SeriesFilter,
 )
+from experiment_service.domain.models import Run
 from experiment_service.repositories.metric_series import SeriesRepository
 from experiment_service.repositories.metrics import MetricRepository
 from experiment_service.repositories.runs import RunRepository
@@ -128,6 +130,20 @@ class RunMetrics:
         async with self._db.connection() as conn:
             await run_access(conn, caller, run_id, Role.VIEWER)
             return await MetricRepository(conn).summaries(run_id, page)
+
+    async def summaries_of(
+        self, caller: Caller, runs: Sequence[Run]
+    ) -> dict[uuid.UUID, list[MetricSummary]]:
+        """Every metric of each of `runs` (read by the caller already), by run id and name."""
+        for project_id in {run.project_id for run in runs}:
+            await caller.require(project_id, Role.VIEWER, not_found=RunNotFound)
+        found: dict[uuid.UUID, list[MetricSummary]] = {run.id: [] for run in runs}
+        if runs:
+            async with self._db.connection() as conn:
+                rows = await MetricRepository(conn).summaries_of_runs(list(found))
+            for run_id, summary in rows:
+                found[run_id].append(summary)
+        return found
 
     async def series(
         self, caller: Caller, run_id: uuid.UUID, name: str, flt: SeriesFilter, page: PageRequest

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend_common.statuses import CaptureStatus, RunStatus, SensorStatus
 
@@ -46,6 +46,8 @@ class Run(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_seconds: float | None
+    # Why the service failed the run by itself (`stale`); None otherwise.
+    failure_reason: str | None = None
     created_by: uuid.UUID
     created_at: datetime
     updated_at: datetime
@@ -59,6 +61,7 @@ class StatusChange:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_seconds: float | None = None
+    failure_reason: str | None = None
 
     def columns(self) -> dict[str, object]:
         return {
@@ -68,9 +71,22 @@ class StatusChange:
                 ("started_at", self.started_at),
                 ("finished_at", self.finished_at),
                 ("duration_seconds", self.duration_seconds),
+                ("failure_reason", self.failure_reason),
             )
             if value is not None
         }
+
+
+class DataGap(BaseModel):
+    """A sensor bound to the session's run was offline from `from_` to `to` (None: still is)."""
+
+    model_config = ConfigDict(
+        serialize_by_alias=True, validate_by_name=True, validate_by_alias=True
+    )
+
+    sensor_id: uuid.UUID
+    from_: datetime = Field(alias="from")
+    to: datetime | None
 
 
 class CaptureSession(BaseModel):
@@ -84,6 +100,10 @@ class CaptureSession(BaseModel):
     initiated_by: uuid.UUID | None
     notes: str
     failure_reason: str | None
+    # A session started with a duration stops itself then.
+    planned_stop_at: datetime | None = None
+    # Stretches in which a sensor bound to the run was offline while the session ran.
+    gaps: list[DataGap] = []
     created_at: datetime
     updated_at: datetime
 
@@ -121,6 +141,13 @@ class GraceToken(BaseModel):
     last_used_at: datetime | None
 
 
+class SensorChannel(BaseModel):
+    """A channel a sensor declares (the `signal` of its readings) and its unit."""
+
+    name: str
+    unit: str | None = None
+
+
 class Sensor(BaseModel):
     id: uuid.UUID
     project_id: uuid.UUID
@@ -130,6 +157,7 @@ class Sensor(BaseModel):
     input_unit: str
     display_unit: str
     description: str
+    channels: list[SensorChannel]
     status: SensorStatus
     last_heartbeat: datetime | None
     active_profile_id: uuid.UUID | None
@@ -166,6 +194,52 @@ class ConversionProfile(BaseModel):
     updated_at: datetime
 
 
+class BackfillStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Backfill(BaseModel):
+    """The recomputation of a sensor's stored readings in [range_from, range_to) after a profile
+    was published for a past start; progress as of `updated_at`."""
+
+    id: uuid.UUID
+    sensor_id: uuid.UUID
+    profile_id: uuid.UUID
+    range_from: datetime
+    range_to: datetime | None
+    status: BackfillStatus
+    rows_total: int
+    rows_done: int
+    error: str | None
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class BackfillProgress(Backfill):
+    """A backfill as shown: readings per second so far and the seconds still to go (null
+    before the first chunk, or once finished)."""
+
+    rate: float | None
+    eta_seconds: float | None
+
+
+class PublishedProfile(ConversionProfile):
+    """A profile published for a past start, and the backfill recomputing its readings."""
+
+    backfill_id: uuid.UUID
+
+
+class PreviewPoint(BaseModel):
+    """A raw value and what a profile makes of it: the physical value, or why there is none."""
+
+    raw_value: float
+    physical_value: float | None
+    error: str | None = None
+
+
 class SensorProject(BaseModel):
     sensor_id: uuid.UUID
     project_id: uuid.UUID
@@ -197,3 +271,14 @@ class IngestError(BaseModel):
     rejected: int
     errors: list[dict[str, Any]]
     request_id: str | None
+
+
+class ProjectSettings(BaseModel):
+    """A project's settings for the background jobs; None: the service's default."""
+
+    project_id: uuid.UUID
+    stale_run_after_seconds: int | None = None
+    telemetry_raw_retention_days: int | None = None
+    telemetry_rollup_retention_days: int | None = None
+    updated_by: uuid.UUID | None = None
+    updated_at: datetime | None = None

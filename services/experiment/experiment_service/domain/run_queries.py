@@ -16,6 +16,7 @@ types sort by type (strings, numbers, booleans, arrays, objects), metric NaN abo
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 
 class Compare(StrEnum):
@@ -66,7 +67,26 @@ class MetricCondition:
     value: float
 
 
-RunCondition = ParamCondition | MetricCondition
+class TextCompare(StrEnum):
+    EQ = "eq"
+    NE = "ne"
+    DISTINCT = "distinct"  # ne, and also where there is no such text
+    LIKE = "like"
+    ILIKE = "ilike"
+
+
+@dataclass(frozen=True)
+class TextCondition:
+    """A text compared with `value` (a LIKE pattern for like and ilike): the `name`, or the text
+    at `path` in the `params` or `metadata`. Also applies to experiments (name, metadata)."""
+
+    column: Literal["name", "params", "metadata"]
+    path: tuple[str, ...]
+    op: TextCompare
+    value: str
+
+
+RunCondition = ParamCondition | MetricCondition | TextCondition
 
 
 @dataclass(frozen=True)

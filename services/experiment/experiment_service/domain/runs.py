@@ -16,8 +16,8 @@ from backend_common.rbac import Caller, Role
 from backend_common.statuses import RunStatus
 from experiment_service.domain import changes
 from experiment_service.domain.access import experiment_role, locked_run, run_role
+from experiment_service.domain.batches import change_all, merged_tags
 from experiment_service.domain.errors import (
-    BatchFailed,
     ExperimentArchived,
     ExperimentNotFound,
     InvalidTransition,
@@ -34,8 +34,8 @@ from experiment_service.domain.transitions import (
     RUN_STATUSES_NEEDING_IDLE_CAPTURE,
     RUN_TRANSITIONS,
 )
-from experiment_service.domain.webhooks.outbox import Event, check_fan_out
-from experiment_service.models import RunCreate, RunUpdate
+from experiment_service.domain.webhooks.outbox import Event
+from experiment_service.models import JsonObject, RunCreate, RunUpdate
 from experiment_service.repositories.capture_sessions import CaptureSessionRepository
 from experiment_service.repositories.experiments import ExperimentRepository
 from experiment_service.repositories.runs import RunRepository
@@ -87,15 +87,6 @@ async def _editor_role(caller: Caller, run: Run | None) -> Role:
     if run is None:
         raise RunNotFound()
     return await caller.require(run.project_id, Role.EDITOR, not_found=RunNotFound)
-
-
-def _merged_tags(
-    tags: list[str], *, add: list[str], remove: list[str], set_: list[str] | None
-) -> list[str]:
-    if set_ is not None:
-        return list(dict.fromkeys(set_))
-    kept = [tag for tag in tags if tag not in set(remove)]
-    return list(dict.fromkeys([*kept, *add]))
 
 
 class Runs:
@@ -187,9 +178,28 @@ class Runs:
                     yield ExportRows(rows, truncated=truncated, max_rows=limit)
 
     async def update(self, caller: Caller, run_id: uuid.UUID, patch: RunUpdate) -> Run:
+        return await self.revise(caller, run_id, lambda _: patch)
+
+    async def merge_params(self, caller: Caller, run_id: uuid.UUID, params: JsonObject) -> Run:
+        """The params merged into the run's as they are once it is locked, so that writers
+        logging at once never lose each other's keys."""
+        return await self.revise(
+            caller, run_id, lambda run: RunUpdate(params={**run.params, **params})
+        )
+
+    async def revise(
+        self, caller: Caller, run_id: uuid.UUID, revision: Callable[[Run], RunUpdate | None]
+    ) -> Run:
+        """Like `update`, with the patch that `revision` makes of the run as it is once locked
+        (None: nothing to change), so that changes made of its fields are never lost to a
+        concurrent one (e.g. params merged into those it has). `revision` may raise a
+        DomainError to refuse."""
         _, role = await run_role(self._db, caller, run_id, Role.EDITOR)
         async with self._db.transaction() as conn:
             current = await locked_run(conn, run_id, "update")
+            patch = revision(current)
+            if patch is None:
+                return current
             if patch.status is not None:
                 change = _Change(patch, await _status_change(conn, current, patch.status))
             elif current.status == RunStatus.ARCHIVED:
@@ -249,7 +259,7 @@ class Runs:
         async def change(conn: asyncpg.Connection, run: Run) -> _Change:
             if run.status == RunStatus.ARCHIVED:
                 raise RunArchived()
-            return _Change(tags=_merged_tags(run.tags, add=add, remove=remove, set_=set_))
+            return _Change(tags=merged_tags(run.tags, add=add, remove=remove, set_=set_))
 
         return await self._batch(caller, run_ids, change)
 
@@ -257,48 +267,11 @@ class Runs:
         self,
         caller: Caller,
         run_ids: list[uuid.UUID],
-        change: Callable[[asyncpg.Connection, Run], Awaitable[_Change]],
+        plan: Callable[[asyncpg.Connection, Run], Awaitable[_Change]],
     ) -> list[Run]:
-        ordered_ids = list(dict.fromkeys(run_ids))
-        failures: dict[uuid.UUID, DomainError] = {}
-        roles: dict[uuid.UUID, Role] = {}
-        async with self._db.connection() as conn:
-            seen = await RunRepository(conn).get_many(ordered_ids)
-        for run_id in ordered_ids:
-            try:
-                roles[run_id] = await _editor_role(caller, seen.get(run_id))
-            except DomainError as exc:
-                failures[run_id] = exc
-        async with self._db.transaction() as conn:
-            found = await RunRepository(conn).get_many(list(roles), for_update=True)
-            planned: list[tuple[Run, Role, _Change]] = []
-            for run_id, role in roles.items():
-                try:
-                    run = found.get(run_id)
-                    if run is None:
-                        raise RunNotFound()
-                    planned.append((run, role, await change(conn, run)))
-                except DomainError as exc:
-                    failures[run_id] = exc
-            if failures:
-                raise BatchFailed(
-                    [(run_id, failures[run_id]) for run_id in ordered_ids if run_id in failures]
-                )
-            await check_fan_out(
-                conn,
-                [
-                    (run.project_id, event.type)
-                    for run, _, planned_change in planned
-                    for event in _events(run, _preview(run, planned_change))
-                ],
-                limit=self._max_fan_out,
-            )
-            updated_runs = []
-            for run, role, planned_change in planned:
-                updated = await self._apply(conn, run, planned_change)
-                await self._record_change(conn, caller, role, run, updated, planned_change)
-                updated_runs.append(updated)
-        return updated_runs
+        return await change_all(
+            self._db, caller, run_ids, _RunBatch(self, plan), max_fan_out=self._max_fan_out
+        )
 
     @staticmethod
     async def _record_change(
@@ -328,6 +301,39 @@ class Runs:
             parent_id=after_run.experiment_id,
             events=_events(before_run, after_run),
         )
+
+
+@dataclass(frozen=True)
+class _RunBatch:
+    """Runs as the items of a batch change (domain.batches)."""
+
+    runs: Runs
+    planner: Callable[[asyncpg.Connection, Run], Awaitable[_Change]]
+    item: str = "run"
+
+    async def read(
+        self, conn: asyncpg.Connection, ids: list[uuid.UUID], *, for_update: bool
+    ) -> dict[uuid.UUID, Run]:
+        return await RunRepository(conn).get_many(ids, for_update=for_update)
+
+    async def role(self, caller: Caller, found: Run | None) -> Role:
+        return await _editor_role(caller, found)
+
+    def not_found(self) -> DomainError:
+        return RunNotFound()
+
+    async def plan(self, conn: asyncpg.Connection, found: Run) -> _Change:
+        return await self.planner(conn, found)
+
+    def fan_out(self, found: Run, plan: _Change) -> list[tuple[uuid.UUID, str]]:
+        return [(found.project_id, event.type) for event in _events(found, _preview(found, plan))]
+
+    async def write(
+        self, conn: asyncpg.Connection, caller: Caller, role: Role, found: Run, plan: _Change
+    ) -> Run:
+        updated = await self.runs._apply(conn, found, plan)
+        await self.runs._record_change(conn, caller, role, found, updated, plan)
+        return updated
 
 
 def _preview(run: Run, change: _Change) -> Run:

@@ -27,6 +27,11 @@ _INSERT = f"""
     RETURNING {COLUMNS}
 """
 _GET = f"SELECT {COLUMNS} FROM artifacts WHERE id = $1"
+# The newest of a run's artifacts of that name (a name may be uploaded again).
+_NEWEST_NAMED = f"""
+    SELECT {COLUMNS} FROM artifacts WHERE run_id = $1 AND name = $2
+    ORDER BY created_at DESC, id DESC LIMIT 1
+"""
 _GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM artifacts WHERE id = $1 FOR UPDATE"
 _LIST = f"""
     SELECT {COLUMNS} FROM artifacts
@@ -93,6 +98,10 @@ class ArtifactRepository:
 
     async def get(self, artifact_id: uuid.UUID, *, for_update: bool = False) -> Artifact | None:
         row = await self._conn.fetchrow(_GET_FOR_UPDATE if for_update else _GET, artifact_id)
+        return None if row is None else _artifact(row)
+
+    async def newest_named(self, run_id: uuid.UUID, name: str) -> Artifact | None:
+        row = await self._conn.fetchrow(_NEWEST_NAMED, run_id, name)
         return None if row is None else _artifact(row)
 
     async def find(

@@ -1,6 +1,6 @@
-"""SQL of run comparison: metric summaries, capture sessions and bound sensors of a set of runs,
-and their telemetry, read through the `telemetry_seam` functions (migration 0011), never from the
-telemetry tables themselves."""
+"""SQL of run comparison: capture sessions and bound sensors of a set of runs, and their
+telemetry, read through the `telemetry_seam` functions (migration 0011), never from the telemetry
+tables themselves. (Metric summaries are read by the metrics repository.)"""
 
 import uuid
 from collections.abc import Sequence
@@ -9,18 +9,12 @@ import asyncpg
 
 from experiment_service.domain.comparison_models import (
     BoundSensorRef,
-    MetricSummary,
     OverlayBuckets,
     SessionRef,
     SessionStats,
     Trace,
 )
 
-_METRIC_SUMMARIES = """
-    SELECT run_id, name, count, finite_count, min, max, sum, last, last_step
-    FROM run_metric_summaries WHERE run_id = ANY($1::uuid[])
-    ORDER BY name, run_id
-"""
 _SESSIONS = """
     SELECT id, run_id, ordinal_number, started_at, stopped_at
     FROM capture_sessions WHERE run_id = ANY($1::uuid[])
@@ -52,10 +46,6 @@ _SESSION_TRACES = """
 class ComparisonRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
-
-    async def metric_summaries(self, run_ids: Sequence[uuid.UUID]) -> list[MetricSummary]:
-        rows = await self._conn.fetch(_METRIC_SUMMARIES, list(run_ids))
-        return [MetricSummary(**dict(row)) for row in rows]
 
     async def sessions(self, run_ids: Sequence[uuid.UUID]) -> list[SessionRef]:
         """The runs' capture sessions, in ordinal order per run."""

@@ -28,6 +28,9 @@ _INSERT = f"""
 """
 _GET = f"SELECT {COLUMNS} FROM experiments WHERE id = $1"
 _LOCKS = {None: "", "update": " FOR UPDATE", "share": " FOR SHARE"}
+_GET_MANY = f"SELECT {COLUMNS} FROM experiments WHERE id = ANY($1)"
+# Ordered by id so that concurrent batches lock in the same order and cannot deadlock.
+_GET_MANY_FOR_UPDATE = f"{_GET_MANY} ORDER BY id FOR UPDATE"
 # Deleting an experiment deletes its runs (and their capture sessions) with it.
 _DELETE = """
     WITH doomed AS (SELECT count(*) AS runs FROM runs WHERE experiment_id = $1),
@@ -64,6 +67,13 @@ class ExperimentRepository:
         """`lock="share"` keeps the experiment's status from changing until the transaction ends."""
         row = await self._conn.fetchrow(_GET + _LOCKS[lock], experiment_id)
         return Experiment.model_validate(dict(row)) if row else None
+
+    async def get_many(
+        self, experiment_ids: list[uuid.UUID], *, for_update: bool = False
+    ) -> dict[uuid.UUID, Experiment]:
+        sql = _GET_MANY_FOR_UPDATE if for_update else _GET_MANY
+        rows = await self._conn.fetch(sql, experiment_ids)
+        return {row["id"]: Experiment.model_validate(dict(row)) for row in rows}
 
     async def update(self, experiment_id: uuid.UUID, patch: ExperimentUpdate) -> Experiment:
         query = Query()

@@ -65,6 +65,8 @@ def apply_filter(query: Query, flt: ListFilter, *, text_expr: str) -> None:
         query.where(f"project_id = {query.param(flt.project_id)}")
     if flt.experiment_id is not None:
         query.where(f"experiment_id = {query.param(flt.experiment_id)}")
+    if flt.experiment_ids:
+        query.where(f"experiment_id = ANY({query.param(list(flt.experiment_ids))}::uuid[])")
     if flt.statuses:
         query.where(f"status = ANY({query.param(list(flt.statuses))}::text[])")
     if flt.tags:

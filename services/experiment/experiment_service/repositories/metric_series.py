@@ -113,8 +113,12 @@ class SeriesRepository:
         """The lowest and highest step of the points in the step range (None: there are none)."""
         query = Query()
         where = _where(query, run_id, name, replace(flt, time_from=None, time_to=None))
+        # Two index probes, spelt out: with statistics not yet updated after a big load,
+        # the planner may answer min()/max() by reading every point of the series.
         row = await self._conn.fetchrow(
-            f"SELECT min(step) AS lo, max(step) AS hi FROM run_metrics WHERE {where}", *query.params
+            f"SELECT (SELECT step FROM run_metrics WHERE {where} ORDER BY step LIMIT 1) AS lo,"
+            f" (SELECT step FROM run_metrics WHERE {where} ORDER BY step DESC LIMIT 1) AS hi",
+            *query.params,
         )
         return None if row["lo"] is None else (row["lo"], row["hi"])
 

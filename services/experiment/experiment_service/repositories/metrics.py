@@ -95,6 +95,10 @@ _SUMMARIES = f"""
     WHERE run_id = $1 AND name > coalesce($2, '') ORDER BY name LIMIT $3
 """
 _SUMMARY = f"SELECT {_SUMMARY_COLUMNS} FROM run_metric_summaries WHERE run_id = $1 AND name = $2"
+_SUMMARIES_OF_RUNS = f"""
+    SELECT run_id, {_SUMMARY_COLUMNS} FROM run_metric_summaries WHERE run_id = ANY($1::uuid[])
+    ORDER BY name, run_id
+"""
 
 
 class NameKey(CursorKey):
@@ -200,6 +204,16 @@ class MetricRepository:
         return page.page(
             [MetricSummary(**dict(row)) for row in rows], key=lambda s: NameKey(n=s.name)
         )
+
+    async def summaries_of_runs(
+        self, run_ids: list[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, MetricSummary]]:
+        """Every metric of each run, by name: (run id, summary)."""
+        rows = await self._conn.fetch(_SUMMARIES_OF_RUNS, run_ids)
+        return [
+            (row["run_id"], MetricSummary(**{k: v for k, v in row.items() if k != "run_id"}))
+            for row in rows
+        ]
 
     async def summary(self, run_id: uuid.UUID, name: str) -> MetricSummary | None:
         row = await self._conn.fetchrow(_SUMMARY, run_id, name)

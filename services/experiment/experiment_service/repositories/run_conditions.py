@@ -19,6 +19,8 @@ from experiment_service.domain.run_queries import (
     MetricCondition,
     MetricStat,
     RunCondition,
+    TextCompare,
+    TextCondition,
     ValueSort,
 )
 
@@ -40,7 +42,24 @@ class ValueSortKey(CursorKey):
     id: uuid.UUID
 
 
+_TEXT_OPERATORS = {
+    TextCompare.EQ: "=",
+    TextCompare.NE: "<>",
+    TextCompare.DISTINCT: "IS DISTINCT FROM",
+    TextCompare.LIKE: "LIKE",
+    TextCompare.ILIKE: "ILIKE",
+}
+
+
 def condition_sql(query: Query, condition: RunCondition) -> str:
+    if isinstance(condition, TextCondition):
+        text = (
+            f"({condition.column} #>> {query.param(list(condition.path))}::text[])"
+            if condition.column != "name"
+            else "name"
+        )
+        operator = _TEXT_OPERATORS[condition.op]
+        return f'{text} COLLATE "C" {operator} {query.param(condition.value)}::text'
     if isinstance(condition, MetricCondition):
         stat = _STATS[condition.stat]
         return (

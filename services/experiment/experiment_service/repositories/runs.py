@@ -27,7 +27,8 @@ from experiment_service.repositories.run_conditions import (
 
 COLUMNS = (
     "id, experiment_id, project_id, name, params, git_sha, env, tags, notes, metadata, status,"
-    " started_at, finished_at, duration_seconds, created_by, created_at, updated_at"
+    " started_at, finished_at, duration_seconds, failure_reason, created_by, created_at,"
+    " updated_at"
 )
 _SELECT = f"SELECT {COLUMNS} FROM runs"
 TEXT_EXPR = "name || ' ' || notes"
@@ -44,6 +45,7 @@ UPDATABLE = (
     "started_at",
     "finished_at",
     "duration_seconds",
+    "failure_reason",
 )
 
 # Takes the project from the experiment and share-locks it, so it cannot be archived meanwhile;

@@ -22,7 +22,7 @@ from experiment_service.repositories.cursor_keys import BigId
 from experiment_service.repositories.listing import page_in, paged
 
 TEXT_EXPR = "name || ' ' || description"
-UPDATABLE = ("name", "type", "input_unit", "display_unit", "description")
+UPDATABLE = ("name", "type", "input_unit", "display_unit", "description", "channels")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ def _select(query: Query, view: SensorView) -> str:
     return f"""
         SELECT * FROM (
             SELECT s.id, s.project_id, s.name, s.type, s.input_unit, s.display_unit,
-                   s.description, s.last_heartbeat, s.created_by, s.created_at, s.updated_at,
+                   s.description, s.channels, s.last_heartbeat, s.created_by, s.created_at,
+                   s.updated_at,
                    ARRAY(SELECT sp.project_id FROM sensor_projects sp WHERE sp.sensor_id = s.id
                          ORDER BY sp.added_at, sp.project_id) AS project_ids,
                    CASE WHEN s.last_heartbeat IS NULL THEN 'never_seen'
@@ -98,8 +99,9 @@ def _sensor(row: Any) -> Sensor:
 
 
 _INSERT = """
-    INSERT INTO sensors (project_id, name, type, input_unit, display_unit, description, created_by)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    INSERT INTO sensors (project_id, name, type, input_unit, display_unit, description, channels,
+                         created_by)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
     RETURNING id
 """
 _ADD_PROJECT = """
@@ -171,6 +173,7 @@ class SensorRepository:
             data.input_unit,
             data.display_unit,
             data.description,
+            [channel.model_dump() for channel in data.channels],
             created_by,
         )
         await self.add_project(sensor_id, data.project_id, added_by=created_by)
@@ -278,7 +281,10 @@ class SensorRepository:
 
     async def update(self, sensor_id: uuid.UUID, patch: SensorUpdate) -> None:
         query = Query()
-        assignments = query.assignments(patch.changes(), UPDATABLE)
+        changes = patch.changes()
+        if patch.channels is not None:
+            changes["channels"] = [channel.model_dump() for channel in patch.channels]
+        assignments = query.assignments(changes, UPDATABLE)
         await self._conn.execute(
             f"UPDATE sensors SET {assignments} WHERE id = {query.param(sensor_id)}", *query.params
         )

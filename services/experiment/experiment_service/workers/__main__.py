@@ -1,48 +1,26 @@
-"""`python -m experiment_service.workers`: the service's background workers (today the webhook
-dispatcher) as a process of their own, with the experiment service's settings (EXPERIMENT_*).
-SIGTERM or SIGINT stops it."""
+"""`python -m experiment_service.workers`: the service's background work as a process of its
+own, with the experiment service's settings (EXPERIMENT_*): the webhook dispatcher
+(WEBHOOK_DISPATCHER_ENABLED) and the job runner (JOBS_ENABLED). SIGTERM or SIGINT stops it."""
 
-import asyncio
-import signal
-
-import structlog
-
-from backend_common.db import Database, create_pool
-from backend_common.logging import configure_logging
-from backend_common.settings import mask_dsn
+from backend_common.db import Database
+from backend_common.runner import Worker, run_workers
 from experiment_service.settings import ExperimentSettings
 from experiment_service.workers.dispatcher import Dispatcher
-
-
-async def serve(settings: ExperimentSettings) -> None:
-    log = structlog.get_logger(__name__)
-    dsn = settings.database_url.get_secret_value()
-    log.info("database_connecting", dsn=mask_dsn(dsn))
-    pool = await create_pool(
-        dsn,
-        min_size=settings.db_pool_min_size,
-        max_size=settings.db_pool_max_size,
-        command_timeout=settings.db_command_timeout,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    dispatcher = Dispatcher(Database(pool), settings)
-    try:
-        await dispatcher.start()
-        await stop.wait()
-        await dispatcher.stop()
-    finally:
-        await pool.close()
+from experiment_service.workers.jobs import job_runner
 
 
 def main() -> None:
-    settings = ExperimentSettings(service_name="experiment-dispatcher")
-    configure_logging(
-        service=settings.service_name, level=settings.log_level, fmt=settings.log_format
-    )
-    asyncio.run(serve(settings))
+    settings = ExperimentSettings(service_name="experiment-workers")
+
+    def workers(db: Database) -> list[Worker]:
+        chosen: list[Worker] = []
+        if settings.webhook_dispatcher_enabled:
+            chosen.append(Dispatcher(db, settings))
+        if settings.jobs_enabled:
+            chosen.append(job_runner(db, settings))
+        return chosen
+
+    run_workers(settings, workers)
 
 
 if __name__ == "__main__":

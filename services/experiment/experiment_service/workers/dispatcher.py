@@ -21,6 +21,7 @@ import structlog
 from backend_common.clock import Clock, utc_now
 from backend_common.db import UNAVAILABLE, Database
 from backend_common.notifications import Listener
+from experiment_service import monitoring
 from experiment_service.domain.webhooks import outbox
 from experiment_service.domain.webhooks.models import ClaimedDelivery
 from experiment_service.domain.webhooks.policy import (
@@ -223,6 +224,7 @@ class Dispatcher:
                 await WebhookSubscriptionRepository(conn).disable(
                     delivery.subscription_id, reason=GONE
                 )
+        monitoring.delivery_attempted(status.value if kept else "superseded")
         log = _log.info if kept else _log.warning
         log(
             "webhook_attempt" if kept else "webhook_lease_lost",

@@ -4,6 +4,7 @@ added by create_base_app)."""
 from backend_common.batches import BatchInvalid
 from backend_common.errors import DomainError, ErrorMap, Problem, ProblemError, find_problem
 from backend_common.export_budget import EXPORT_ERRORS
+from telemetry_ingest_service.domain.batch import UndeclaredChannel
 from telemetry_ingest_service.domain.errors import (
     CaptureSessionArchived,
     CaptureSessionMismatch,
@@ -41,6 +42,7 @@ ERRORS: ErrorMap = {
     TokenCheckUnavailable: Problem(503, "database_unavailable", headers={"Retry-After": "5"}),
     TokenSensorMismatch: (403, "token_sensor_mismatch"),
     BatchInvalid: (422, "validation_failed"),
+    UndeclaredChannel: (422, "undeclared_channel"),
     NotStored: Problem(503, "spool_full", headers={"Retry-After": "10"}),
     SensorNotBound: (409, "sensor_not_bound"),
     CaptureSessionMismatch: (409, "capture_session_mismatch"),

@@ -1,3 +1,4 @@
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +18,9 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/v1/telemetry/stream", name="stream_telemetry")
 async def stream_telemetry(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: one `readings` event per stored batch, its id the batch id; an `end`
-    event with the reason when access ends while the stream runs."""
+    """Server-sent events: one `readings` event per stored batch (with a reading on the channels
+    asked for, `signal=`), its id the batch id; an `end` event with the reason when access ends
+    while the stream runs."""
     query = parse_query(request, StreamQuery, repeated=READING_REPEATED)
     user, selection = caller(request), selection_of(query)
     readings = request.app[READINGS]
@@ -35,17 +37,27 @@ async def stream_telemetry(request: web.Request) -> web.StreamResponse:
         user_id=user.user_id,
         after=after,
     )
-    return await sse.serve(request, hub, stream, watch, fields, _encoded)
+    signals = tuple(sorted(set(query.signal)))
+    return await sse.serve(
+        request, hub, stream, watch, fields, functools.partial(_encoded, signals=signals)
+    )
 
 
-def _encoded(event: dict[str, Any], fields: tuple[str, ...]) -> bytes:
-    """The event as SSE bytes with these reading fields, encoded once per set of fields whatever
-    the number of streams."""
-    key = "sse:" + ",".join(fields)
+def _encoded(event: dict[str, Any], fields: tuple[str, ...], *, signals: tuple[str, ...]) -> bytes:
+    """The event as SSE bytes with these reading fields and the readings of these channels
+    (every one if none), encoded once per set of fields and channels whatever the number of
+    streams; nothing for a batch with no reading on the channels."""
+    key = "sse:" + ",".join(fields) + "|" + ",".join(signals)
     if key not in event:
-        readings = [{name: reading[name] for name in fields} for reading in event["items"]]
+        readings = [
+            {name: reading[name] for name in fields}
+            for reading in event["items"]
+            if not signals or reading["signal"] in signals
+        ]
         data = orjson.dumps(
             {"batch_id": event["id"], "readings": readings}, option=orjson.OPT_UTC_Z
         )
-        event[key] = b"id: %d\nevent: readings\ndata: %s\n\n" % (event["id"], data)
+        event[key] = (
+            b"id: %d\nevent: readings\ndata: %s\n\n" % (event["id"], data) if readings else b""
+        )
     return event[key]

@@ -34,6 +34,7 @@ def selection_of(
     """The readings a query model names (a stream's has no range)."""
     return Selection(
         sensor_ids=tuple(dict.fromkeys(query.sensor_id)),  # each once, in the order given
+        signals=tuple(dict.fromkeys(query.signal)),
         run_id=query.run_id,
         capture_session_id=query.capture_session_id,
         start=getattr(query, "start", None),
@@ -53,7 +54,8 @@ async def list_telemetry(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/telemetry/aggregate", name="aggregate_telemetry")
 async def aggregate_telemetry(request: web.Request) -> web.Response:
-    """Per sensor and bucket: count, min, max, avg, time-weighted avg, first and last value."""
+    """Per sensor, channel and bucket: count, min, max, avg, time-weighted avg, first and last
+    value."""
     query = parse_query(request, AggregateQuery, repeated=READING_REPEATED)
     bucket = query.bucket or bucket_for_points(query.start, query.end, query.points or 1)
     items = await request.app[READINGS].aggregate(
@@ -64,7 +66,8 @@ async def aggregate_telemetry(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/telemetry/aligned", name="align_telemetry")
 async def align_telemetry(request: web.Request) -> web.Response:
-    """Several sensors on one time grid (fill none, previous or linear), with receive lags."""
+    """Several sensors' channels on one time grid (fill none, previous or linear), with receive
+    lags."""
     query = parse_query(request, AlignedQuery, repeated=READING_REPEATED)
     aligned = await request.app[READINGS].aligned(
         caller(request), selection_of(query), step=query.step, fill=query.fill, layer=query.layer

@@ -5,6 +5,7 @@ from backend_common.errors import DomainError, ProblemError
 from backend_common.http import check_json_values, json_response
 from backend_common.keys import REQUEST_ID
 from backend_common.ratelimit import rate_limit_headers
+from telemetry_ingest_service import monitoring
 from telemetry_ingest_service.api.errors import problem_of
 from telemetry_ingest_service.appkeys import CREDENTIALS, INGEST, SENSOR_RATES
 from telemetry_ingest_service.domain.credentials import SensorCredential
@@ -17,7 +18,20 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/telemetry", name="ingest_telemetry")
 async def ingest_telemetry(request: web.Request) -> web.Response:
-    """A sensor's batch, with its own token (not a user's): 202 once durable."""
+    """A sensor's batch, with its own token (not a user's): 202 once durable. Every batch is
+    counted by outcome (etp_ingest_batches_total), a refusal by the code that answers it."""
+    try:
+        return await _ingest(request)
+    except ProblemError as exc:
+        monitoring.batch_refused(exc.code)
+        raise
+    except DomainError as exc:
+        problem = problem_of(exc)
+        monitoring.batch_refused(problem.code if problem is not None else "internal")
+        raise
+
+
+async def _ingest(request: web.Request) -> web.Response:
     token = sensor_token(request.headers.get("Authorization"))
     credential = await request.app[CREDENTIALS].verify(token)
     decision = request.app[SENSOR_RATES].take(credential.digest.hex())
@@ -34,6 +48,7 @@ async def ingest_telemetry(request: web.Request) -> web.Response:
     except ProblemError as exc:
         exc.headers.extend(headers)
         raise
+    monitoring.batch_accepted(result)
     return json_response(result.as_json(), status=202, headers=headers)
 
 

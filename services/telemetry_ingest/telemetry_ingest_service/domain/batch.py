@@ -14,6 +14,7 @@ from typing import Any
 
 from backend_common.batches import (
     BatchErrors,
+    BatchInvalid,
     Limits,
     client_batch_id,
     envelope,
@@ -22,6 +23,8 @@ from backend_common.batches import (
 )
 
 MAX_SIGNAL_LENGTH = 64
+# The channel of a reading whose meta names none.
+DEFAULT_SIGNAL = "value"
 # jsonb is written with orjson, which stops at 254 levels; PostgreSQL cannot store NUL in jsonb.
 MAX_META_DEPTH = 32
 
@@ -121,6 +124,51 @@ def _readings(
         raw_values.append(float(raw))
         metas.append({**batch_meta, **meta} if batch_meta and meta else meta or batch_meta)
     return timestamps, raw_values, metas
+
+
+class UndeclaredChannel(BatchInvalid):
+    """Readings on channels their sensor does not declare."""
+
+    def __init__(self, errors: BatchErrors, items: int, detail: str) -> None:
+        super().__init__(
+            errors.listed, rejected=len(errors.bad_items), items=items, noun="readings"
+        )
+        self.detail = detail
+        self.args = (detail,)
+
+
+def signal_of(meta: dict[str, Any] | None) -> str:
+    """A reading's channel, as stored (the `signal` column): meta.signal, else the default."""
+    signal = meta.get("signal") if meta else None
+    return signal if isinstance(signal, str) else DEFAULT_SIGNAL
+
+
+def check_channels(batch: Batch, declared: frozenset[str] | None) -> None:
+    """Refuses the whole batch (all or nothing, as for any bad reading) when a reading is on a
+    channel the sensor does not declare; None: it declares none, so every channel is taken."""
+    if declared is None:
+        return
+    errors = BatchErrors("readings", "reading")
+    undeclared: dict[str, None] = {}
+    for index, meta in enumerate(batch.metas):
+        signal = signal_of(meta)
+        if signal not in declared:
+            undeclared[signal] = None
+            errors.add(
+                f"readings.{index}.meta.signal",
+                f"channel {signal!r} is not declared by the sensor",
+                "undeclared_channel",
+                item=index,
+            )
+    if undeclared:
+        names = ", ".join(repr(name) for name in sorted(undeclared)[:20])
+        raise UndeclaredChannel(
+            errors,
+            len(batch),
+            f"Nothing was stored: {len(errors.bad_items)} of {len(batch)} readings are on"
+            f" channels the sensor does not declare: {names}. Declared:"
+            f" {', '.join(repr(name) for name in sorted(declared))}.",
+        )
 
 
 def _valid_meta(meta: Any, field: str, errors: BatchErrors, reading: int | None = None) -> bool:

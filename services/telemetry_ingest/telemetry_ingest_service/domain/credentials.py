@@ -1,7 +1,8 @@
 """Sensor tokens at the door of the ingest path: checked against stored SHA-256 digests.
 
-Digests are cached per sensor for `ttl` seconds; a change to a sensor's tokens in the database
-(rotation, revocation) is announced on the `sensor_tokens` channel and drops its entry at once.
+Digests are cached per sensor for `ttl` seconds, with the channels the sensor declares; a change
+to a sensor's tokens in the database (rotation, revocation) or to its channels is announced on
+the `sensor_tokens` channel and drops its entry at once.
 A token that matches no cached digest is looked up again, at most once a second per sensor, so
 forged tokens cannot turn into a query each. While the database is unreachable, the last known
 digests still serve (they are what the database held when it was last seen).
@@ -25,17 +26,31 @@ _RELOAD_INTERVAL = 1.0
 
 # A sensor's token digests, each with the instant it stops working (None: no end).
 Digests = list[tuple[bytes, datetime | None]]
-DigestSource = Callable[[uuid.UUID], Awaitable[Digests]]
+
+
+@dataclass(frozen=True)
+class SensorKeys:
+    """What the door knows of a sensor: its token digests and its declared channels (None:
+    it declares none)."""
+
+    digests: Digests
+    channels: frozenset[str] | None = None
+
+
+DigestSource = Callable[[uuid.UUID], Awaitable[SensorKeys]]
 
 
 def stored_digests(db: Database, *, timeout: float) -> DigestSource:
-    """The digest source of the database: a sensor's working tokens, or TimeoutError after
-    `timeout` seconds."""
+    """The digest source of the database: a sensor's working tokens and declared channels, or
+    TimeoutError after `timeout` seconds."""
 
-    async def load(sensor_id: uuid.UUID) -> Digests:
-        async def fetch() -> Digests:
+    async def load(sensor_id: uuid.UUID) -> SensorKeys:
+        async def fetch() -> SensorKeys:
             async with db.connection() as conn:
-                return await TelemetryRepository(conn).token_digests(sensor_id)
+                repository = TelemetryRepository(conn)
+                digests = await repository.token_digests(sensor_id)
+                channels = await repository.declared_channels(sensor_id)
+            return SensorKeys(digests, None if channels is None else frozenset(channels))
 
         return await within(timeout, fetch())
 
@@ -46,11 +61,13 @@ def stored_digests(db: Database, *, timeout: float) -> DigestSource:
 class SensorCredential:
     sensor_id: uuid.UUID
     digest: bytes
+    # The channels the sensor declares (None: any channel is taken).
+    channels: frozenset[str] | None = None
 
 
 @dataclass
 class _Entry:
-    digests: Digests
+    keys: SensorKeys
     fresh_until: float
     loaded_at: float
 
@@ -77,10 +94,11 @@ class Credentials:
         sensor_id = sensor_tokens.sensor_of(token)
         if sensor_id is None:
             raise InvalidToken("This is not a sensor token.")
-        digest = sensor_tokens.matches(token, self._working(await self._digests(sensor_id, token)))
+        keys = await self._keys(sensor_id, token)
+        digest = sensor_tokens.matches(token, self._working(keys.digests))
         if digest is None:
             raise InvalidToken()
-        return SensorCredential(sensor_id, digest)
+        return SensorCredential(sensor_id, digest, keys.channels)
 
     def forget(self, sensor_id: uuid.UUID | None = None) -> None:
         """Drops one sensor's entry, or every entry."""
@@ -94,21 +112,21 @@ class Credentials:
         now = self._clock()
         return [digest for digest, ends in digests if ends is None or ends > now]
 
-    async def _digests(self, sensor_id: uuid.UUID, token: str) -> Digests:
+    async def _keys(self, sensor_id: uuid.UUID, token: str) -> SensorKeys:
         now = time.monotonic()
         entry = self._cache.get(sensor_id)
         if entry is not None and entry.fresh_until > now:
-            known = sensor_tokens.matches(token, self._working(entry.digests)) is not None
+            known = sensor_tokens.matches(token, self._working(entry.keys.digests)) is not None
             if known or now - entry.loaded_at < _RELOAD_INTERVAL:
-                return entry.digests
+                return entry.keys
         try:
-            digests = await self._load(sensor_id)
+            keys = await self._load(sensor_id)
         except self._unavailable:
             if entry is None:
                 raise TokenCheckUnavailable() from None
-            return entry.digests
-        self._cache[sensor_id] = _Entry(digests, now + self._ttl, now)
+            return entry.keys
+        self._cache[sensor_id] = _Entry(keys, now + self._ttl, now)
         self._cache.move_to_end(sensor_id)
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
-        return digests
+        return keys

@@ -26,7 +26,7 @@ from backend_common.clock import Clock
 from backend_common.db import UNAVAILABLE, Database, within
 from backend_common.errors import DomainError
 from telemetry_ingest_service.domain.attachment import NONE, attach
-from telemetry_ingest_service.domain.batch import Batch, parse_batch
+from telemetry_ingest_service.domain.batch import Batch, check_channels, parse_batch
 from telemetry_ingest_service.domain.conversion import (
     ERROR,
     NO_PROFILE,
@@ -96,6 +96,9 @@ class Ingest:
         batch = parse_batch(document, received_at=received_at, limits=self._limits)
         if batch.sensor_id != credential.sensor_id:
             raise TokenSensorMismatch()
+        # Checked at the door only: a batch acknowledged from the spool is stored as it was
+        # taken, whatever its sensor declares by then.
+        check_channels(batch, credential.channels)
         result = await self._store_or_spool(batch)
         self._heartbeats.note(credential.sensor_id, credential.digest, received_at)
         return result

@@ -35,6 +35,7 @@ from telemetry_ingest_service.domain.alignment import (
     grid,
     grid_count,
 )
+from telemetry_ingest_service.domain.batch import DEFAULT_SIGNAL
 from telemetry_ingest_service.domain.errors import (
     CaptureSessionNotFound,
     NoRange,
@@ -108,7 +109,8 @@ class Readings:
     async def aligned(
         self, caller: Caller, selection: Selection, *, step: timedelta, fill: Fill, layer: str
     ) -> dict[str, Any]:
-        """The selection's sensors on one grid over [from, to), or over the capture session."""
+        """The selection's sensors on one grid over [from, to), or over the capture session: a
+        series per sensor and channel."""
         async with self._db.connection() as conn:
             repository = ReadingRepository(conn)
             await self._visible(caller, repository, selection, layer)
@@ -130,29 +132,51 @@ class Readings:
             budget = self._max_aligned_readings  # for all the sensors of the request together
             loop = asyncio.get_running_loop()
             for sensor_id in selection.sensor_ids:
-                rows: list[Any] = []
-                if points:
-                    window = replace(
-                        selection,
-                        sensor_ids=(sensor_id,),
-                        start=_earlier(points[0], step),
-                        end=points[-1],
-                        end_inclusive=True,
+                of_sensor = []
+                kept = await _channels_to_align(repository, sensor_id, selection.signals)
+                for signal, keep in kept.items():
+                    rows: list[Any] = []
+                    if points:
+                        window = replace(
+                            selection,
+                            sensor_ids=(sensor_id,),
+                            signals=(signal,),
+                            start=_earlier(points[0], step),
+                            end=points[-1],
+                            end_inclusive=True,
+                        )
+                        rows = await repository.around(window, layer=layer, limit=budget + 1)
+                    # Sorting and aligning up to the whole budget takes a while: off the loop.
+                    values, lag, inside = await loop.run_in_executor(
+                        None, _series, rows, points, step, fill
                     )
-                    rows = await repository.around(window, layer=layer, limit=budget + 1)
-                # Sorting and aligning up to the whole budget takes a while: off the loop.
-                values, lag, inside = await loop.run_in_executor(
-                    None, _series, rows, points, step, fill
-                )
-                del rows
-                budget -= inside
-                if budget < 0:
-                    raise TooManyReadings(
-                        f"The sensors have more than {self._max_aligned_readings} readings in"
-                        " the range together: narrow the range, align fewer sensors, or use"
-                        " aggregates."
+                    del rows
+                    budget -= inside
+                    if budget < 0:
+                        raise TooManyReadings(
+                            f"The sensors have more than {self._max_aligned_readings} readings"
+                            " in the range together: narrow the range, align fewer sensors or"
+                            " channels, or use aggregates."
+                        )
+                    if keep or inside or any(value is not None for value in values):
+                        of_sensor.append(
+                            {
+                                "sensor_id": sensor_id,
+                                "signal": signal,
+                                "values": values,
+                                "receive_lag": lag,
+                            }
+                        )
+                if not of_sensor:  # a sensor silent over the range still has its series
+                    of_sensor.append(
+                        {
+                            "sensor_id": sensor_id,
+                            "signal": DEFAULT_SIGNAL,
+                            "values": [None] * len(points),
+                            "receive_lag": None,
+                        }
                     )
-                series.append({"sensor_id": sensor_id, "values": values, "receive_lag": lag})
+                series += of_sensor
         return {"times": points, "series": series}
 
     async def fields(self, caller: Caller, selection: Selection, layer: str) -> tuple[str, ...]:
@@ -197,9 +221,9 @@ class Readings:
     async def aggregate(
         self, caller: Caller, selection: Selection, *, layer: str, bucket: str
     ) -> list[dict[str, Any]]:
-        """Per sensor and bucket of the layer's values. Buckets of a minute or wider of sensors
-        (not of a run or session) combine the per-minute rollup; the others, and all of them
-        with `rollup_reads` off, are computed from the readings with date_bin."""
+        """Per sensor, channel and bucket of the layer's values. Buckets of a minute or wider of
+        sensors (not of a run or session) combine the per-minute rollup; the others, and all of
+        them with `rollup_reads` off, are computed from the readings with date_bin."""
         assert selection.start is not None
         assert selection.end is not None
         width = BUCKETS[bucket]
@@ -213,6 +237,7 @@ class Readings:
                 return await rollup.aggregate(
                     RollupRepository(conn),
                     sensor_ids=selection.sensor_ids,
+                    signals=selection.signals,
                     start=selection.start,
                     end=selection.end,
                     layer=layer,
@@ -259,6 +284,19 @@ class Readings:
                 raise not_found
             sees_raw = sees_raw and access
         return sees_raw
+
+
+async def _channels_to_align(
+    repository: ReadingRepository, sensor_id: uuid.UUID, asked: Sequence[str]
+) -> dict[str, bool]:
+    """The channels of a sensor to align, each with whether its series is shown even when it
+    has no value on the grid: those asked for (`signal=`, in that order), else, in name order,
+    those the sensor declares (shown) and those it sent readings on (shown when they have
+    values)."""
+    if asked:
+        return dict.fromkeys(asked, True)
+    sent, declared = await repository.channels(sensor_id)
+    return {name: name in declared for name in sorted({*sent, *declared})}
 
 
 def _series(

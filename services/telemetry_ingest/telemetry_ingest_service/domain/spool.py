@@ -15,6 +15,7 @@ import asyncio
 import fcntl
 import os
 import struct
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -51,6 +52,9 @@ class Spool:
         self._next_number = 1
         self._size = 0
         self._lock_fd: int | None = None
+        # When each segment was begun (epoch seconds); those of an earlier process by their
+        # last write, which is later: their age is then a lower bound.
+        self._begun: dict[str, float] = {}
 
     def open(self) -> None:
         """Takes the directory (one process per spool), cuts torn tails off and measures what
@@ -65,6 +69,7 @@ class Spool:
         for segment in segments:
             _cut_torn_tail(segment)
         self._size = sum(segment.stat().st_size for segment in segments)
+        self._begun = {segment.name: segment.stat().st_mtime for segment in segments}
         self._next_number = int(segments[-1].stem) + 1 if segments else 1
 
     def close(self) -> None:
@@ -75,6 +80,16 @@ class Spool:
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    def oldest_age(self, now: float | None = None) -> float:
+        """Seconds since the oldest segment still spooled was begun (0 when none is)."""
+        if not self._begun:
+            return 0.0
+        return max(0.0, (time.time() if now is None else now) - min(self._begun.values()))
 
     async def seal(self) -> None:
         """Closes the current segment to appends (they start a new one), so that every existing
@@ -91,10 +106,13 @@ class Spool:
         async with self._lock:
             if self._size + len(record) > self._max_bytes:
                 raise SpoolFull(f"the spool holds {self._size} bytes of {self._max_bytes}")
-            await asyncio.to_thread(self._write, record)
+            begun = time.time()
+            segment = await asyncio.to_thread(self._write, record)
+            self._begun.setdefault(segment.name, begun)
             self._size += len(record)
 
-    def _write(self, record: bytes) -> None:
+    def _write(self, record: bytes) -> Path:
+        """Appends the record durably; the segment it went to."""
         current = self._current
         if current is None or not current.exists() or current.stat().st_size >= self._segment_bytes:
             current = self.directory / f"{self._next_number:012d}{SEGMENT_SUFFIX}"
@@ -116,6 +134,7 @@ class Spool:
         if created:
             _fsync_directory(self.directory)
         self._current = current
+        return current
 
     async def read(self, segment: Path) -> list[Batch]:
         """The batches of a segment, in the order they were spooled."""
@@ -129,6 +148,7 @@ class Spool:
         """Deletes a replayed segment (sealed: no append goes to it)."""
         async with self._lock:
             self._size -= await asyncio.to_thread(_unlink, segment)
+            self._begun.pop(segment.name, None)
 
     async def set_aside(self, batch: Batch) -> None:
         """Keeps a batch that cannot be stored (for an operator) outside the replayed segments."""

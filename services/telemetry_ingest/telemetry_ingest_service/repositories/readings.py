@@ -35,38 +35,52 @@ _BATCH_READINGS = """
     FROM telemetry_records WHERE batch_id = $1 ORDER BY seq
 """
 _LATEST_BATCH = "SELECT coalesce(max(id), 0) FROM telemetry_batches"
+# The channels a sensor ever sent readings on (a skip scan of the (sensor, signal, time)
+# index: one probe per channel) and those it declares.
+_CHANNELS = """
+    WITH RECURSIVE sent(signal) AS (
+        (SELECT signal FROM telemetry_records WHERE sensor_id = $1 ORDER BY signal LIMIT 1)
+        UNION ALL
+        SELECT (SELECT r.signal FROM telemetry_records r
+                WHERE r.sensor_id = $1 AND r.signal > sent.signal ORDER BY r.signal LIMIT 1)
+        FROM sent WHERE sent.signal IS NOT NULL
+    )
+    SELECT ARRAY(SELECT signal FROM sent WHERE signal IS NOT NULL) AS sent,
+           coalesce((SELECT channels FROM telemetry_seam.sensor_channels WHERE sensor_id = $1),
+                    '{}') AS declared
+"""
 _SESSION_SPAN = "SELECT started_at, stopped_at FROM telemetry_seam.capture_sessions WHERE id = $1"
 _SESSION_PROJECT = "SELECT project_id FROM telemetry_seam.capture_sessions WHERE id = $1"
-# Per sensor and bucket: each reading weighs the time until the next one in its bucket (the last
-# one until the bucket's end), which gives the time-weighted average. Readings at one instant
-# are ordered as the history orders them (batch, then position). One window does the ordered
-# work. Sums are taken of the values times {scale}: 1, or for values so large that their sums
-# overflow, a power of two that brings them down without rounding them.
+# Per sensor, channel and bucket: each reading weighs the time until the next one in its bucket
+# (the last one until the bucket's end), which gives the time-weighted average. Readings at one
+# instant are ordered as the history orders them (batch, then position). One window does the
+# ordered work. Sums are taken of the values times {scale}: 1, or for values so large that their
+# sums overflow, a power of two that brings them down without rounding them.
 _AGGREGATE = """
     WITH binned AS (
-        SELECT sensor_id, "timestamp", batch_id, seq, {value} AS v,
+        SELECT sensor_id, signal, "timestamp", batch_id, seq, {value} AS v,
                date_bin({width}, "timestamp", {origin}) AS bucket_start
         FROM telemetry_records
         WHERE {where} AND {value} IS NOT NULL
     ), weighted AS (
-        SELECT sensor_id, bucket_start, v, v * {scale} AS scaled,
+        SELECT sensor_id, signal, bucket_start, v, v * {scale} AS scaled,
                date_part('epoch', least(lead("timestamp") OVER bucket,
                                         bucket_start + {width}) - "timestamp") AS w,
                first_value(v) OVER bucket AS first,
                last_value(v) OVER bucket AS last
         FROM binned
         WINDOW bucket AS (
-            PARTITION BY sensor_id, bucket_start ORDER BY "timestamp", batch_id, seq
+            PARTITION BY sensor_id, signal, bucket_start ORDER BY "timestamp", batch_id, seq
             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
         )
     )
-    SELECT sensor_id, bucket_start, count(*) AS count, min(v) AS min, max(v) AS max,
+    SELECT sensor_id, signal, bucket_start, count(*) AS count, min(v) AS min, max(v) AS max,
            avg(scaled) / {scale} AS avg,
            coalesce(sum(scaled * w) / nullif(sum(w), 0), avg(scaled)) / {scale} AS twa,
            min(first) AS first, min(last) AS last
     FROM weighted
-    GROUP BY sensor_id, bucket_start
-    ORDER BY sensor_id, bucket_start
+    GROUP BY sensor_id, signal, bucket_start
+    ORDER BY sensor_id, signal, bucket_start
 """
 _HUGE_VALUES_SCALE = "power(2::float8, -600)"
 # A day of one sensor (86,400 readings) sorts in memory, and faster in one process than in
@@ -93,10 +107,11 @@ class ReadingKey(CursorKey):
 
 @dataclass(frozen=True)
 class Selection:
-    """Which readings: of these sensors (any, if empty), of a run and/or capture session, in
-    [start, end)."""
+    """Which readings: of these sensors (any, if empty), on these channels (any, if empty), of
+    a run and/or capture session, in [start, end)."""
 
     sensor_ids: tuple[uuid.UUID, ...] = ()
+    signals: tuple[str, ...] = ()
     run_id: uuid.UUID | None = None
     capture_session_id: uuid.UUID | None = None
     start: datetime | None = None
@@ -109,6 +124,10 @@ class Selection:
             conditions.append(f"sensor_id = {query.param(self.sensor_ids[0])}")
         elif self.sensor_ids:
             conditions.append(f"sensor_id = ANY({query.param(list(self.sensor_ids))}::uuid[])")
+        if len(self.signals) == 1:
+            conditions.append(f"signal = {query.param(self.signals[0])}")
+        elif self.signals:
+            conditions.append(f"signal = ANY({query.param(list(self.signals))}::text[])")
         if self.run_id is not None:
             conditions.append(f"run_id = {query.param(self.run_id)}")
         if self.capture_session_id is not None:
@@ -169,6 +188,11 @@ class ReadingRepository:
             f" ORDER BY id DESC LIMIT {query.param(limit)}) newest ORDER BY id"
         )
         return [row["id"] for row in await self._conn.fetch(sql, *query.params)]
+
+    async def channels(self, sensor_id: uuid.UUID) -> tuple[list[str], list[str]]:
+        """The channels the sensor sent readings on, and those it declares."""
+        row = await self._conn.fetchrow(_CHANNELS, sensor_id)
+        return list(row["sent"]), list(row["declared"])
 
     async def session_span(self, session_id: uuid.UUID) -> tuple[datetime | None, datetime | None]:
         row = await self._conn.fetchrow(_SESSION_SPAN, session_id)
@@ -265,7 +289,7 @@ class ReadingRepository:
     async def aggregate(
         self, selection: Selection, *, layer: str, width: timedelta, origin: datetime
     ) -> list[dict[str, Any]]:
-        """Per sensor and bucket, from the readings. Needs the caller's transaction: its
+        """Per sensor, channel and bucket, from the readings. Needs the caller's transaction: its
         settings are SET LOCAL, and values whose sums overflow are summed again, scaled, after
         a rollback to a savepoint."""
         query = Query()

@@ -21,6 +21,7 @@ _TOKENS = """
     SELECT token_hash, expires_at FROM telemetry_seam.sensor_tokens
     WHERE sensor_id = $1 AND (expires_at IS NULL OR expires_at > now())
 """
+_CHANNELS = "SELECT channels FROM telemetry_seam.sensor_channels WHERE sensor_id = $1"
 # In one round trip: the published profiles whose validity meets [first, last] of the batch,
 # each run the sensor is bound to (with the session asked for, or else its running session), and
 # whether the batch is stored already.
@@ -111,6 +112,11 @@ class TelemetryRepository:
         """Digests of the sensor's tokens that work now, with when each stops working."""
         rows = await self._conn.fetch(_TOKENS, sensor_id)
         return [(row["token_hash"], row["expires_at"]) for row in rows]
+
+    async def declared_channels(self, sensor_id: uuid.UUID) -> list[str] | None:
+        """The channel names the sensor declares; None when it declares none."""
+        channels: list[str] | None = await self._conn.fetchval(_CHANNELS, sensor_id)
+        return channels
 
     async def context(self, batch: Batch, first: datetime, last: datetime) -> BatchContext:
         """The context of a batch whose readings span [first, last]."""

@@ -210,6 +210,18 @@ class Artifacts:
 
     async def download(self, caller: Caller, artifact_id: uuid.UUID) -> Download:
         artifact, _ = await self._visible(caller, artifact_id, Role.VIEWER)
+        return self._download(artifact)
+
+    async def download_named(self, caller: Caller, run_id: uuid.UUID, name: str) -> Download:
+        """The newest of the run's artifacts named `name` (a path, for the MLflow door)."""
+        async with self._db.connection() as conn:
+            await run_access(conn, caller, run_id, Role.VIEWER)
+            artifact = await ArtifactRepository(conn).newest_named(run_id, name)
+        if artifact is None:
+            raise ArtifactNotFound()
+        return self._download(artifact)
+
+    def _download(self, artifact: Artifact) -> Download:
         return Download(
             artifact,
             lambda start, stop: self._chunks(artifact, start, stop),

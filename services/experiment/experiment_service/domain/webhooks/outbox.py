@@ -4,7 +4,7 @@ a rolled-back change announces nothing and a committed one is never lost."""
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -178,3 +178,12 @@ async def emit_ping(
         subscription_id=subscription_id,
     )
     return event_id, delivery_id
+
+
+async def backlog(conn: asyncpg.Connection, *, now: datetime) -> tuple[int, timedelta]:
+    """Deliveries still to make, and how long the one due longest has waited (zero when none
+    is due): the dispatchers keep it near zero unless they are down or stuck."""
+    pending, oldest_due = await WebhookOutboxRepository(conn).backlog(now)
+    if oldest_due is None:
+        return pending, timedelta(0)
+    return pending, max(timedelta(0), now - oldest_due)

@@ -11,6 +11,7 @@ EVENT_TYPES = (
     "run.created",
     "run.started",
     "run.finished",
+    "run.failed",
     "run.archived",
     "run.tags_updated",
     "capture_session.started",
@@ -18,7 +19,10 @@ EVENT_TYPES = (
     "experiment.archived",
     "sensor.created",
     "sensor.token_rotated",
+    "sensor.offline",
+    "sensor.online",
     "conversion_profile.activated",
+    "capture.backfill.finished",
     "artifact.created",
     "artifact.approved",
 )

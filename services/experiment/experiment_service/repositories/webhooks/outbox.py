@@ -93,6 +93,17 @@ _CLAIM = f"""
               s.id AS subscription_id, s.target_url, s.secret, s.previous_secret,
               s.previous_secret_expires_at
 """
+# Deliveries still to make for active subscriptions (those of a disabled one wait for it), and
+# when the one due longest came due: its retry time, or its dead dispatcher's lease end.
+_BACKLOG = f"""
+    SELECT count(*) AS backlog,
+           min(CASE WHEN d.status = 'delivering' THEN d.lease_until
+                    ELSE coalesce(d.next_attempt_at, d.created_at) END)
+               FILTER (WHERE {_DUE}) AS oldest_due
+    FROM webhook_deliveries d
+    JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.active
+    WHERE d.status IN ('pending', 'failed', 'delivering')
+"""
 # Only the holder of the current lease records the outcome.
 _FINISH = """
     UPDATE webhook_deliveries
@@ -302,6 +313,15 @@ class WebhookOutboxRepository:
             lease,
         )
         return [_claimed(row, now) for row in rows]
+
+    async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """Deliveries not yet made (active subscriptions), and since when the longest-due one
+        has been due (None: nothing is due at `now`)."""
+        row = await self._conn.fetchrow(_BACKLOG, now)
+        assert row is not None
+        backlog: int = row["backlog"]
+        oldest_due: datetime | None = row["oldest_due"]
+        return backlog, oldest_due
 
     async def finish(
         self,
