@@ -94,6 +94,26 @@ class Receiver:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
         return self.calls[:count]
 
+    @property
+    def events(self) -> list[Received]:
+        """The requests, one per event id (the first of each): delivery is at least once, and a
+        test that moves the clock past a delivery's lease may see an event twice."""
+        first: dict[str, Received] = {}
+        for call in self.calls:
+            first.setdefault(call.event_id, call)
+        return list(first.values())
+
+    async def wait_for_events(self, count: int, within: float = 10.0) -> list[Received]:
+        """The first `count` distinct events, once they have arrived."""
+        deadline = time.monotonic() + within
+        while len(self.events) < count:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"expected {count} events, got {len(self.events)}"
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+        return self.events[:count]
+
     async def stays_at(self, count: int, wait: float = 0.5) -> None:
         """Asserts that no request beyond `count` arrives within `wait` seconds."""
         await asyncio.sleep(wait)
