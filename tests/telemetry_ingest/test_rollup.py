@@ -4,14 +4,18 @@ and while minutes are still queued), through an app computing every bucket from 
 with date_bin (`rollup_reads` off), and by the Python reference of test_readings."""
 
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from backend_common.keys import DATABASE
 from telemetry_ingest_service.app import create_app as create_ingest_app
+from telemetry_ingest_service.domain.rollup import Rollup, within_budget
+from telemetry_ingest_service.repositories.rollup import Window
 from tests.plugins.waiting import eventually
-from tests.telemetry_ingest.ingest_api import create_sensor
+from tests.telemetry_ingest.ingest_api import accepted, batch, create_sensor, reading
 from tests.telemetry_ingest.readings_api import (
     AGGREGATE,
     WIDTHS,
@@ -167,6 +171,42 @@ async def test_refreshed_minutes_are_stored_per_sensor_and_layer(rolling, pgsql,
     assert stored_minutes(pgsql, sensors[1]["id"], "raw") == {}
 
 
+def test_a_refresh_transaction_takes_whole_minutes_up_to_its_budget():
+    sensor = uuid.uuid4()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    windows = [Window(sensor, start, start + 3 * MINUTE), Window(None, start, start + 4 * MINUTE)]
+
+    kept, rest = within_budget(windows, 5)
+
+    assert kept == [windows[0], Window(None, start, start + 2 * MINUTE)]
+    assert rest == [Window(None, start + 2 * MINUTE, start + 4 * MINUTE)]
+    assert within_budget(windows, 0) == ([], windows)
+
+
+async def test_one_pass_takes_every_batch_of_a_sensor_and_more_minutes_than_a_transaction(
+    pgsql, aiohttp_client, ingest_settings, clock, sensors, base
+):
+    """Four hundred batches queue the same minute: one pass recomputes it; a range longer than
+    one transaction's budget is split, queued again and finished in the same pass."""
+    settings = ingest_settings(rollup_interval=3600, sensor_rate=10_000)
+    lazy = await aiohttp_client(create_ingest_app(settings, clock=clock))
+    first, second = sensors
+    for n in range(400):
+        await send_at(lazy, first, base, [(n / 100, float(n))])
+    hours = [(3600.0 * h + 30.0 * m, 1.0) for h in range(5) for m in range(120)]
+    await send_at(lazy, second, base, hours)  # five hours: 300 minutes
+
+    taken = await Rollup(lazy.app[DATABASE], clock=clock, grace=timedelta(0)).refresh()
+
+    # The 401 entries, and what went past the first transaction's 240 minutes, queued again.
+    assert taken > 401
+    assert queued(pgsql) == 0
+    assert stored_minutes(pgsql, first["id"], "raw") == {base: 400}
+    minutes = stored_minutes(pgsql, second["id"], "raw")
+    assert len(minutes) == 300
+    assert set(minutes.values()) == {2}
+
+
 async def test_a_late_reading_in_a_refreshed_minute_counts_at_once_and_after_refresh(
     lazy, pgsql, aiohttp_client, ingest_settings, clock, owner, sensor, base
 ):
@@ -246,3 +286,88 @@ async def test_retention_takes_the_minutes_of_dropped_readings_out_of_the_rollup
     ]
     answer = await aggregate(rolling, owner, [sensor], old - timedelta(days=1), now, "1d", "raw")
     assert [item["count"] for item in answer] == [1]
+
+
+# --- channels -----------------------------------------------------------------------------------
+
+CHANNELS = ("a", "b", None)  # None: no meta.signal, the default channel `value`
+
+
+async def send_on_channels(client, sensor, base, points) -> None:
+    """One batch of (seconds after base, raw value, channel) readings."""
+    readings = [
+        reading(base + timedelta(seconds=s), v, **({"meta": {"signal": ch}} if ch else {}))
+        for s, v, ch in points
+    ]
+    await accepted(client, sensor["token"], batch(sensor, readings))
+
+
+def by_channel(base, sent, layer, start, end) -> dict[tuple[str, str], list[Any]]:
+    """The reference's input: readings per (sensor, channel) kept in [start, end)."""
+    value = physical if layer == "physical" else float
+    kept: dict[tuple[str, str], list[Any]] = {}
+    for sensor_id, points in sent.items():
+        for s, v, ch in points:
+            when = base + timedelta(seconds=s)
+            if start <= when < end:
+                kept.setdefault((sensor_id, ch or "value"), []).append((when, value(v)))
+    return kept
+
+
+async def test_rollup_keeps_channels_apart_exactly_with_late_and_shuffled_batches(
+    lazy, plain, pgsql, aiohttp_client, ingest_settings, clock, owner, sensors, base
+):
+    rng = random.Random(19)
+    sent: dict[str, list[Any]] = {sensor["id"]: [] for sensor in sensors}
+    held_back = []
+    for sensor in sensors:
+        points = [(s, v, rng.choice(CHANNELS)) for s, v in random_readings(rng, 5 * 3600)]
+        chunks = [points[i : i + 10] for i in range(0, len(points), 10)]
+        assert len(chunks) > 6
+        rng.shuffle(chunks)
+        held_back += [(sensor, chunk) for chunk in chunks[:3]]  # arrive after the refresh
+        for chunk in chunks[3:]:
+            await send_on_channels(lazy, sensor, base, chunk)
+            sent[sensor["id"]].extend(chunk)
+    refresher = await aiohttp_client(
+        create_ingest_app(ingest_settings(rollup_interval=0.02), clock=clock)
+    )
+    await refreshed(pgsql)
+    await refresher.close()
+    ranges = [
+        (base, base + timedelta(hours=6)),
+        (base + 17.5 * SECOND, base + timedelta(hours=2, seconds=31)),
+    ]
+
+    async def check(phase: str) -> None:
+        for layer in ("raw", "physical"):
+            for start, end in ranges:
+                expected_input = by_channel(base, sent, layer, start, end)
+                for bucket in COARSE:
+                    rolled = await aggregate(lazy, owner, sensors, start, end, bucket, layer)
+                    computed = await aggregate(plain, owner, sensors, start, end, bucket, layer)
+                    where = (phase, layer, start, end, bucket)
+                    assert comparable(rolled) == plainly(computed), where
+                    assert comparable(rolled) == reference(expected_input, WIDTHS[bucket]), where
+        start, end = ranges[0]
+        params = query(sensors, start=start, end=end, bucket="5m", layer="raw", signal="a")
+        only_a = (await get(lazy, owner, AGGREGATE, params))["items"]
+        kept_a = {k: v for k, v in by_channel(base, sent, "raw", start, end).items() if k[1] == "a"}
+        assert comparable(only_a) == reference(kept_a, WIDTHS["5m"]), phase
+
+    await check("refreshed")
+    assert {ch for (_, ch) in stored_channels(pgsql)} == {"a", "b", "value"}
+    for sensor, chunk in held_back:  # late and out of order, into refreshed minutes
+        await send_on_channels(lazy, sensor, base, chunk)
+        sent[sensor["id"]].extend(chunk)
+    assert queued(pgsql) == len(held_back)
+    await check("queued")
+    await aiohttp_client(create_ingest_app(ingest_settings(rollup_interval=0.02), clock=clock))
+    await refreshed(pgsql)
+    await check("refreshed again")
+
+
+def stored_channels(pgsql) -> set[tuple[str, str]]:
+    with pgsql["experiment"].cursor() as cursor:
+        cursor.execute("SELECT DISTINCT sensor_id::text, signal FROM telemetry_rollup")
+        return set(cursor.fetchall())

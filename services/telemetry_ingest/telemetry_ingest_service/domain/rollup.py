@@ -7,22 +7,32 @@ answer is the same whether a minute was refreshed yet or not, and the same as on
 from the readings alone.
 
 The refresher recomputes queued minutes once they are over (plus a grace for batches still on
-their way), so a live sensor's current minute is recomputed once, not with every batch. One
-refresher works at a time (an advisory lock); several processes may run one.
+their way), so a live sensor's current minute is recomputed once, not with every batch. Its
+work is bounded however fast batches come: a pass takes what was queued when it began, every
+entry of a sensor at once (a minute that a thousand late batches queued is recomputed once),
+at most `_MINUTES` sensor-minutes a transaction (the rest is queued again, and taken in the same
+pass while it lasts less than `_PASS`). One refresher works at a time (an advisory lock); several
+processes may run one.
 """
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
+
 from backend_common.clock import Clock
 from backend_common.db import Database
 from telemetry_ingest_service.domain.alignment import ORIGIN
+from telemetry_ingest_service.domain.retention import raw_cutoffs
 from telemetry_ingest_service.repositories.rollup import Pending, RollupRepository, Window
 
 MINUTE = timedelta(minutes=1)
-_TAKE = 100  # queued ranges per refresh transaction
+_SENSORS = 50  # sensors whose due entries one refresh transaction takes
+_MINUTES = 240  # sensor-minutes one refresh transaction recomputes
+_PASS = 10.0  # seconds after which a pass takes no more
 
 
 def minute_floor(at: datetime) -> datetime:
@@ -44,6 +54,21 @@ def merged(windows: Iterable[Window]) -> list[Window]:
         else:
             out.append(window)
     return out
+
+
+def within_budget(windows: Iterable[Window], minutes: int) -> tuple[list[Window], list[Window]]:
+    """The windows (of whole minutes) up to `minutes` minutes in all, and the rest."""
+    kept: list[Window] = []
+    rest: list[Window] = []
+    for window in windows:
+        span = (window.end - window.start) // MINUTE
+        take = min(span, minutes)
+        if take > 0:
+            kept.append(Window(window.sensor_id, window.start, window.start + take * MINUTE))
+        if take < span:
+            rest.append(Window(window.sensor_id, window.start + take * MINUTE, window.end))
+        minutes -= take
+    return kept, rest
 
 
 def read_plan(
@@ -69,6 +94,7 @@ async def aggregate(
     repository: RollupRepository,
     *,
     sensor_ids: Sequence[uuid.UUID],
+    signals: Sequence[str],
     start: datetime,
     end: datetime,
     layer: str,
@@ -80,6 +106,7 @@ async def aggregate(
     stored, windows = read_plan(sensor_ids, start, end, pending)
     return await repository.aggregate(
         sensor_ids=sensor_ids,
+        signals=signals,
         layer=layer,
         stored=stored,
         windows=windows,
@@ -88,26 +115,70 @@ async def aggregate(
     )
 
 
+async def _split_at_raw_retention(
+    conn: asyncpg.Connection, windows: list[Window], now: datetime
+) -> tuple[list[Window], list[Window]]:
+    """The windows cut where their project's raw retention ends: the minutes still within it
+    (recomputed), and those past it, whose readings go soon or are gone: only minutes with no
+    rollup yet are computed there, so a late reading cannot replace a minute alone."""
+    sensor_ids = [w.sensor_id for w in windows if w.sensor_id is not None]
+    cutoffs = await raw_cutoffs(conn, sensor_ids, now) if sensor_ids else {}
+    if not cutoffs:
+        return windows, []
+    recent, old = [], []
+    for window in windows:
+        cutoff = cutoffs.get(window.sensor_id) if window.sensor_id is not None else None
+        split = window.start if cutoff is None else min(window.end, minute_ceil(cutoff))
+        if window.start < split:
+            old.append(Window(window.sensor_id, window.start, split))
+        if max(split, window.start) < window.end:
+            recent.append(Window(window.sensor_id, max(split, window.start), window.end))
+    return recent, old
+
+
 class Rollup:
     def __init__(self, db: Database, *, clock: Clock, grace: timedelta) -> None:
         self._db = db
         self._clock = clock
         self._grace = grace
 
+    async def lag(self) -> tuple[int, timedelta]:
+        """The queue: how many ranges, and for how long the oldest one's rollup has been owed
+        (since its last minute ended; zero when nothing is queued). The refresher keeps it
+        under a minute plus the grace and its interval."""
+        async with self._db.connection() as conn:
+            ranges, oldest_end = await RollupRepository(conn).backlog()
+        if oldest_end is None:
+            return ranges, timedelta(0)
+        return ranges, max(timedelta(0), self._clock() - oldest_end)
+
     async def refresh(self) -> int:
-        """Recomputes the queued minutes that are over; how many queued ranges it took."""
-        taken = 0
-        while True:
+        """Recomputes the queued minutes that are over; how many queued entries it took."""
+        taken, high_water = 0, None
+        deadline = time.monotonic() + _PASS
+        while time.monotonic() < deadline:
             async with self._db.transaction() as conn:
                 repository = RollupRepository(conn)
                 if not await repository.lock():
-                    return taken  # another process is at it
-                due = minute_floor(self._clock() - self._grace) - MINUTE
-                ranges = await repository.take_due(due, _TAKE)
-                windows = merged(
-                    Window(r.sensor_id, r.first_minute, r.last_minute + MINUTE) for r in ranges
+                    break  # another process is at it
+                if high_water is None:
+                    high_water = await repository.high_water()
+                now = self._clock()
+                due = minute_floor(now - self._grace) - MINUTE
+                ranges = await repository.take_due(due, high_water, _SENSORS)
+                if not ranges:
+                    break
+                windows, rest = within_budget(
+                    merged(
+                        Window(r.sensor_id, r.first_minute, r.last_minute + MINUTE) for r in ranges
+                    ),
+                    _MINUTES,
                 )
-                await repository.recompute(windows)
+                if rest:
+                    requeued = [Pending(w.sensor_id, w.start, w.end - MINUTE) for w in rest]
+                    high_water = max(high_water, await repository.queue(requeued))
+                recent, old = await _split_at_raw_retention(conn, windows, now)
+                await repository.recompute(recent)
+                await repository.fill_missing(old)
             taken += len(ranges)
-            if len(ranges) < _TAKE:
-                return taken
+        return taken
