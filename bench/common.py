@@ -1,9 +1,12 @@
 """What the bench scripts share: a throwaway user, project and experiment on a running stack,
-waiting for a server, percentiles."""
+waiting for a server, closed-loop load, percentiles."""
 
 import asyncio
 import math
+import time
 import uuid
+from collections.abc import Sequence
+from typing import Protocol
 
 import aiohttp
 
@@ -78,3 +81,52 @@ async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
             pass
         await asyncio.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
+
+
+class Bodies(Protocol):
+    def body(self) -> bytes: ...
+
+
+async def drive(
+    session: aiohttp.ClientSession,
+    targets: Sequence[tuple[str, dict[str, str], Bodies]],
+    *,
+    duration: float,
+    ok: int,
+    size: int,
+) -> tuple[float, list[float], int]:
+    """One closed-loop client per (url, headers, bodies), each request `size` points, for
+    `duration` seconds: points/s, latencies of the accepted requests, errors."""
+    latencies: list[float] = []
+    errors = points = 0
+    deadline = time.perf_counter() + duration
+
+    async def client(url: str, headers: dict[str, str], bodies: Bodies) -> None:
+        nonlocal errors, points
+        while time.perf_counter() < deadline:
+            body = bodies.body()
+            started = time.perf_counter()
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != ok:
+                        errors += 1
+                        continue
+            except aiohttp.ServerDisconnectedError:
+                # A keep-alive connection the server closed while it sat idle: send again.
+                continue
+            latencies.append(time.perf_counter() - started)
+            points += size
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(*target) for target in targets))
+    return points / (time.perf_counter() - started), latencies, errors
+
+
+def report(name: str, rate: float, latencies: list[float], errors: int) -> None:
+    ms = [x * 1000 for x in latencies]
+    print(
+        f"{name:<40} {rate:>10,.0f} points/s   p50 {percentile(ms, 0.5):7.1f} ms"
+        f"   p99 {percentile(ms, 0.99):7.1f} ms   errors {errors}",
+        flush=True,
+    )

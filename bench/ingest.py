@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Telemetry ingest throughput: the service beside a bare prototype and a raw COPY, in one run.
+"""Telemetry ingest throughput: the service beside a bare prototype, a raw COPY and an MLflow
+tracking server, in one run.
 
-Start the stack first (`make run`), then:
+Start the stack first (`make run`), install the bench extra (`pip install -e '.[dev,bench]'`,
+which brings `mlflow`), then:
 
     .venv/bin/python bench/ingest.py [--sensors 10] [--batch 1000] [--duration 10]
 
@@ -10,15 +12,25 @@ conversion profile and a run with a running capture session it is bound to (so e
 the ingest path is on: token check, rate limit, conversion, attachment, dedup row, NOTIFY), then
 measures for `--duration` seconds each:
   1. POST /api/v1/telemetry on the ingest service: one client per sensor, closed loop, batches
-     of `--batch` readings (each a fresh batch_id);
+     of `--batch` readings (each a fresh batch_id) of a live 10 kHz timeline (`--replay`: the
+     same readings of an hour ago every time, the rollup refresher's worst case);
   2. the same requests against a bare prototype (orjson → check each reading → one COPY, nothing
      else) served by a process this script starts;
   3. asyncpg COPY of the same rows into telemetry_records on one connection, no HTTP at all;
-and prints points/s and p50/p99 batch latency, with the service as a share of the prototype.
+  4. MLflow's POST /api/2.0/mlflow/runs/log-batch, `--batch` metrics a request (its own limit),
+     one closed-loop client per MLflow run, `mlflow server` (its default 4 workers) started and
+     stopped by this script (bench/mlflow_server.py), once on a SQLite store and once on a
+     database in the stack's PostgreSQL (`--mlflow-stores`);
+and prints points/s and p50/p99 batch latency, the service as a share of the prototype and as a
+multiple of MLflow. For the service and the prototype it also prints the CPU seconds their
+processes and PostgreSQL (every backend) spent per million points; for the service, PostgreSQL's
+also after the load until the rollup's queue is empty again (the refresher recomputes a minute
+once it is over by the grace, 10 s by default), and how long that took.
 """
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -27,9 +39,11 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import asyncpg
+import cpu
 import orjson
 from aiohttp import web
-from common import percentile, wait_up
+from common import drive, report, wait_up
+from mlflow_server import log_batch_targets, mlflow_runs, mlflow_server, postgres_store
 
 from backend_common import sensor_tokens
 
@@ -37,7 +51,6 @@ RECORD_COLUMNS = (
     "batch_id", "seq", "sensor_id", "timestamp", "received_at", "raw_value", "physical_value",
     "conversion_status", "late",
 )  # fmt: skip
-MLFLOW_LOG_BATCH_METRICS_PER_S = 7_000  # an MLflow tracking server's log-batch on this box
 
 
 async def create_sensors(conn: asyncpg.Connection, count: int) -> list[tuple[uuid.UUID, str]]:
@@ -105,79 +118,63 @@ async def create_sensors(conn: asyncpg.Connection, count: int) -> list[tuple[uui
     return sensors
 
 
-_PLACEHOLDER = b"B" * 32
+_BATCH_ID = b"B" * 32
+_TENTHS = b"T" * 21  # "YYYY-MM-DDTHH:MM:SS.d": where a batch's 100 ms lie
+SPACING = timedelta(microseconds=100)  # a 10 kHz sensor
 
 
 class Batches:
-    """Request bodies for one sensor: the same `size` readings, each body a new batch_id (the
-    load generator shares the cores with the service, so it only swaps the id)."""
+    """Request bodies for one sensor, `size` readings each, every body a new batch_id. Live (the
+    default): a 10 kHz sensor from a second ago on, each batch the next `size` readings, so a
+    1,000-reading batch is the next 100 ms. Replay: the same readings of an hour ago every time
+    (late batches that queue the same minutes again and again: the rollup refresher's worst
+    case). The load generator shares the cores with the service: a body is a template with
+    the batch id (and where the batch lies in time) swapped in."""
 
-    def __init__(self, sensor_id: uuid.UUID, size: int) -> None:
-        start = datetime.now(UTC) - timedelta(hours=1)
-        self.readings = [
-            {"timestamp": (start + timedelta(milliseconds=i)).isoformat(), "raw_value": i * 0.25}
-            for i in range(size)
-        ]
+    def __init__(self, sensor_id: uuid.UUID, size: int, *, replay: bool = False) -> None:
+        self._replay, self._size = replay, size
+        now = datetime.now(UTC)
+        if replay:
+            start = now - timedelta(hours=1)
+            stamps = [(start + i * SPACING).isoformat() for i in range(size)]
+        else:
+            assert size * SPACING <= timedelta(milliseconds=100), "a batch spans 100 ms at most"
+            self._next = now.replace(microsecond=now.microsecond // 100_000 * 100_000)
+            self._next -= timedelta(seconds=1)
+            stamps = [f"{_TENTHS.decode()}{i * 100:05d}+00:00" for i in range(size)]
         self._template = orjson.dumps(
             {
                 "sensor_id": str(sensor_id),
-                "batch_id": _PLACEHOLDER.decode(),
-                "readings": self.readings,
+                "batch_id": _BATCH_ID.decode(),
+                "readings": [
+                    {"timestamp": stamp, "raw_value": i * 0.25} for i, stamp in enumerate(stamps)
+                ],
             }
         )
 
     def body(self) -> bytes:
-        return self._template.replace(_PLACEHOLDER, uuid.uuid4().hex.encode())
-
-
-async def drive(
-    session: aiohttp.ClientSession,
-    url: str,
-    sensors: list[tuple[uuid.UUID, str]],
-    *,
-    batch: int,
-    duration: float,
-) -> tuple[float, list[float], int]:
-    """One closed-loop client per sensor; returns points/s, latencies and errors."""
-    latencies: list[float] = []
-    errors = 0
-    points = 0
-    deadline = time.perf_counter() + duration
-
-    async def client(sensor_id: uuid.UUID, token: str) -> None:
-        nonlocal errors, points
-        bodies = Batches(sensor_id, batch)
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        while time.perf_counter() < deadline:
-            body = bodies.body()
-            started = time.perf_counter()
-            async with session.post(url, data=body, headers=headers) as response:
-                await response.read()
-                if response.status != 202:
-                    errors += 1
-                    continue
-            latencies.append(time.perf_counter() - started)
-            points += batch
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(sensor_id, token) for sensor_id, token in sensors))
-    return points / (time.perf_counter() - started), latencies, errors
+        body = self._template.replace(_BATCH_ID, uuid.uuid4().hex.encode())
+        if self._replay:
+            return body
+        at, self._next = self._next, self._next + timedelta(milliseconds=100)
+        tenths = f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 100_000}".encode()
+        return body.replace(_TENTHS, tenths)
 
 
 async def raw_copy(dsn: str, sensor_id: uuid.UUID, *, batch: int, duration: float) -> float:
     """COPY of 1,000-row batches into telemetry_records on one connection: points/s."""
     conn = await asyncpg.connect(dsn)
     try:
-        readings = Batches(sensor_id, batch).readings
+        start = datetime.now(UTC) - timedelta(hours=1)
+        stamps = [start + i * SPACING for i in range(batch)]
         points, deadline = 0, time.perf_counter() + duration
         started = time.perf_counter()
         while time.perf_counter() < deadline:
             now = datetime.now(UTC)
             rows = [
-                (-1, i, sensor_id, datetime.fromisoformat(r["timestamp"]), now, r["raw_value"],
-                 r["raw_value"] * 0.5 - 3.0, "ok", False)
-                for i, r in enumerate(readings)
-            ]  # fmt: skip
+                (-1, i, sensor_id, stamp, now, i * 0.25, i * 0.25 * 0.5 - 3.0, "ok", False)
+                for i, stamp in enumerate(stamps)
+            ]
             await conn.copy_records_to_table(
                 "telemetry_records", records=rows, columns=RECORD_COLUMNS
             )
@@ -219,20 +216,42 @@ def serve_bare(port: int, dsn: str) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def report(name: str, rate: float, latencies: list[float], errors: int) -> None:
-    ms = [x * 1000 for x in latencies]
-    print(
-        f"{name:<36} {rate:>10,.0f} points/s   p50 {percentile(ms, 0.5):7.1f} ms"
-        f"   p99 {percentile(ms, 0.99):7.1f} ms   errors {errors}"
-    )
+async def rollup_drained(conn: asyncpg.Connection, within: float = 120.0) -> float:
+    """Waits until the rollup's queue is empty: seconds it took (the refresher's tail)."""
+    started = time.perf_counter()
+    while await conn.fetchval("SELECT count(*) FROM telemetry_rollup_pending"):
+        if time.perf_counter() - started > within:
+            print(f"the rollup queue is still not empty after {within:.0f} s")
+            break
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - started
+
+
+def ingest_targets(
+    url: str, sensors: list[tuple[uuid.UUID, str]], batch: int, replay: bool
+) -> list:
+    """One (url, headers, bodies) per sensor, for `common.drive`."""
+    return [
+        (
+            url,
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            Batches(sensor_id, batch, replay=replay),
+        )
+        for sensor_id, token in sensors
+    ]
 
 
 async def main(args: argparse.Namespace) -> None:
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()}", flush=True)
     conn = await asyncpg.connect(args.dsn)
     try:
         sensors = await create_sensors(conn, args.sensors)
+        postgres = cpu.postmaster(await conn.fetchval("SHOW data_directory"))
     finally:
         await conn.close()
+    service_roots = cpu.matching(args.service_process)
+    if not service_roots:
+        raise SystemExit(f"no process runs {args.service_process!r}: is the stack up?")
     bare = subprocess.Popen(  # noqa: ASYNC220 - started once, before any measurement
         [sys.executable, __file__, "--serve-bare", str(args.bare_port), "--dsn", args.dsn]
     )
@@ -242,26 +261,75 @@ async def main(args: argparse.Namespace) -> None:
             bare_url = f"http://127.0.0.1:{args.bare_port}/api/v1/telemetry"
             await wait_up(session, f"http://127.0.0.1:{args.bare_port}/")
             print(
-                f"{args.sensors} sensors, batches of {args.batch} readings, "
-                f"{args.duration:.0f} s each\n"
+                f"{args.sensors} sensors, batches of {args.batch} readings"
+                f" ({'replayed, an hour late' if args.replay else 'live, 10 kHz'}),"
+                f" {args.duration:.0f} s each\n",
+                flush=True,
             )
+            before = cpu.tree_seconds(service_roots), cpu.tree_seconds([postgres])
             service = await drive(
-                session, args.url, sensors, batch=args.batch, duration=args.duration
+                session,
+                ingest_targets(args.url, sensors, args.batch, args.replay),
+                duration=args.duration,
+                ok=202,
+                size=args.batch,
             )
+            during = cpu.tree_seconds(service_roots), cpu.tree_seconds([postgres])
             report("ingest service (every feature on)", *service)
-            prototype = await drive(
-                session, bare_url, sensors, batch=args.batch, duration=args.duration
+            conn = await asyncpg.connect(args.dsn)
+            try:
+                tail = await rollup_drained(conn)
+            finally:
+                await conn.close()
+            after = cpu.tree_seconds([postgres])
+            per_million = 1e6 / (service[0] * args.duration)
+            print(
+                f"{'':<40} CPU s per million points: service"
+                f" {(during[0] - before[0]) * per_million:.1f}, PostgreSQL"
+                f" {(during[1] - before[1]) * per_million:.1f} during the load"
+                f" + {(after - during[1]) * per_million:.1f} after it"
+                f" (rollup queue empty {tail:.0f} s after)",
+                flush=True,
             )
+            before = cpu.tree_seconds([bare.pid]), cpu.tree_seconds([postgres])
+            prototype = await drive(
+                session,
+                ingest_targets(bare_url, sensors, args.batch, args.replay),
+                duration=args.duration,
+                ok=202,
+                size=args.batch,
+            )
+            during = cpu.tree_seconds([bare.pid]), cpu.tree_seconds([postgres])
             report("bare prototype (orjson, check, COPY)", *prototype)
-        copy_rate = await raw_copy(
-            args.dsn, sensors[0][0], batch=args.batch, duration=args.duration
+            per_million = 1e6 / (prototype[0] * args.duration)
+            print(
+                f"{'':<40} CPU s per million points: prototype"
+                f" {(during[0] - before[0]) * per_million:.1f}, PostgreSQL"
+                f" {(during[1] - before[1]) * per_million:.1f}",
+                flush=True,
+            )
+            copy_rate = await raw_copy(
+                args.dsn, sensors[0][0], batch=args.batch, duration=args.duration
+            )
+            print(f"{'raw asyncpg COPY, one connection':<40} {copy_rate:>10,.0f} points/s")
+            mlflow = {}
+            for store in filter(None, args.mlflow_stores.split(",")):
+                uri = await postgres_store(args.dsn) if store == "postgresql" else None
+                async with mlflow_server(uri, args.mlflow_port) as mlflow_url:
+                    runs = await mlflow_runs(session, mlflow_url, args.sensors)
+                    mlflow[store] = await drive(
+                        session,
+                        log_batch_targets(mlflow_url, runs, args.batch, ("value",)),
+                        duration=args.duration,
+                        ok=200,
+                        size=args.batch,
+                    )
+                report(f"MLflow runs/log-batch ({store} store)", *mlflow[store])
+        ratios = "   ".join(
+            f"service / MLflow ({store}): {service[0] / rate:.1f}x"
+            for store, (rate, _, _) in mlflow.items()
         )
-        print(f"{'raw asyncpg COPY, one connection':<36} {copy_rate:>10,.0f} points/s")
-        print(
-            f"\nservice / prototype: {service[0] / prototype[0]:.0%}   "
-            f"service / MLflow log-batch (~{MLFLOW_LOG_BATCH_METRICS_PER_S:,}/s): "
-            f"{service[0] / MLFLOW_LOG_BATCH_METRICS_PER_S:.0f}x"
-        )
+        print(f"\nservice / prototype: {service[0] / prototype[0]:.0%}   {ratios}", flush=True)
     finally:
         bare.terminate()
         bare.wait()
@@ -277,7 +345,25 @@ if __name__ == "__main__":
     parser.add_argument("--sensors", type=int, default=10)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="send the same readings of an hour ago every time (late batches into the same "
+        "minutes) instead of a live 10 kHz timeline",
+    )
     parser.add_argument("--bare-port", type=int, default=8093)
+    parser.add_argument("--mlflow-port", type=int, default=5056)
+    parser.add_argument(
+        "--mlflow-stores",
+        default="sqlite,postgresql",
+        help="MLflow's stores to measure, comma-separated: sqlite (a file of its own),"
+        " postgresql (a database `mlflow` in the stack's PostgreSQL)",
+    )
+    parser.add_argument(
+        "--service-process",
+        default="telemetry_ingest_service",
+        help="what the ingest service's command line contains (its CPU time is measured)",
+    )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve_bare:

@@ -7,9 +7,9 @@ which brings `mlflow`), then:
 
     .venv/bin/python bench/metrics.py [--clients 8] [--batch 1000] [--duration 10]
 
-It starts `mlflow server` (its default 4 workers) on a database `mlflow` that it creates in the
-same PostgreSQL as the stack, then measures for `--duration` seconds each, alternating
-`--rounds` times:
+It starts `mlflow server` (bench/mlflow_server.py: its default 4 workers) on a database `mlflow`
+that it creates in the same PostgreSQL as the stack, then measures for `--duration` seconds
+each, alternating `--rounds` times:
   1. ETP: POST /api/v1/runs/{id}/metrics, one closed-loop client per run, batches of `--batch`
      points (each a new batch_id; a step per point, as training code logs them);
   2. MLflow: POST /api/2.0/mlflow/runs/log-batch with the same points (1,000 metrics a request
@@ -25,18 +25,14 @@ import argparse
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 
 import aiohttp
-import asyncpg
 import orjson
-from common import expect, percentile, setup, wait_up
+from common import drive, expect, percentile, report, setup, wait_up
+from mlflow_server import log_batch_targets, mlflow_runs, mlflow_server, postgres_store
 
 NAMES = ("train/loss", "train/acc", "lr", "grad_norm")
 
@@ -55,67 +51,6 @@ class EtpBatches:
         ]
         self.base += self.size // 4
         return orjson.dumps({"batch_id": uuid.uuid4().hex, "metrics": metrics})
-
-
-class MlflowBatches:
-    """The same points as MLflow's log-batch takes them (timestamps in milliseconds)."""
-
-    def __init__(self, run_id: str, size: int) -> None:
-        self.run_id, self.size, self.base = run_id, size, 0
-        self.now = int(time.time() * 1000)
-
-    def body(self) -> bytes:
-        metrics = [
-            {"key": NAMES[i % 4], "value": 1.0 / (i + 1), "timestamp": self.now,
-             "step": self.base + i // 4}
-            for i in range(self.size)
-        ]  # fmt: skip
-        self.base += self.size // 4
-        return orjson.dumps({"run_id": self.run_id, "metrics": metrics})
-
-
-async def drive(
-    session: aiohttp.ClientSession,
-    targets: list[tuple[str, dict, object]],
-    *,
-    duration: float,
-    ok: int,
-    size: int,
-) -> tuple[float, list[float], int]:
-    """One closed-loop client per (url, headers, bodies); points/s, latencies, errors."""
-    latencies: list[float] = []
-    errors = points = 0
-    deadline = time.perf_counter() + duration
-
-    async def client(url: str, headers: dict, bodies) -> None:
-        nonlocal errors, points
-        while time.perf_counter() < deadline:
-            body = bodies.body()
-            started = time.perf_counter()
-            try:
-                async with session.post(url, data=body, headers=headers) as response:
-                    await response.read()
-                    if response.status != ok:
-                        errors += 1
-                        continue
-            except aiohttp.ServerDisconnectedError:
-                # A keep-alive connection the server closed while it sat idle: send again.
-                continue
-            latencies.append(time.perf_counter() - started)
-            points += size
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(*target) for target in targets))
-    return points / (time.perf_counter() - started), latencies, errors
-
-
-def report(name: str, rate: float, latencies: list[float], errors: int) -> None:
-    ms = [x * 1000 for x in latencies]
-    print(
-        f"{name:<40} {rate:>10,.0f} points/s   p50 {percentile(ms, 0.5):7.1f} ms"
-        f"   p99 {percentile(ms, 0.99):7.1f} ms   errors {errors}",
-        flush=True,
-    )
 
 
 async def etp_runs(session, args, headers: dict, experiment_id: str, count: int) -> list[str]:
@@ -139,67 +74,6 @@ async def etp_runs(session, args, headers: dict, experiment_id: str, count: int)
         )
         runs.append(run["id"])
     return runs
-
-
-async def mlflow_runs(session, url: str, count: int) -> list[str]:
-    api = f"{url}/api/2.0/mlflow"
-    created = await expect(
-        await session.post(
-            f"{api}/experiments/create", json={"name": f"bench {uuid.uuid4().hex[:8]}"}
-        ),
-        200,
-    )
-    runs = []
-    for _ in range(count):
-        run = await expect(
-            await session.post(
-                f"{api}/runs/create",
-                json={"experiment_id": created["experiment_id"], "start_time": 0},
-            ),
-            200,
-        )
-        runs.append(run["run"]["info"]["run_id"])
-    return runs
-
-
-async def ensure_database(dsn: str, name: str) -> str:
-    """The DSN of database `name` in the same PostgreSQL, created if missing."""
-    base, _, _ = dsn.rpartition("/")
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{base}/{name}"
-
-
-def start_mlflow(args: argparse.Namespace, dsn: str, workdir: str) -> subprocess.Popen:
-    """`mlflow server` with its defaults (4 workers), in a process group of its own; its
-    background job runners (scoring of GenAI traces, nothing to do with tracking) are off."""
-    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    store = dsn.replace("postgresql://", "postgresql+psycopg2://")
-    return subprocess.Popen(
-        [mlflow, "server", "--backend-store-uri", store, "--host", "127.0.0.1",
-         "--port", str(args.mlflow_port), "--artifacts-destination", f"{workdir}/artifacts"],
-        cwd=workdir,
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=subprocess.DEVNULL,
-        stderr=open(f"{workdir}/mlflow.log", "w"),
-        start_new_session=True,
-    )  # fmt: skip
-
-
-def stop_mlflow(mlflow: subprocess.Popen) -> None:
-    """Stops the server and every process it started (its process group)."""
-    try:
-        os.killpg(mlflow.pid, signal.SIGTERM)
-        mlflow.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(mlflow.pid, signal.SIGKILL)
-        mlflow.wait()
-    except ProcessLookupError:
-        pass
 
 
 async def charts(session, args, headers: dict, experiment_id: str) -> None:
@@ -240,60 +114,40 @@ async def charts(session, args, headers: dict, experiment_id: str) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()}", flush=True)
-    mlflow_dsn = await ensure_database(args.dsn, "mlflow")
-    workdir = tempfile.mkdtemp(prefix="etp-bench-mlflow-")
-    mlflow_url = f"http://127.0.0.1:{args.mlflow_port}"
-    mlflow = start_mlflow(args, mlflow_dsn, workdir)
+    store = await postgres_store(args.dsn)
     connector = aiohttp.TCPConnector(limit=args.clients * 4)
-    try:
-        async with aiohttp.ClientSession(connector=connector) as session:
-            for _ in range(900):  # a loaded box takes its time
-                try:
-                    async with session.get(f"{mlflow_url}/health") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-            else:
-                raise SystemExit(f"mlflow server did not come up; see {workdir}/mlflow.log")
-            await wait_up(session, f"{args.experiment}/health")
-            headers, _, experiment_id = await setup(session, args.auth, args.experiment)
-            headers = {**headers, "Content-Type": "application/json"}
-            etp = await etp_runs(session, args, headers, experiment_id, args.clients)
-            mlf = await mlflow_runs(session, mlflow_url, args.clients)
-            etp_targets = [
-                (f"{args.experiment}/api/v1/runs/{run_id}/metrics", headers, EtpBatches(args.batch))
-                for run_id in etp
-            ]
-            mlflow_targets = [
-                (
-                    f"{mlflow_url}/api/2.0/mlflow/runs/log-batch",
-                    {"Content-Type": "application/json"},
-                    MlflowBatches(run_id, args.batch),
-                )
-                for run_id in mlf
-            ]
-            print(
-                f"{args.clients} clients (one run each), batches of {args.batch} points,"
-                f" {args.duration:.0f} s each, {args.rounds} rounds\n",
-                flush=True,
+    async with (
+        mlflow_server(store, args.mlflow_port) as mlflow_url,
+        aiohttp.ClientSession(connector=connector) as session,
+    ):
+        await wait_up(session, f"{args.experiment}/health")
+        headers, _, experiment_id = await setup(session, args.auth, args.experiment)
+        headers = {**headers, "Content-Type": "application/json"}
+        etp = await etp_runs(session, args, headers, experiment_id, args.clients)
+        etp_targets = [
+            (f"{args.experiment}/api/v1/runs/{run_id}/metrics", headers, EtpBatches(args.batch))
+            for run_id in etp
+        ]
+        mlf = await mlflow_runs(session, mlflow_url, args.clients)
+        mlflow_targets = log_batch_targets(mlflow_url, mlf, args.batch, NAMES)
+        print(
+            f"{args.clients} clients (one run each), batches of {args.batch} points,"
+            f" {args.duration:.0f} s each, {args.rounds} rounds\n",
+            flush=True,
+        )
+        ratios = []
+        for _ in range(args.rounds):
+            ours = await drive(
+                session, etp_targets, duration=args.duration, ok=201, size=args.batch
             )
-            ratios = []
-            for _ in range(args.rounds):
-                ours = await drive(
-                    session, etp_targets, duration=args.duration, ok=201, size=args.batch
-                )
-                report("ETP POST /runs/{id}/metrics", *ours)
-                theirs = await drive(
-                    session, mlflow_targets, duration=args.duration, ok=200, size=args.batch
-                )
-                report("MLflow runs/log-batch (4 workers)", *theirs)
-                ratios.append(ours[0] / theirs[0] if theirs[0] else float("inf"))
-            print(f"\nETP / MLflow: {', '.join(f'{r:.1f}x' for r in ratios)}", flush=True)
-            await charts(session, args, headers, experiment_id)
-    finally:
-        stop_mlflow(mlflow)
+            report("ETP POST /runs/{id}/metrics", *ours)
+            theirs = await drive(
+                session, mlflow_targets, duration=args.duration, ok=200, size=args.batch
+            )
+            report("MLflow runs/log-batch (4 workers)", *theirs)
+            ratios.append(ours[0] / theirs[0] if theirs[0] else float("inf"))
+        print(f"\nETP / MLflow: {', '.join(f'{r:.1f}x' for r in ratios)}", flush=True)
+        await charts(session, args, headers, experiment_id)
 
 
 if __name__ == "__main__":
