@@ -171,23 +171,27 @@ async def test_refreshed_minutes_are_stored_per_sensor_and_layer(rolling, pgsql,
     assert stored_minutes(pgsql, sensors[1]["id"], "raw") == {}
 
 
-def test_a_refresh_transaction_takes_whole_minutes_up_to_its_budget():
+def test_a_refresh_transaction_shares_its_minutes_among_its_windows():
     sensor = uuid.uuid4()
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    windows = [Window(sensor, start, start + 3 * MINUTE), Window(None, start, start + 4 * MINUTE)]
+    windows = [Window(sensor, start, start + MINUTE), Window(None, start, start + 4 * MINUTE)]
 
     kept, rest = within_budget(windows, 5)
 
     assert kept == [windows[0], Window(None, start, start + 2 * MINUTE)]
     assert rest == [Window(None, start + 2 * MINUTE, start + 4 * MINUTE)]
-    assert within_budget(windows, 0) == ([], windows)
+    assert within_budget(windows, 0) == (
+        [windows[0], Window(None, start, start + MINUTE)],
+        [Window(None, start + MINUTE, start + 4 * MINUTE)],
+    )
 
 
 async def test_one_pass_takes_every_batch_of_a_sensor_and_more_minutes_than_a_transaction(
     pgsql, aiohttp_client, ingest_settings, clock, sensors, base
 ):
     """Four hundred batches queue the same minute: one pass recomputes it; a range longer than
-    one transaction's budget is split, queued again and finished in the same pass."""
+    a transaction's share (240 minutes for the first) is split, queued again and finished in
+    the same pass."""
     settings = ingest_settings(rollup_interval=3600, sensor_rate=10_000)
     lazy = await aiohttp_client(create_ingest_app(settings, clock=clock))
     first, second = sensors
@@ -198,7 +202,7 @@ async def test_one_pass_takes_every_batch_of_a_sensor_and_more_minutes_than_a_tr
 
     taken = await Rollup(lazy.app[DATABASE], clock=clock, grace=timedelta(0)).refresh()
 
-    # The 401 entries, and what went past the first transaction's 240 minutes, queued again.
+    # The 401 entries, and what went past the first transaction's share, queued again.
     assert taken > 401
     assert queued(pgsql) == 0
     assert stored_minutes(pgsql, first["id"], "raw") == {base: 400}

@@ -10,9 +10,11 @@ The refresher recomputes queued minutes once they are over (plus a grace for bat
 their way), so a live sensor's current minute is recomputed once, not with every batch. Its
 work is bounded however fast batches come: a pass takes what was queued when it began, every
 entry of a sensor at once (a minute that a thousand late batches queued is recomputed once),
-at most `_MINUTES` sensor-minutes a transaction (the rest is queued again, and taken in the same
-pass while it lasts less than `_PASS`). One refresher works at a time (an advisory lock); several
-processes may run one.
+as many sensor-minutes a transaction (shared equally among its sensors) as took about
+`_TRANSACTION` seconds at the last one's pace
+(a 1 Hz sensor's minutes are cheap, a 10 kHz sensor's are not; the rest is queued again, and
+taken in the same pass while it lasts less than `_PASS`). One refresher works at a time (an
+advisory lock); several processes may run one.
 """
 
 import time
@@ -31,7 +33,8 @@ from telemetry_ingest_service.repositories.rollup import Pending, RollupReposito
 
 MINUTE = timedelta(minutes=1)
 _SENSORS = 50  # sensors whose due entries one refresh transaction takes
-_MINUTES = 240  # sensor-minutes one refresh transaction recomputes
+_MINUTES = (10, 240, 100_000)  # sensor-minutes a refresh transaction recomputes: least, first, most
+_TRANSACTION = 1.0  # seconds a refresh transaction aims at
 _PASS = 10.0  # seconds after which a pass takes no more
 
 
@@ -56,18 +59,17 @@ def merged(windows: Iterable[Window]) -> list[Window]:
     return out
 
 
-def within_budget(windows: Iterable[Window], minutes: int) -> tuple[list[Window], list[Window]]:
-    """The windows (of whole minutes) up to `minutes` minutes in all, and the rest."""
+def within_budget(windows: Sequence[Window], minutes: int) -> tuple[list[Window], list[Window]]:
+    """The windows (of whole minutes) cut to an equal share of `minutes` each (one at least),
+    and the rest. Sensors caught up together read the same stretch of the table at a time."""
+    share = max(1, minutes // max(1, len(windows)))
     kept: list[Window] = []
     rest: list[Window] = []
     for window in windows:
-        span = (window.end - window.start) // MINUTE
-        take = min(span, minutes)
-        if take > 0:
-            kept.append(Window(window.sensor_id, window.start, window.start + take * MINUTE))
-        if take < span:
-            rest.append(Window(window.sensor_id, window.start + take * MINUTE, window.end))
-        minutes -= take
+        cut = min(window.end, window.start + share * MINUTE)
+        kept.append(Window(window.sensor_id, window.start, cut))
+        if cut < window.end:
+            rest.append(Window(window.sensor_id, cut, window.end))
     return kept, rest
 
 
@@ -141,6 +143,7 @@ class Rollup:
         self._db = db
         self._clock = clock
         self._grace = grace
+        self._minutes = _MINUTES[1]
 
     async def lag(self) -> tuple[int, timedelta]:
         """The queue: how many ranges, and for how long the oldest one's rollup has been owed
@@ -156,7 +159,7 @@ class Rollup:
         """Recomputes the queued minutes that are over; how many queued entries it took."""
         taken, high_water = 0, None
         deadline = time.monotonic() + _PASS
-        while time.monotonic() < deadline:
+        while (started := time.monotonic()) < deadline:
             async with self._db.transaction() as conn:
                 repository = RollupRepository(conn)
                 if not await repository.lock():
@@ -172,7 +175,7 @@ class Rollup:
                     merged(
                         Window(r.sensor_id, r.first_minute, r.last_minute + MINUTE) for r in ranges
                     ),
-                    _MINUTES,
+                    self._minutes,
                 )
                 if rest:
                     requeued = [Pending(w.sensor_id, w.start, w.end - MINUTE) for w in rest]
@@ -181,4 +184,14 @@ class Rollup:
                 await repository.recompute(recent)
                 await repository.fill_missing(old)
             taken += len(ranges)
+            self._pace(sum((w.end - w.start) // MINUTE for w in windows), started)
         return taken
+
+    def _pace(self, minutes: int, started: float) -> None:
+        """Sizes the next transaction from this one's pace (growing fourfold at most, in case
+        the next minutes are busier)."""
+        seconds = time.monotonic() - started
+        if minutes and seconds > 0:
+            least, _, most = _MINUTES
+            fitting = int(minutes * _TRANSACTION / seconds)
+            self._minutes = max(least, min(most, 4 * self._minutes, fitting))
