@@ -271,6 +271,9 @@ class JobRunner:
             )
         JOB_RUNS.labels(job.name, status).inc()
         JOB_DURATION.labels(job.name).observe(duration_ms / 1000)
-        log = _log.info if status == "succeeded" else _log.warning
+        # A run that found nothing to do (every count zero) is recorded, but logged quietly: jobs
+        # that look every few seconds would fill an idle stack's log.
+        idle = isinstance(result, dict) and not any(result.values())
+        log = _log.warning if status != "succeeded" else _log.debug if idle else _log.info
         log("job_run", job=job.name, status=status, ms=duration_ms, error=error, result=result)
         return RunOutcome(job.name, status, result, error)
