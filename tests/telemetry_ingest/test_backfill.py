@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from experiment_service.app import create_app as create_experiment_app
-from tests.experiment.factories import audit_rows, expect
+from tests.experiment.factories import audit_rows, create_run_in_status, expect
 from tests.problems import assert_problem
 from tests.telemetry_ingest.backfill_kit import (
     announce,
@@ -257,3 +257,56 @@ async def test_live_ingest_keeps_working_during_a_backfill(
     rows = conversions(pgsql, sensor["id"])
     assert (rows[4][1:]) == ("ok", 20.0, published["id"])
     assert rows[-1][1:] == ("ok", 300.0, timeline["c"])
+
+
+async def test_stopped_capture_sessions_of_the_range_show_backfilling_until_it_is_done(
+    api, ingest, owner, project_id, timeline, clock
+):
+    sensor = timeline["sensor"]
+    experiment = await expect(
+        await api.post(
+            "/api/v1/experiments",
+            json={"project_id": str(project_id), "name": "recalibrated"},
+            headers=owner.headers,
+        ),
+        201,
+    )
+
+    async def captured(bind: bool) -> str:
+        """A stopped session of a new run (bound to the sensor or not): its path."""
+        run = await create_run_in_status(api, owner, experiment["id"], "running")
+        if bind:
+            await expect(
+                await api.post(
+                    f"/api/v1/runs/{run['id']}/sensors",
+                    json={"sensor_id": sensor["id"]},
+                    headers=owner.headers,
+                ),
+                201,
+            )
+        sessions = f"/api/v1/runs/{run['id']}/capture-sessions"
+        session = await expect(await api.post(sessions, json={}, headers=owner.headers), 201)
+        path = f"{sessions}/{session['id']}"
+        await expect(await api.post(f"{path}/stop", json={}, headers=owner.headers), 200)
+        return path
+
+    bound, unbound = await captured(bind=True), await captured(bind=False)
+    session = await expect(await api.get(bound, headers=owner.headers), 200)
+    # From the session's start up to profile C's: the range covers the session.
+    started = datetime.fromisoformat(session["started_at"])
+    await backfill_publish(api, owner, sensor["id"], linear(10.0, version="b"), started)
+
+    assert (await expect(await api.get(bound, headers=owner.headers), 200))["status"] == (
+        "backfilling"
+    )
+    assert (await expect(await api.get(unbound, headers=owner.headers), 200))["status"] == (
+        "succeeded"
+    )
+    listed = await expect(await api.get(bound.rsplit("/", 1)[0], headers=owner.headers), 200)
+    assert [s["status"] for s in listed["items"]] == ["backfilling"]
+
+    await run_backfills(ingest, clock)
+
+    assert (await expect(await api.get(bound, headers=owner.headers), 200))["status"] == (
+        "succeeded"
+    )

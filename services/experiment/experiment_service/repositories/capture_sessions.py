@@ -15,8 +15,18 @@ GAPS = """
                                                   'to', g.to_at) ORDER BY g.id), '[]'::jsonb)
      FROM capture_session_gaps g WHERE g.capture_session_id = capture_sessions.id) AS gaps
 """
+# A stopped session shows `backfilling` while a backfill of a sensor bound to its run recomputes
+# readings of its time (docs/telemetry.md, "Backfill"); its own status shows again once done.
+STATUS = """
+    CASE WHEN capture_sessions.status IN ('succeeded', 'failed') AND EXISTS (
+        SELECT 1 FROM conversion_backfills b JOIN run_sensors rs ON rs.sensor_id = b.sensor_id
+        WHERE rs.run_id = capture_sessions.run_id AND b.status = 'running'
+          AND b.range_from < coalesce(capture_sessions.stopped_at, 'infinity')
+          AND (b.range_to IS NULL OR b.range_to > capture_sessions.started_at)
+    ) THEN 'backfilling' ELSE capture_sessions.status END AS status
+"""
 COLUMNS = (
-    "id, run_id, project_id, ordinal_number, status, started_at, stopped_at, initiated_by,"
+    f"id, run_id, project_id, ordinal_number, {STATUS}, started_at, stopped_at, initiated_by,"
     f" notes, failure_reason, planned_stop_at, {GAPS}, created_at, updated_at"
 )
 
