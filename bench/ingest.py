@@ -241,6 +241,20 @@ def ingest_targets(
     ]
 
 
+async def measured(
+    session: aiohttp.ClientSession, targets: list, args: argparse.Namespace, trees: list
+) -> tuple[tuple[float, list[float], int], tuple[float, float, float, float]]:
+    """`drive` with the ingest's requests, and the CPU seconds per million points that the two
+    process trees (server, PostgreSQL) spent on it; then PostgreSQL's total so far and the
+    factor from seconds to seconds per million points, to count what it does afterwards."""
+    before = [cpu.tree_seconds(roots) for roots in trees]
+    result = await drive(session, targets, duration=args.duration, ok=202, size=args.batch)
+    after = [cpu.tree_seconds(roots) for roots in trees]
+    per_million = 1e6 / (result[0] * args.duration) if result[0] else 0.0
+    server, postgres = ((a - b) * per_million for a, b in zip(after, before, strict=True))
+    return result, (server, postgres, after[1], per_million)
+
+
 async def main(args: argparse.Namespace) -> None:
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()}", flush=True)
     conn = await asyncpg.connect(args.dsn)
@@ -266,46 +280,31 @@ async def main(args: argparse.Namespace) -> None:
                 f" {args.duration:.0f} s each\n",
                 flush=True,
             )
-            before = cpu.tree_seconds(service_roots), cpu.tree_seconds([postgres])
-            service = await drive(
-                session,
-                ingest_targets(args.url, sensors, args.batch, args.replay),
-                duration=args.duration,
-                ok=202,
-                size=args.batch,
-            )
-            during = cpu.tree_seconds(service_roots), cpu.tree_seconds([postgres])
+            service, spent = await measured(
+                session, ingest_targets(args.url, sensors, args.batch, args.replay), args,
+                [service_roots, [postgres]],
+            )  # fmt: skip
             report("ingest service (every feature on)", *service)
             conn = await asyncpg.connect(args.dsn)
             try:
                 tail = await rollup_drained(conn)
             finally:
                 await conn.close()
-            after = cpu.tree_seconds([postgres])
-            per_million = 1e6 / (service[0] * args.duration)
+            later = cpu.tree_seconds([postgres]) - spent[2]
             print(
-                f"{'':<40} CPU s per million points: service"
-                f" {(during[0] - before[0]) * per_million:.1f}, PostgreSQL"
-                f" {(during[1] - before[1]) * per_million:.1f} during the load"
-                f" + {(after - during[1]) * per_million:.1f} after it"
+                f"{'':<40} CPU s per million points: service {spent[0]:.1f}, PostgreSQL"
+                f" {spent[1]:.1f} during the load + {later * spent[3]:.1f} after it"
                 f" (rollup queue empty {tail:.0f} s after)",
                 flush=True,
             )
-            before = cpu.tree_seconds([bare.pid]), cpu.tree_seconds([postgres])
-            prototype = await drive(
-                session,
-                ingest_targets(bare_url, sensors, args.batch, args.replay),
-                duration=args.duration,
-                ok=202,
-                size=args.batch,
-            )
-            during = cpu.tree_seconds([bare.pid]), cpu.tree_seconds([postgres])
+            prototype, spent = await measured(
+                session, ingest_targets(bare_url, sensors, args.batch, args.replay), args,
+                [[bare.pid], [postgres]],
+            )  # fmt: skip
             report("bare prototype (orjson, check, COPY)", *prototype)
-            per_million = 1e6 / (prototype[0] * args.duration)
             print(
-                f"{'':<40} CPU s per million points: prototype"
-                f" {(during[0] - before[0]) * per_million:.1f}, PostgreSQL"
-                f" {(during[1] - before[1]) * per_million:.1f}",
+                f"{'':<40} CPU s per million points: prototype {spent[0]:.1f},"
+                f" PostgreSQL {spent[1]:.1f}",
                 flush=True,
             )
             copy_rate = await raw_copy(
