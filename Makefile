@@ -33,8 +33,8 @@ TIMESCALEDB_TESTS ?= tests/telemetry_ingest $(addprefix tests/experiment/,test_c
 timed = started=$$(date +%s); $(2); status=$$?; \
 	echo "== $(1): $$(( $$(date +%s) - started )) s (exit $$status)"; exit $$status
 
-.PHONY: install run test test-timescaledb fuzz lint fmt migrate export-schema clean spec redoc sdk sdk-ts sdk-build \
-	sdk-smoke node-install check-asyncapi web web-dev web-test
+.PHONY: install run test test-timescaledb fuzz lint fmt migrate export-schema clean spec redoc sdk \
+	sdk-ts sdk-build sdk-smoke node-install check-asyncapi web web-dev web-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
