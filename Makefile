@@ -20,8 +20,21 @@ JOBS ?= $(shell nproc)
 # much as they compute, so one more than the cores.
 TEST_JOBS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
-.PHONY: install run test fuzz lint fmt migrate export-schema clean spec redoc sdk sdk-ts sdk-build \
-	sdk-smoke node-install check-asyncapi web web-dev web-test
+# The TimescaleDB pass of `make test` runs where the tests' PostgreSQL has the extension; this
+# script (outside the repository, beside it) builds it from the vendored source, as root.
+TIMESCALEDB_INSTALLER ?= ../shared/tools/install-timescaledb.sh
+TIMESCALEDB_CONTROL := $(shell pg_config --sharedir 2>/dev/null)/extension/timescaledb.control
+# Its tests: telemetry from ingest to every read (the migrations on that server among them), and
+# the experiment service's tests that read or delete readings.
+TIMESCALEDB_TESTS ?= tests/telemetry_ingest $(addprefix tests/experiment/,test_compare.py \
+	test_compare_overlay.py test_project_deletion.py test_project_deletion_process.py \
+	test_stale_runs.py test_sensor_status.py)
+# $(call timed,label,command): runs the command and prints how long it took.
+timed = started=$$(date +%s); $(2); status=$$?; \
+	echo "== $(1): $$(( $$(date +%s) - started )) s (exit $$status)"; exit $$status
+
+.PHONY: install run test test-timescaledb fuzz lint fmt migrate export-schema clean spec redoc sdk \
+	sdk-ts sdk-build sdk-smoke node-install check-asyncapi web web-dev web-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +61,27 @@ demo: install
 
 ## test: the portal's unit tests, then the whole suite (unit, API, end-to-end, the portal in
 ## Chromium) against throwaway PostgreSQL clusters, on TEST_JOBS workers (TEST_JOBS=0: all in
-## one process).
+## one process); then the TimescaleDB pass where the extension is installed (else a SKIPPED line).
 test: install web-test
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
+	@$(call timed,main pass,$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile)
+	@if [ -f "$(TIMESCALEDB_CONTROL)" ]; then \
+		$(MAKE) --no-print-directory test-timescaledb; \
+	elif [ -f "$(TIMESCALEDB_INSTALLER)" ]; then \
+		echo "*** SKIPPED the TimescaleDB pass: the extension is not installed;" \
+			"run $(TIMESCALEDB_INSTALLER) as root (.ci/run does) ***"; \
+	else \
+		echo "*** SKIPPED the TimescaleDB pass: the extension is not installed and" \
+			"$(TIMESCALEDB_INSTALLER), which builds it, is missing ***"; \
+	fi
+
+## test-timescaledb: the migrations and the telemetry tests again, on a PostgreSQL that preloads
+## TimescaleDB (a hypertable with compression and retention), with a test that both storages
+## answer alike on the same readings.
+test-timescaledb: install
+	@test -f "$(TIMESCALEDB_CONTROL)" || \
+		{ echo "TimescaleDB is not installed: run $(TIMESCALEDB_INSTALLER) as root"; exit 1; }
+	@$(call timed,TimescaleDB pass,ETP_TIMESCALEDB=1 \
+		$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(TIMESCALEDB_TESTS))
 
 ## fuzz: only the schemathesis stage (part of `make test`); a longer run:
 ## ETP_FUZZ_EXAMPLES=200 make fuzz (ETP_FUZZ_SEED=<n> for other requests).

@@ -69,7 +69,18 @@ def pgsql_local(pgsql_local_create):
     return pgsql_local_create(list(databases.values()))
 
 
+class _CleanupExclusions(frozenset):
+    """Tables the per-test TRUNCATE leaves alone: those named, and TimescaleDB's own schemas
+    (its catalog and job table would lose the hypertable and its policies; chunks and compressed
+    chunks go with their hypertable's TRUNCATE anyway)."""
+
+    def __contains__(self, table: object) -> bool:
+        if isinstance(table, str) and table.startswith(("_timescaledb", "timescaledb_")):
+            return True
+        return super().__contains__(table)
+
+
 @pytest.fixture(scope="session")
 def pgsql_cleanup_exclude_tables():
     # Services check it for /ready; it is loaded with the schema and never changes in tests.
-    return frozenset({"public.schema_migrations"})
+    return _CleanupExclusions({"public.schema_migrations"})

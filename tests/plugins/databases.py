@@ -1,7 +1,15 @@
+import os
 import uuid
 
 import asyncpg
 import pytest
+
+# The TimescaleDB pass (make test-timescaledb): the test cluster preloads the extension
+# (tests/pgsql_bin/pgwrap), so the schema the tests load makes telemetry a hypertable.
+TIMESCALEDB_PASS = os.environ.get("ETP_TIMESCALEDB") == "1"
+timescaledb_only = pytest.mark.skipif(
+    not TIMESCALEDB_PASS, reason="TimescaleDB pass only (make test-timescaledb)"
+)
 
 
 @pytest.fixture(scope="session")
