@@ -10,11 +10,11 @@ The refresher recomputes queued minutes once they are over (plus a grace for bat
 their way), so a live sensor's current minute is recomputed once, not with every batch. Its
 work is bounded however fast batches come: a pass takes what was queued when it began, every
 entry of a sensor at once (a minute that a thousand late batches queued is recomputed once),
-as many sensor-minutes a transaction (shared equally among its sensors) as took about
-`_TRANSACTION` seconds at the last one's pace
-(a 1 Hz sensor's minutes are cheap, a 10 kHz sensor's are not; the rest is queued again, and
-taken in the same pass while it lasts less than `_PASS`). One refresher works at a time (an
-advisory lock); several processes may run one.
+and each transaction recomputes as many sensor-minutes, shared equally among its sensors, as
+took about `_TRANSACTION` seconds at the last one's pace (a 1 Hz sensor's minutes are cheap, a
+10 kHz sensor's are not). The rest is queued again and taken in the same pass while the pass
+lasts less than `_PASS`. One refresher works at a time (an advisory lock); several processes
+may run one.
 """
 
 import time
