@@ -141,6 +141,8 @@ def mb_s(size: int, seconds: float) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    # Its /metrics on a free port: the default (9002) is a running `make run`'s.
+    os.environ.setdefault("EXPERIMENT_METRICS_PORT", "0")
     size = args.size_mib * MiB
     work = await asyncio.to_thread(workdir, args.dir)
     cluster = Cluster()
