@@ -15,6 +15,7 @@ acknowledged, spooled, stored, lost (acknowledged but missing) and duplicated re
 
 import argparse
 import asyncio
+import os
 import random
 import sys
 import tempfile
@@ -38,6 +39,8 @@ from tests.faults.harness import (
 
 
 async def main(args: argparse.Namespace) -> None:
+    # Its /metrics on a free port: the default (9003) is a running `make run`'s.
+    os.environ.setdefault("TELEMETRY_INGEST_METRICS_PORT", "0")
     cluster = Cluster()
     workdir = Path(tempfile.mkdtemp(prefix="etp-outage-"))
     try:
