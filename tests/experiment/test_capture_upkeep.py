@@ -2,20 +2,18 @@
 `duration_seconds` stops itself when they have elapsed; a session still running in a run that
 is not is closed."""
 
-from tests.experiment.factories import create_run_in_status, expect
+from tests.experiment.factories import (
+    create_experiment,
+    create_run_in_status,
+    expect,
+    start_capture,
+)
 from tests.experiment.job_kit import audit_of, run_jobs
 from tests.problems import assert_problem
 
 
 async def running_run(client, user, project_id) -> dict:
-    experiment = await expect(
-        await client.post(
-            "/api/v1/experiments",
-            json={"project_id": str(project_id), "name": "tunnel"},
-            headers=user.headers,
-        ),
-        201,
-    )
+    experiment = await create_experiment(client, user, project_id, name="tunnel")
     return await create_run_in_status(client, user, experiment["id"], "running")
 
 
@@ -101,12 +99,7 @@ async def test_running_capture_of_an_ended_run_is_closed(
 ):
     client = await jobs_app(capture_upkeep_interval=1)
     run = await running_run(client, editor, project_id)
-    session = await expect(
-        await client.post(
-            f"/api/v1/runs/{run['id']}/capture-sessions", json={}, headers=editor.headers
-        ),
-        201,
-    )
+    session = await start_capture(client, editor, run["id"])
     # What an older version or a direct change may leave: the run ended under a running session.
     with pgsql["experiment"].cursor() as cursor:
         cursor.execute(

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from tests.experiment.dispatcher_process import DispatcherProcess
-from tests.experiment.factories import create_run_in_status, expect
+from tests.experiment.factories import create_experiment, create_run_in_status, expect
 from tests.experiment.job_kit import audit_of, job_list, job_runs
 from tests.experiment.webhook_kit import delivery_rows, subscribe
 from tests.plugins.waiting import eventually
@@ -67,14 +67,7 @@ async def test_two_runner_processes_do_each_job_once(
     client = await jobs_app(webhook_allowed_hosts=(mockserver_host,))
     hook = receiver()
     await subscribe(client, editor, project_id, hook.url, ["*"])
-    experiment = await expect(
-        await client.post(
-            "/api/v1/experiments",
-            json={"project_id": str(project_id), "name": "tunnel"},
-            headers=editor.headers,
-        ),
-        201,
-    )
+    experiment = await create_experiment(client, editor, project_id, name="tunnel")
     stale = await create_run_in_status(client, editor, experiment["id"], "running")
     timed = await create_run_in_status(client, editor, experiment["id"], "running")
     session = await expect(

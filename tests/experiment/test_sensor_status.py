@@ -6,10 +6,15 @@ import asyncio
 from datetime import datetime
 
 from telemetry_ingest_service.appkeys import INGEST
-from tests.experiment.factories import create_run_in_status, expect
+from tests.experiment.factories import (
+    create_experiment,
+    create_run_in_status,
+    expect,
+    start_capture,
+)
 from tests.experiment.job_kit import hooked, run_jobs
 from tests.experiment.webhook_kit import subscribe
-from tests.telemetry_ingest.ingest_api import batch, bearer, create_sensor, reading
+from tests.telemetry_ingest.ingest_api import batch, bearer, bind, create_sensor, reading
 
 
 async def heard(ingest, sensor, clock) -> None:
@@ -33,31 +38,12 @@ async def test_offline_and_back_is_announced_once_each_and_marks_a_gap(
     client = await jobs_app(sensor_status_interval=1, **hooked(mockserver_host))
     hook = receiver()
     await subscribe(client, editor, project_id, hook.url, ["sensor.offline", "sensor.online"])
-    experiment = await expect(
-        await client.post(
-            "/api/v1/experiments",
-            json={"project_id": str(project_id), "name": "tunnel"},
-            headers=editor.headers,
-        ),
-        201,
-    )
+    experiment = await create_experiment(client, editor, project_id, name="tunnel")
     run = await create_run_in_status(client, editor, experiment["id"], "running")
     sensor = await create_sensor(client, editor, project_id)
     idle = await create_sensor(client, editor, project_id)  # never heard from: never announced
-    await expect(
-        await client.post(
-            f"/api/v1/runs/{run['id']}/sensors",
-            json={"sensor_id": sensor["id"]},
-            headers=editor.headers,
-        ),
-        201,
-    )
-    session = await expect(
-        await client.post(
-            f"/api/v1/runs/{run['id']}/capture-sessions", json={}, headers=editor.headers
-        ),
-        201,
-    )
+    await bind(client, editor, run["id"], sensor["id"])
+    session = await start_capture(client, editor, run["id"])
     path = f"/api/v1/runs/{run['id']}/capture-sessions/{session['id']}"
     clock.advance(5)
     await heard(ingest, sensor, clock)
@@ -103,34 +89,15 @@ async def test_capture_started_while_a_bound_sensor_is_offline_gets_a_gap_from_i
     jobs_app, ingest, editor, project_id, clock
 ):
     client = await jobs_app(sensor_status_interval=1)
-    experiment = await expect(
-        await client.post(
-            "/api/v1/experiments",
-            json={"project_id": str(project_id), "name": "tunnel"},
-            headers=editor.headers,
-        ),
-        201,
-    )
+    experiment = await create_experiment(client, editor, project_id, name="tunnel")
     run = await create_run_in_status(client, editor, experiment["id"], "running")
     sensor = await create_sensor(client, editor, project_id)
-    await expect(
-        await client.post(
-            f"/api/v1/runs/{run['id']}/sensors",
-            json={"sensor_id": sensor["id"]},
-            headers=editor.headers,
-        ),
-        201,
-    )
+    await bind(client, editor, run["id"], sensor["id"])
     await heard(ingest, sensor, clock)
     await watch(client)
     clock.advance(120)
     assert (await watch(client))["offline"] == 1
-    session = await expect(
-        await client.post(
-            f"/api/v1/runs/{run['id']}/capture-sessions", json={}, headers=editor.headers
-        ),
-        201,
-    )
+    session = await start_capture(client, editor, run["id"])
     clock.advance(5)
     assert (await watch(client))["gaps_opened"] == 1
     path = f"/api/v1/runs/{run['id']}/capture-sessions/{session['id']}"

@@ -4,13 +4,18 @@ its running capture session is stopped, each with an audit row and webhook event
 
 import asyncio
 
-from tests.experiment.factories import create_run_in_status, expect, start_capture
+from tests.experiment.factories import (
+    create_experiment,
+    create_run_in_status,
+    expect,
+    start_capture,
+)
 from tests.experiment.job_kit import audit_of, hooked, run_jobs
 from tests.experiment.metric_kit import point, post_metrics
 from tests.experiment.webhook_kit import subscribe
 from tests.plugins.waiting import eventually
 from tests.problems import assert_problem
-from tests.telemetry_ingest.ingest_api import batch, bearer, create_sensor, reading
+from tests.telemetry_ingest.ingest_api import batch, bearer, bind, create_sensor, reading
 
 HOUR = 3600
 
@@ -26,14 +31,7 @@ async def test_run_without_news_for_a_day_fails_as_stale_with_its_capture(
     hook = receiver()
     events = ["run.failed", "run.finished", "capture_session.stopped"]
     await subscribe(client, editor, project_id, hook.url, events)
-    experiment = await expect(
-        await client.post(
-            "/api/v1/experiments",
-            json={"project_id": str(project_id), "name": "tunnel"},
-            headers=editor.headers,
-        ),
-        201,
-    )
+    experiment = await create_experiment(client, editor, project_id, name="tunnel")
     run = await create_run_in_status(client, editor, experiment["id"], "running")
     session = await start_capture(client, editor, run["id"])
     quiet = await create_run_in_status(client, editor, experiment["id"], "succeeded")
@@ -92,25 +90,11 @@ async def test_run_without_news_for_a_day_fails_as_stale_with_its_capture(
 
 async def test_a_metric_or_telemetry_keeps_a_run_alive(jobs_app, ingest, editor, project_id, clock):
     client = await jobs_app()
-    experiment = await expect(
-        await client.post(
-            "/api/v1/experiments",
-            json={"project_id": str(project_id), "name": "tunnel"},
-            headers=editor.headers,
-        ),
-        201,
-    )
+    experiment = await create_experiment(client, editor, project_id, name="tunnel")
     by_metric = await create_run_in_status(client, editor, experiment["id"], "running")
     by_telemetry = await create_run_in_status(client, editor, experiment["id"], "running")
     sensor = await create_sensor(client, editor, project_id)
-    await expect(
-        await client.post(
-            f"/api/v1/runs/{by_telemetry['id']}/sensors",
-            json={"sensor_id": sensor["id"]},
-            headers=editor.headers,
-        ),
-        201,
-    )
+    await bind(client, editor, by_telemetry["id"], sensor["id"])
     clock.advance(20 * HOUR)
     response = await post_metrics(client, editor, by_metric["id"], [point("loss", 0.5, step=1)])
     assert response.status == 201, await response.text()
@@ -140,14 +124,7 @@ async def test_project_stale_time_is_its_own(jobs_app, owner, editor, project_id
         200,
     )
     assert settings["stale_run_after_seconds"] == HOUR
-    experiment = await expect(
-        await client.post(
-            "/api/v1/experiments",
-            json={"project_id": str(project_id), "name": "tunnel"},
-            headers=editor.headers,
-        ),
-        201,
-    )
+    experiment = await create_experiment(client, editor, project_id, name="tunnel")
     run = await create_run_in_status(client, editor, experiment["id"], "running")
     clock.advance(HOUR + 1)
     assert (await run_jobs(client))["runs.fail_stale"].result == {"failed": 1}
@@ -156,14 +133,7 @@ async def test_project_stale_time_is_its_own(jobs_app, owner, editor, project_id
 
 async def test_a_change_of_the_run_keeps_it_alive(jobs_app, editor, project_id, clock, pgsql):
     client = await jobs_app()
-    experiment = await expect(
-        await client.post(
-            "/api/v1/experiments",
-            json={"project_id": str(project_id), "name": "tunnel"},
-            headers=editor.headers,
-        ),
-        201,
-    )
+    experiment = await create_experiment(client, editor, project_id, name="tunnel")
     run = await create_run_in_status(client, editor, experiment["id"], "running")
     clock.advance(25 * HOUR)
     # The run changed just now (its updated_at is the database's time, so the clock goes back).

@@ -9,7 +9,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from experiment_service.app import create_app as create_experiment_app
-from tests.experiment.factories import audit_rows, create_run_in_status, expect
+from tests.experiment.factories import (
+    audit_rows,
+    create_experiment,
+    create_run_in_status,
+    expect,
+    start_capture,
+)
 from tests.problems import assert_problem
 from tests.telemetry_ingest.backfill_kit import (
     announce,
@@ -23,10 +29,12 @@ from tests.telemetry_ingest.backfill_kit import (
 from tests.telemetry_ingest.ingest_api import (
     accepted,
     batch,
+    bind,
     create_sensor,
     linear,
     publish_profile,
     reading,
+    stop_capture,
 )
 
 SECOND = timedelta(seconds=1)
@@ -263,34 +271,18 @@ async def test_stopped_capture_sessions_of_the_range_show_backfilling_until_it_i
     api, ingest, owner, project_id, timeline, clock
 ):
     sensor = timeline["sensor"]
-    experiment = await expect(
-        await api.post(
-            "/api/v1/experiments",
-            json={"project_id": str(project_id), "name": "recalibrated"},
-            headers=owner.headers,
-        ),
-        201,
-    )
+    experiment = await create_experiment(api, owner, project_id, name="recalibrated")
 
-    async def captured(bind: bool) -> str:
+    async def captured(with_sensor: bool) -> str:
         """A stopped session of a new run (bound to the sensor or not): its path."""
         run = await create_run_in_status(api, owner, experiment["id"], "running")
-        if bind:
-            await expect(
-                await api.post(
-                    f"/api/v1/runs/{run['id']}/sensors",
-                    json={"sensor_id": sensor["id"]},
-                    headers=owner.headers,
-                ),
-                201,
-            )
-        sessions = f"/api/v1/runs/{run['id']}/capture-sessions"
-        session = await expect(await api.post(sessions, json={}, headers=owner.headers), 201)
-        path = f"{sessions}/{session['id']}"
-        await expect(await api.post(f"{path}/stop", json={}, headers=owner.headers), 200)
-        return path
+        if with_sensor:
+            await bind(api, owner, run["id"], sensor["id"])
+        session = await start_capture(api, owner, run["id"])
+        await stop_capture(api, owner, run["id"], session["id"])
+        return f"/api/v1/runs/{run['id']}/capture-sessions/{session['id']}"
 
-    bound, unbound = await captured(bind=True), await captured(bind=False)
+    bound, unbound = await captured(with_sensor=True), await captured(with_sensor=False)
     session = await expect(await api.get(bound, headers=owner.headers), 200)
     # From the session's start up to profile C's: the range covers the session.
     started = datetime.fromisoformat(session["started_at"])
