@@ -3,12 +3,12 @@
 `telemetry.conversion_backfill`, on a migrated experiment database (no stack).
 
     .venv/bin/python bench/backfill.py --dsn postgresql://…/experiment [--readings 10000000]
-        [--chunk 10000]
+        [--chunk 10000] [--lanes 2]
 
 Stores `--readings` readings of a throwaway sensor (one a millisecond, converted by a linear
 profile), publishes a second linear profile over all of them as a backfill does (the row the
-publish writes), runs the job's work to the end with chunks of `--chunk` readings, checks a few
-readings, prints readings per second, and deletes what it made.
+publish writes), runs the job's work to the end with chunks of `--chunk` readings in `--lanes`
+lanes, checks every reading, prints readings per second, and deletes what it made.
 """
 
 import argparse
@@ -76,8 +76,9 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--readings", type=int, default=10_000_000)
     parser.add_argument("--chunk", type=int, default=10_000)
+    parser.add_argument("--lanes", type=int, default=2)
     args = parser.parse_args(argv)
-    pool = await create_pool(args.dsn, min_size=1, max_size=2)
+    pool = await create_pool(args.dsn, min_size=1, max_size=args.lanes + 1)
     db = Database(pool)
     start = datetime.now(UTC) - timedelta(milliseconds=args.readings + 60_000)
     async with pool.acquire() as conn:
@@ -92,7 +93,7 @@ async def main(argv: list[str] | None = None) -> None:
             new = await conn.fetchval(_PROFILE, sensor, "b", {"a": 10.0, "b": 1.0}, project, start)
             await conn.execute("ANALYZE telemetry_records")
             await conn.fetchval(_BACKFILL, sensor, new, start, args.readings)
-            job = ConversionBackfills(db, utc_now, chunk=args.chunk)
+            job = ConversionBackfills(db, utc_now, chunk=args.chunk, lanes=args.lanes)
             began = time.perf_counter()
             result = await job.run(utc_now())
             seconds = time.perf_counter() - began
@@ -100,7 +101,8 @@ async def main(argv: list[str] | None = None) -> None:
             assert converted == args.readings, (converted, result)
             print(
                 f"backfilled {result['readings']:,} readings in {seconds:.2f} s"
-                f" (chunks of {args.chunk:,}): {result['readings'] / seconds:,.0f} readings/s"
+                f" (chunks of {args.chunk:,}, {args.lanes} lanes):"
+                f" {result['readings'] / seconds:,.0f} readings/s"
             )
         finally:
             for sql in _CLEANUP:

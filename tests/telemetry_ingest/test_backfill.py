@@ -3,12 +3,13 @@ stored readings of its validity converted again by the telemetry job, in chunks,
 progress at `GET /api/v1/backfills/{id}` and the announcement (audit, webhook) once done."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 
 from experiment_service.app import create_app as create_experiment_app
+from telemetry_ingest_service.domain.backfills import slice_bounds
 from tests.experiment.factories import (
     audit_rows,
     create_experiment,
@@ -34,6 +35,7 @@ from tests.telemetry_ingest.ingest_api import (
     linear,
     publish_profile,
     reading,
+    readings_at,
     stop_capture,
 )
 
@@ -105,6 +107,53 @@ async def test_backfill_converts_the_readings_of_the_new_validity_only(
     assert (done["status"], done["rows_total"], done["rows_done"]) == ("succeeded", 3, 3)
     assert done["finished_at"] is not None
     assert done["eta_seconds"] is None
+
+
+async def test_a_long_backfill_is_cut_into_slices_that_two_lanes_convert_once(
+    api, ingest_app, owner, viewer, project_id, pgsql, clock
+):
+    """Two readings a chunk and 95 readings: five slices (about ten chunks each), converted by
+    two lanes at once, each reading once, by the profile of its time; the last slice to finish
+    ends the backfill."""
+    ingest = await ingest_app(backfill_chunk=2, backfill_lanes=2)
+    t0 = clock.now
+    sensor = await create_sensor(api, owner, project_id, profile=linear(2.0))
+    values = [float(n) for n in range(96)]
+    await accepted(ingest, sensor["token"], batch(sensor, readings_at(t0, *values, step=1.0)))
+    clock.advance(3600)
+
+    published = await backfill_publish(
+        api, owner, sensor["id"], linear(10.0, 1.0, version="b"), t0 + SECOND
+    )
+
+    assert await run_backfills(ingest, clock) == {"finished": 1, "readings": 95}
+    with pgsql["experiment"].cursor() as cursor:
+        cursor.execute(
+            "SELECT range_from, range_to, finished FROM conversion_backfill_slices"
+            " WHERE backfill_id = %s ORDER BY slice",
+            (published["backfill_id"],),
+        )
+        cut = cursor.fetchall()
+    assert len(cut) == 5
+    assert cut[0][0] == t0 + SECOND
+    assert cut[-1][1] is None  # open-ended: the new profile is the sensor's last
+    assert [start for start, _, _ in cut[1:]] == [end for _, end, _ in cut[:-1]]
+    assert all(finished for _, _, finished in cut)
+    a = sensor["active_profile_id"]
+    assert [row[1:] for row in conversions(pgsql, sensor["id"])] == [("ok", 0.0, a)] + [
+        ("ok", 10.0 * value + 1.0, published["id"]) for value in values[1:]
+    ]
+    done = await get_backfill(api, viewer, published["backfill_id"])
+    assert (done["status"], done["rows_total"], done["rows_done"]) == ("succeeded", 95, 95)
+
+
+def test_slice_bounds_split_the_readings_time_evenly():
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    assert slice_bounds(first, first + 4 * SECOND, 4) == [first + n * SECOND for n in (1, 2, 3)]
+    assert slice_bounds(first, first + 4 * SECOND, 1) == []
+    assert slice_bounds(first, first, 4) == []
+    assert slice_bounds(None, None, 4) == []
+    assert len(slice_bounds(first, first + 1000 * SECOND, 1000)) == 99  # at most 100 slices
 
 
 async def test_the_touched_minutes_are_queued_for_the_rollup(

@@ -1,6 +1,6 @@
-"""A backfill whose workers process is SIGKILLed in the middle: the chunks it committed stay
-(with the cursor past them), and another process finishes it, every reading converted once, by
-the right profile."""
+"""A backfill whose workers process is SIGKILLed in the middle: the chunks its two lanes
+committed stay (with their slices' cursors past them), and another process finishes it, every
+reading converted once, by the right profile."""
 
 from datetime import timedelta
 
@@ -12,8 +12,9 @@ from tests.telemetry_ingest.ingest_api import accepted, batch, create_sensor, li
 from tests.telemetry_ingest.workers_process import TelemetryWorkers
 
 READINGS = 600
-# The backfill converts five readings per chunk and pauses 20 ms between chunks (about three
-# seconds in all), so that the kill lands in the middle; the other jobs are due once, at start.
+# The backfill converts five readings per chunk in two lanes, each pausing 20 ms between chunks
+# (about two seconds in all), so that the kill lands in the middle; 599 readings make twelve
+# slices of ten chunks at most. The other jobs are due once, at start.
 PROCESS_SETTINGS = {
     "jobs_enabled": "true",
     "jobs_poll_interval": 0.05,
@@ -22,6 +23,7 @@ PROCESS_SETTINGS = {
     "deleted_sensors_interval": 3600,
     "backfill_interval": 3600,
     "backfill_chunk": 5,
+    "backfill_lanes": 2,
     "backfill_pause": 0.02,
 }
 
@@ -46,11 +48,29 @@ def workers(database_url, tmp_path):
 def backfill_row(pgsql, backfill_id) -> dict:
     with pgsql["experiment"].dict_cursor() as cursor:
         cursor.execute(
-            "SELECT status, rows_total, rows_done, cursor_timestamp FROM conversion_backfills"
-            " WHERE id = %s",
+            "SELECT status, rows_total, rows_done FROM conversion_backfills WHERE id = %s",
             (backfill_id,),
         )
         return dict(cursor.fetchone())
+
+
+def slices(pgsql, backfill_id) -> list[tuple]:
+    """(range_from, range_to, cursor_timestamp, finished) of the backfill's slices, in order."""
+    with pgsql["experiment"].cursor() as cursor:
+        cursor.execute(
+            "SELECT range_from, range_to, cursor_timestamp, finished"
+            " FROM conversion_backfill_slices WHERE backfill_id = %s ORDER BY slice",
+            (backfill_id,),
+        )
+        return [tuple(row) for row in cursor]
+
+
+def done_by_cursors(cut: list[tuple], instant) -> bool:
+    """Whether the slice of `instant` had converted it: finished, or its cursor at or past it."""
+    for start, end, cursor, finished in cut:
+        if start <= instant and (end is None or instant < end):
+            return finished or (cursor is not None and instant <= cursor)
+    raise AssertionError(f"no slice holds {instant}")
 
 
 async def test_a_backfill_killed_midway_is_finished_once_by_another_process(
@@ -75,15 +95,19 @@ async def test_a_backfill_killed_midway_is_finished_once_by_another_process(
     await eventually(some_done, within=30, interval=0.02, what="a few chunks")
     first.kill()
 
-    # Killed mid-way: the readings up to the cursor are converted by the new profile, the
-    # others not yet, and the count says how many.
+    # Killed mid-way: the readings up to each slice's cursor are converted by the new profile,
+    # the others not yet, and the count says how many. Both lanes had slices of their own.
     midway = backfill_row(pgsql, backfill_id)
     assert midway["status"] == "running"
     assert 100 <= midway["rows_done"] < READINGS - 1
-    rows = conversions(pgsql, sensor["id"])
-    by_b = [row for row in rows if row[3] == published["id"]]
-    assert len(by_b) == midway["rows_done"]
-    assert max(row[0] for row in by_b) == midway["cursor_timestamp"]
+    cut = slices(pgsql, backfill_id)
+    assert len(cut) == 12
+    assert len([piece for piece in cut if piece[2] is not None]) >= 2
+    rows = conversions(pgsql, sensor["id"])[1:]  # the first reading is before the range
+    assert [row[3] == published["id"] for row in rows] == [
+        done_by_cursors(cut, row[0]) for row in rows
+    ]
+    assert sum(row[3] == published["id"] for row in rows) == midway["rows_done"]
 
     second = workers("second")
     second.spawn()
@@ -96,6 +120,7 @@ async def test_a_backfill_killed_midway_is_finished_once_by_another_process(
 
     done = backfill_row(pgsql, backfill_id)
     assert done["rows_done"] == done["rows_total"] == READINGS - 1
+    assert all(piece[3] for piece in slices(pgsql, backfill_id))
     a = sensor["active_profile_id"]
     assert [row[1:] for row in conversions(pgsql, sensor["id"])] == [("ok", 0.0, a)] + [
         ("ok", 10.0 * value + 1.0, published["id"]) for value in values[1:]

@@ -38,9 +38,11 @@ class TelemetryIngestSettings(
     # project.
     deleted_sensors_interval: float = Field(default=60.0, gt=0)
     # The conversion backfill job (docs/telemetry.md, "Backfill"): how often it looks for
-    # backfills, readings per chunk (one transaction each), and seconds of pause between chunks.
+    # backfills, readings per chunk (one transaction each), chunks converted at once (each lane
+    # holds a database connection), and seconds of pause between a lane's chunks.
     backfill_interval: float = Field(default=2.0, gt=0)
     backfill_chunk: int = Field(default=10_000, ge=1, le=1_000_000)
+    backfill_lanes: int = Field(default=2, ge=1, le=8)
     backfill_pause: float = Field(default=0.0, ge=0, le=60)
     # Batches acknowledged while PostgreSQL is unreachable wait here (fsynced) to be stored.
     spool_dir: Path = Path(".local/telemetry-spool")

@@ -1,17 +1,20 @@
 """The job `telemetry.conversion_backfill` (docs/telemetry.md, "Backfill"): the stored readings
 of a profile published for a past start are converted again, each by the profile valid at its
-timestamp, in chunks keyset by ("timestamp", batch_id, seq).
+timestamp.
 
-A chunk is one transaction: the backfill's row is locked, the readings after its cursor are
-converted and rewritten, their minutes queued for the rollup refresher, and the cursor moved
-past them. A process killed mid-way loses at most the chunk it had not committed; the next run
-resumes at the cursor, so each reading is rewritten once by the backfill (and converting a
-reading again would give the same answer anyway). The chunk that comes back short finishes the
-backfill; the experiment service then announces it.
+A new backfill is first cut by time into slices (about `_CHUNKS_PER_SLICE` chunks each, from its
+first to its last reading), each keyset by ("timestamp", batch_id, seq), so that `lanes`
+concurrent lanes convert it at once: PostgreSQL's work on a chunk is the bulk of the cost, and a
+second lane keeps a second core busy. A lane claims a slice that nobody holds for one chunk, a
+transaction: the readings after the slice's cursor are converted and rewritten, their minutes
+queued for the rollup refresher, and the cursor moved past them. A process killed mid-way loses
+at most the chunks it had not committed; the next run resumes at the cursors, so each reading is
+rewritten once by the backfill (and converting a reading again would give the same answer
+anyway). The chunk that comes back short finishes its slice, the last slice the backfill; the
+experiment service then announces it.
 """
 
 import asyncio
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -22,49 +25,81 @@ from telemetry_ingest_service.repositories.backfills import BackfillRepository
 
 JOB = "telemetry.conversion_backfill"
 _TAKE = 100
+_CHUNKS_PER_SLICE = 10
+_MAX_SLICES = 100
 
 
 class ConversionBackfills:
     def __init__(
-        self, db: Database, clock: Clock, *, chunk: int = 10_000, pause: float = 0.0
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        chunk: int = 10_000,
+        lanes: int = 2,
+        pause: float = 0.0,
     ) -> None:
         self._db = db
         self._clock = clock
         self._chunk = chunk
+        self._lanes = lanes
         self._pause = pause
         self._converters = Converters()
 
     async def run(self, now: datetime) -> Mapping[str, int]:
         """Every running backfill to its end; how many finished and readings were converted."""
-        counts = {"finished": 0, "readings": 0}
-        async with self._db.connection() as conn:
-            running = await BackfillRepository(conn).running(_TAKE)
-        for backfill_id in running:
-            while True:
-                converted, finished = await self.step(backfill_id)
-                counts["readings"] += converted
-                if finished:
-                    counts["finished"] += 1
-                    break
-                if self._pause:
-                    await asyncio.sleep(self._pause)
-        return counts
+        await self.cut_new()
+        lanes = await asyncio.gather(*(self._lane() for _ in range(self._lanes)))
+        return {
+            "finished": sum(finished for finished, _ in lanes),
+            "readings": sum(readings for _, readings in lanes),
+        }
 
-    async def step(self, backfill_id: uuid.UUID) -> tuple[int, bool]:
-        """One chunk of the backfill: the readings converted, and whether it is over."""
+    async def cut_new(self) -> None:
+        """Slices for the backfills that have none yet."""
+        async with self._db.connection() as conn:
+            backfills = BackfillRepository(conn)
+            for backfill in await backfills.unsliced(_TAKE):
+                first, last = await backfills.extent(backfill)
+                pieces = -(-backfill.rows_total // (self._chunk * _CHUNKS_PER_SLICE))
+                await backfills.cut(backfill.id, slice_bounds(first, last, pieces))
+
+    async def _lane(self) -> tuple[int, int]:
+        """Chunks until no slice is left to claim: the backfills finished, readings converted."""
+        finished = readings = 0
+        while (step := await self.step()) is not None:
+            readings += step[0]
+            finished += step[1]
+            if self._pause:
+                await asyncio.sleep(self._pause)
+        return finished, readings
+
+    async def step(self) -> tuple[int, bool] | None:
+        """One chunk of a free slice: the readings converted, and whether that finished its
+        backfill; None when no slice is left to claim."""
         async with self._db.transaction() as conn:
             backfills = BackfillRepository(conn)
-            backfill = await backfills.lock(backfill_id)
-            if backfill is None:  # finished meanwhile by another runner
-                return 0, True
-            chunk = await backfills.chunk(backfill, self._chunk)
+            piece = await backfills.claim()
+            if piece is None:
+                return None
+            chunk = await backfills.chunk(piece, self._chunk)
             if chunk:
                 rows = await backfills.profiles(
-                    backfill.sensor_id, chunk.timestamps[0], chunk.timestamps[-1]
+                    piece.sensor_id, chunk.timestamps[0], chunk.timestamps[-1]
                 )
                 spans = [self._converters.span(*row) for row in rows]
                 converted = convert_batch(chunk.timestamps, chunk.raw_values, spans)
-                await backfills.rewrite(backfill.sensor_id, chunk, converted)
-            finished = len(chunk) < self._chunk
-            await backfills.progress(backfill_id, chunk, at=self._clock(), finished=finished)
-        return len(chunk), finished
+                await backfills.rewrite(piece.sensor_id, chunk, converted)
+            ended = await backfills.progress(
+                piece, chunk, at=self._clock(), finished=len(chunk) < self._chunk
+            )
+        return len(chunk), ended
+
+
+def slice_bounds(first: datetime | None, last: datetime | None, pieces: int) -> list[datetime]:
+    """Where to cut [first, last] into `pieces` (at most `_MAX_SLICES`) equal spans of time."""
+    pieces = min(pieces, _MAX_SLICES)
+    if first is None or last is None or pieces < 2 or last == first:
+        return []
+    width = (last - first) / pieces
+    return sorted({first + width * n for n in range(1, pieces)} - {first})

@@ -1,6 +1,7 @@
-"""SQL of the conversion backfill job: a backfill's next chunk of readings, the profiles valid
-over it, the readings rewritten, the touched minutes queued for the rollup, and the progress
-(`telemetry_seam.conversion_backfills`, recorded by the experiment service)."""
+"""SQL of the conversion backfill job: new backfills cut into slices, a slice claimed, its next
+chunk of readings, the profiles valid over it, the readings rewritten, the touched minutes
+queued for the rollup, and the progress (`telemetry_seam`: the experiment service records the
+backfills and keeps their slices)."""
 
 import uuid
 from dataclasses import dataclass
@@ -11,21 +12,32 @@ import asyncpg
 
 from telemetry_ingest_service.domain.conversion import Converted
 
-_RUNNING = """
-    SELECT id FROM telemetry_seam.conversion_backfills ORDER BY id LIMIT $1
+_UNSLICED = """
+    SELECT id, sensor_id, range_from, range_to, rows_total
+    FROM telemetry_seam.unsliced_conversion_backfills ORDER BY id LIMIT $1
 """
-# Locks the backfill: two jobs (an expired lease) never convert the same chunk at once.
-_LOCK = """
-    SELECT id, sensor_id, range_from, range_to, cursor_timestamp, cursor_batch_id, cursor_seq
-    FROM telemetry_seam.conversion_backfills WHERE id = $1
-    FOR UPDATE
+# The first and last reading of a backfill's range.
+_EXTENT = """
+    SELECT min("timestamp") AS first, max("timestamp") AS last FROM telemetry_records
+    WHERE sensor_id = $1
+      AND "timestamp" >= $2 AND "timestamp" < coalesce($3::timestamptz, 'infinity')
+"""
+_SLICE = "SELECT telemetry_seam.slice_conversion_backfill($1, $2)"
+# A slice left to convert that no other lane or process holds: locked for one chunk.
+_CLAIM = """
+    SELECT backfill_id, slice, sensor_id, range_from, range_to,
+           cursor_timestamp, cursor_batch_id, cursor_seq
+    FROM telemetry_seam.conversion_backfill_slices
+    ORDER BY backfill_id, slice
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
 """
 # Keyset by ("timestamp", batch_id, seq) on (sensor_id, "timestamp"): the first chunk has no
-# cursor (-infinity stands for it).
+# cursor (the slice's start with (-1, -1) stands for it).
 _CHUNK = """
     SELECT "timestamp", batch_id, seq, raw_value FROM telemetry_records
     WHERE sensor_id = $1
-      AND "timestamp" >= $2 AND ($3::timestamptz IS NULL OR "timestamp" < $3)
+      AND "timestamp" >= $2 AND "timestamp" < coalesce($3::timestamptz, 'infinity')
       AND ("timestamp", batch_id, seq) > ($4, $5, $6)
     ORDER BY "timestamp", batch_id, seq
     LIMIT $7
@@ -47,12 +59,24 @@ _QUEUE_MINUTES = """
     INSERT INTO telemetry_rollup_pending (sensor_id, first_minute, last_minute)
     VALUES ($1, telemetry_minute($2), telemetry_minute($3))
 """
-_PROGRESS = "SELECT telemetry_seam.conversion_backfill_progress($1, $2, $3, $4, $5, $6, $7)"
+_PROGRESS = """
+    SELECT telemetry_seam.conversion_backfill_slice_progress($1, $2, $3, $4, $5, $6, $7, $8)
+"""
 
 
 @dataclass(frozen=True)
-class BackfillCursor:
+class Unsliced:
     id: uuid.UUID
+    sensor_id: uuid.UUID
+    range_from: datetime
+    range_to: datetime | None
+    rows_total: int
+
+
+@dataclass(frozen=True)
+class Slice:
+    backfill_id: uuid.UUID
+    number: int
     sensor_id: uuid.UUID
     range_from: datetime
     range_to: datetime | None
@@ -74,32 +98,44 @@ class BackfillRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def running(self, limit: int) -> list[uuid.UUID]:
-        rows = await self._conn.fetch(_RUNNING, limit)
-        return [row["id"] for row in rows]
+    async def unsliced(self, limit: int) -> list[Unsliced]:
+        rows = await self._conn.fetch(_UNSLICED, limit)
+        return [Unsliced(*row) for row in rows]
 
-    async def lock(self, backfill_id: uuid.UUID) -> BackfillCursor | None:
-        """The backfill, row-locked, while it runs; None once finished."""
-        row = await self._conn.fetchrow(_LOCK, backfill_id)
+    async def extent(self, backfill: Unsliced) -> tuple[datetime | None, datetime | None]:
+        """The first and last reading of the backfill's range (None, None without any)."""
+        row = await self._conn.fetchrow(
+            _EXTENT, backfill.sensor_id, backfill.range_from, backfill.range_to
+        )
+        return row["first"], row["last"]
+
+    async def cut(self, backfill_id: uuid.UUID, bounds: list[datetime]) -> None:
+        """The backfill's slices; a second cut of the same backfill fails on their key."""
+        await self._conn.execute(_SLICE, backfill_id, bounds)
+
+    async def claim(self) -> Slice | None:
+        """A slice left to convert, row-locked until the transaction ends; None when none is."""
+        row = await self._conn.fetchrow(_CLAIM)
         if row is None:
             return None
-        return BackfillCursor(
-            row["id"],
+        return Slice(
+            row["backfill_id"],
+            row["slice"],
             row["sensor_id"],
             row["range_from"],
             row["range_to"],
             (row["cursor_timestamp"], row["cursor_batch_id"], row["cursor_seq"]),
         )
 
-    async def chunk(self, backfill: BackfillCursor, limit: int) -> Chunk:
-        after_at, after_batch, after_seq = backfill.after
-        if after_at is None:  # nothing done yet: from the range's start
-            after_at, after_batch, after_seq = backfill.range_from, -1, -1
+    async def chunk(self, piece: Slice, limit: int) -> Chunk:
+        after_at, after_batch, after_seq = piece.after
+        if after_at is None:  # nothing done yet: from the slice's start
+            after_at, after_batch, after_seq = piece.range_from, -1, -1
         rows = await self._conn.fetch(
             _CHUNK,
-            backfill.sensor_id,
-            backfill.range_from,
-            backfill.range_to,
+            piece.sensor_id,
+            piece.range_from,
+            piece.range_to,
             after_at,
             after_batch,
             after_seq,
@@ -139,13 +175,14 @@ class BackfillRepository:
             _QUEUE_MINUTES, sensor_id, chunk.timestamps[0], chunk.timestamps[-1]
         )
 
-    async def progress(
-        self, backfill_id: uuid.UUID, chunk: Chunk, *, at: datetime, finished: bool
-    ) -> None:
+    async def progress(self, piece: Slice, chunk: Chunk, *, at: datetime, finished: bool) -> bool:
+        """The slice's cursor past the chunk (`finished`: the slice is done); whether that
+        finished the whole backfill."""
         last = len(chunk) - 1
-        await self._conn.execute(
+        ended = await self._conn.fetchval(
             _PROGRESS,
-            backfill_id,
+            piece.backfill_id,
+            piece.number,
             chunk.timestamps[last] if chunk else None,
             chunk.batch_ids[last] if chunk else None,
             chunk.seqs[last] if chunk else None,
@@ -153,3 +190,4 @@ class BackfillRepository:
             at,
             finished,
         )
+        return bool(ended)

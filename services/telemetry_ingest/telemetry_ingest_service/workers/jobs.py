@@ -31,7 +31,11 @@ def telemetry_jobs(
     retention = ProjectRetention(db)
     deletions = SensorDeletions(db)
     backfills = ConversionBackfills(
-        db, clock, chunk=settings.backfill_chunk, pause=settings.backfill_pause
+        db,
+        clock,
+        chunk=settings.backfill_chunk,
+        lanes=settings.backfill_lanes,
+        pause=settings.backfill_pause,
     )
 
     async def run_backfills(context: JobContext) -> Mapping[str, Any]:
