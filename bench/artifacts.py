@@ -15,7 +15,9 @@ before answering), uploads it as the raw
 body of POST /api/v1/runs/{id}/artifacts and downloads it from GET /api/v1/artifacts/{id}/content
 into a file beside it, both with curl (a C client, so the bench's own Python stays out of the way
 on a small box), checks the sha256, and prints MB/s (the best of `--rounds` rounds each: a
-shared box is noisy) and RSS. The folder is removed at the end.
+shared box is noisy) and RSS. For the ceiling of HTTP on this box, the same two curl commands
+also go to a bare aiohttp process that drops the uploaded body (no hash, no file) and serves the
+file with sendfile. The folder is removed at the end.
 """
 
 import argparse
@@ -37,6 +39,8 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import wait_up
 
 from tests.faults.experiment_process import ExperimentProcess
 from tests.faults.harness import Cluster, free_port
@@ -119,6 +123,51 @@ async def run_command(*command: str) -> str:
     if process.returncode != 0:
         raise SystemExit(f"{command[0]} failed: {err.decode()}")
     return out.decode()
+
+
+def serve_bare(port: int, path: str) -> None:
+    """The ceiling: an upload received and dropped, a download sent by the kernel (sendfile)."""
+
+    async def sink(request: web.Request) -> web.Response:
+        size = 0
+        while piece := await request.content.readany():
+            size += len(piece)
+        return web.json_response({"size": size})
+
+    async def source(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path)
+
+    app = web.Application(client_max_size=0)
+    app.router.add_post("/sink", sink)
+    app.router.add_get("/file", source)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def bare_ceiling(source: Path, target: Path, rounds: int) -> tuple[float, float]:
+    """The best seconds of an upload to and a download from the bare process."""
+    port = free_port()
+    bare = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve-bare", str(port), str(source)
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_up(session, f"{base}/sink")
+        up, down = [], []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await run_command("curl", "-sS", "--fail", "-T", str(source), "-X", "POST",
+                              "-H", "Expect:", f"{base}/sink")  # fmt: skip
+            up.append(time.perf_counter() - started)
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await run_command("curl", "-sS", "--fail", "-o", str(target), f"{base}/file")
+            down.append(time.perf_counter() - started)
+            await asyncio.to_thread(target.unlink)
+        return min(up), min(down)
+    finally:
+        bare.terminate()
+        await bare.wait()
 
 
 def cp(source: Path, target: Path, *, sync: bool) -> float:
@@ -222,17 +271,21 @@ async def main(args: argparse.Namespace) -> None:
             down_peak = max(down_peak, peak)
         rss_after = service.rss_bytes()
         up_seconds, down_seconds = min(uploads), min(downloads)
+        bare_up, bare_down = await bare_ceiling(source, target, args.rounds)
 
         print(f"\n{args.size_mib} MiB, best of {args.rounds}, in {work} (one disk for all)")
         print(f"cp                      {cp_plain:6.2f} s {mb_s(size, cp_plain)}")
         print(f"cp + sync               {cp_synced:6.2f} s {mb_s(size, cp_synced)}")
+        print(f"bare HTTP upload        {bare_up:6.2f} s {mb_s(size, bare_up)}   (dropped)")
+        print(f"bare HTTP download      {bare_down:6.2f} s {mb_s(size, bare_down)}   (sendfile)")
         print(
             f"upload (POST, fsync'd)  {up_seconds:6.2f} s {mb_s(size, up_seconds)}"
-            f"   {cp_plain / up_seconds:4.0%} of cp, {cp_synced / up_seconds:4.0%} of cp + sync"
+            f"   {cp_plain / up_seconds:4.0%} of cp, {cp_synced / up_seconds:4.0%} of cp + sync,"
+            f" {bare_up / up_seconds:4.0%} of bare"
         )
         print(
             f"download (GET)          {down_seconds:6.2f} s {mb_s(size, down_seconds)}"
-            f"   {cp_plain / down_seconds:4.0%} of cp"
+            f"   {cp_plain / down_seconds:4.0%} of cp, {bare_down / down_seconds:4.0%} of bare"
         )
         print(
             f"upload rounds {', '.join(f'{s:.2f}' for s in uploads)} s;"
@@ -264,4 +317,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--no-fsync", action="store_true", help="the service without fsync (ARTIFACT_FSYNC=false)"
     )
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--serve-bare", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve_bare:
+        serve_bare(int(arguments.serve_bare[0]), arguments.serve_bare[1])
+    else:
+        asyncio.run(main(arguments))

@@ -14,7 +14,10 @@ each, alternating `--rounds` times:
      points (each a new batch_id; a step per point, as training code logs them);
   2. MLflow: POST /api/2.0/mlflow/runs/log-batch with the same points (1,000 metrics a request
      is MLflow's own limit), one client per MLflow run;
-and prints points/s with p50/p99 per batch and ETP's figure as a multiple of MLflow's. Then it
+and prints points/s with p50/p99 per batch and ETP's figure as a multiple of MLflow's. For the
+ceiling, a raw asyncpg COPY of the same rows into `run_metrics` (no HTTP, no checks, no
+summaries; records built once) on one and on two connections, also as a multiple of MLflow's
+figure. Then it
 logs `--chart-points` points of one metric into a run (10,000 a request) and asks `--queries`
 times each for a chart (`points=1000`) of the whole series and of a random 10,000-step window,
 and prints p50/p99. The machine (2 cores) runs the stack, PostgreSQL, MLflow and this load
@@ -30,11 +33,13 @@ import uuid
 from datetime import UTC, datetime
 
 import aiohttp
+import asyncpg
 import orjson
 from common import drive, expect, percentile, report, setup, wait_up
 from mlflow_server import log_batch_targets, mlflow_runs, mlflow_server, postgres_store
 
 NAMES = ("train/loss", "train/acc", "lr", "grad_norm")
+COLUMNS = ("batch_id", "seq", "run_id", "name", "step", "value", "timestamp", "late")
 
 
 class EtpBatches:
@@ -74,6 +79,31 @@ async def etp_runs(session, args, headers: dict, experiment_id: str, count: int)
         )
         runs.append(run["id"])
     return runs
+
+
+async def raw_copy(dsn: str, *, connections: int, batch: int, duration: float) -> float:
+    """COPY of `batch`-row batches of one run's points into run_metrics on `connections`
+    connections at once (the records built once, so the client costs least): rows/s."""
+    now = datetime.now(UTC)
+
+    async def one(run_id: uuid.UUID) -> float:
+        records = [
+            (-1, i, run_id, NAMES[i % 4], i // 4, 1.0 / (i + 1), now, False) for i in range(batch)
+        ]
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows, started = 0, time.perf_counter()
+            while time.perf_counter() < started + duration:
+                await conn.copy_records_to_table("run_metrics", records=records, columns=COLUMNS)
+                rows += batch
+            return rows / (time.perf_counter() - started)
+        finally:
+            await conn.execute(
+                "DELETE FROM run_metrics WHERE batch_id = -1 AND run_id = $1", run_id
+            )
+            await conn.close()
+
+    return sum(await asyncio.gather(*(one(uuid.uuid4()) for _ in range(connections))))
 
 
 async def charts(session, args, headers: dict, experiment_id: str) -> None:
@@ -147,6 +177,16 @@ async def main(args: argparse.Namespace) -> None:
             report("MLflow runs/log-batch (4 workers)", *theirs)
             ratios.append(ours[0] / theirs[0] if theirs[0] else float("inf"))
         print(f"\nETP / MLflow: {', '.join(f'{r:.1f}x' for r in ratios)}", flush=True)
+        mlflow_rate = theirs[0]
+        for connections in (1, 2):
+            rate = await raw_copy(
+                args.dsn, connections=connections, batch=args.batch, duration=args.duration
+            )
+            print(
+                f"{f'raw COPY into run_metrics, {connections} connection(s)':<43}"
+                f" {rate:>7,.0f} rows/s   = {rate / mlflow_rate:.1f}x MLflow's last round",
+                flush=True,
+            )
         await charts(session, args, headers, experiment_id)
 
 
