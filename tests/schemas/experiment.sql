@@ -1434,3 +1434,20 @@ BEGIN ATOMIC
     RETURNING true;
 END;
 INSERT INTO schema_migrations (version, name, checksum) VALUES (17, '0017_conversion_backfill_slices.sql', 'e2573335618451e73290c2ac9b0495fd7b954f73a5a71d56a52254b4afe6c370');
+
+-- 0018_sensor_timeline_lock.sql
+-- One lock per sensor's conversion timeline (docs/telemetry.md, "Backfill"). Ingest holds it
+-- shared from before it reads the sensor's profiles until its batch commits, and so does each
+-- backfill chunk; publishing a profile for a past start holds it alone while it cuts the
+-- timeline. So the backfill of a publish finds every batch converted by the old timeline already
+-- stored (the publish waited for it), and every batch stored after the publish reads the new one.
+CREATE FUNCTION lock_sensor_timeline(sensor uuid) RETURNS void LANGUAGE sql
+BEGIN ATOMIC
+    SELECT pg_advisory_xact_lock(hashtextextended('sensor_timeline:' || sensor, 0));
+END;
+
+CREATE FUNCTION telemetry_seam.share_sensor_timeline(sensor uuid) RETURNS void LANGUAGE sql
+BEGIN ATOMIC
+    SELECT pg_advisory_xact_lock_shared(hashtextextended('sensor_timeline:' || sensor, 0));
+END;
+INSERT INTO schema_migrations (version, name, checksum) VALUES (18, '0018_sensor_timeline_lock.sql', '8317d9f2a97cd9d2fb3d37a66382cf3c7ce06fd250e9360fb551e7ba06751221');

@@ -2,10 +2,12 @@
 stored readings of its validity converted again by the telemetry job, in chunks, with the
 progress at `GET /api/v1/backfills/{id}` and the announcement (audit, webhook) once done."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 from experiment_service.app import create_app as create_experiment_app
@@ -17,8 +19,10 @@ from tests.experiment.factories import (
     expect,
     start_capture,
 )
+from tests.plugins.waiting import eventually
 from tests.problems import assert_problem
 from tests.telemetry_ingest.backfill_kit import (
+    SENSORS,
     announce,
     backfill_publish,
     backfill_request,
@@ -314,6 +318,51 @@ async def test_live_ingest_keeps_working_during_a_backfill(
     rows = conversions(pgsql, sensor["id"])
     assert (rows[4][1:]) == ("ok", 20.0, published["id"])
     assert rows[-1][1:] == ("ok", 300.0, timeline["c"])
+
+
+def advisory_waiters(pgsql) -> int:
+    with pgsql["experiment"].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0]
+
+
+async def test_a_publish_waits_for_the_batch_being_stored_and_the_next_batch_for_it(
+    api, ingest, owner, timeline, pgsql, clock, database_url
+):
+    """A batch in flight (its transaction read the old timeline and has not committed) holds the
+    sensor's timeline: the publish for a past start waits for it, so its backfill finds that
+    batch stored; a batch sent meanwhile waits behind the publish and reads the new timeline."""
+    sensor = timeline["sensor"]
+    url = f"{SENSORS}/{sensor['id']}/conversion-profiles"
+    b = await expect(
+        await api.post(url, json=linear(10.0, version="b"), headers=owner.headers), 201
+    )
+    in_flight = await asyncpg.connect(database_url("experiment"))
+    try:
+        storing = in_flight.transaction()
+        await storing.start()
+        await in_flight.execute(
+            "SELECT telemetry_seam.share_sensor_timeline($1)", uuid.UUID(sensor["id"])
+        )
+        publishing = asyncio.ensure_future(
+            backfill_request(api, owner, sensor["id"], b["id"], at(timeline, 15))
+        )
+        await eventually(lambda: advisory_waiters(pgsql) == 1, what="the publish to wait")
+        sending = asyncio.ensure_future(
+            accepted(ingest, sensor["token"], batch(sensor, [reading(at(timeline, 30), 2.0)]))
+        )
+        await eventually(lambda: advisory_waiters(pgsql) == 2, what="the batch to wait")
+        assert not publishing.done()
+        assert not sending.done()
+        await storing.commit()
+        published = await expect(await publishing, 200)
+        sent = await sending
+    finally:
+        await in_flight.close()
+
+    assert sent["converted"] == 1
+    rows = conversions(pgsql, sensor["id"])
+    assert ("ok", 20.0, published["id"]) in [row[1:] for row in rows]
 
 
 async def test_stopped_capture_sessions_of_the_range_show_backfilling_until_it_is_done(

@@ -149,6 +149,8 @@ class ConversionProfiles:
         again for the same profile, the answer names the same backfill."""
         access = await sensor_access(self._db, caller, sensor_id, Role.OWNER, manage=True)
         async with self._db.transaction() as conn:
+            # Before anything else: a batch being stored holds the timeline until it commits.
+            await ConversionProfileRepository(conn).lock_timeline(sensor_id)
             await lock_sensor(conn, sensor_id)
             backfills = BackfillRepository(conn)
             known = await backfills.of_profile(profile_id)

@@ -44,6 +44,8 @@ _RESHAPE_TIMELINE = """
 """
 _START = "UPDATE conversion_profiles SET valid_from = $2, published_by = $3 WHERE id = $1"
 _DEPRECATE = "UPDATE conversion_profiles SET deprecated_at = $2 WHERE id = $1"
+# Until the transaction ends; ingest holds the same lock shared (migration 0018).
+_LOCK_TIMELINE = "SELECT lock_sensor_timeline($1)"
 _STARTS_AT = (
     "SELECT EXISTS (SELECT 1 FROM conversion_profiles WHERE sensor_id = $1 AND valid_from = $2)"
 )
@@ -101,6 +103,11 @@ class ConversionProfileRepository:
 
     async def deprecate(self, profile_id: uuid.UUID, *, at: datetime) -> None:
         await self._conn.execute(_DEPRECATE, profile_id, at)
+
+    async def lock_timeline(self, sensor_id: uuid.UUID) -> None:
+        """Waits for the batches being stored for the sensor, and keeps new ones from reading
+        its timeline, until the transaction ends."""
+        await self._conn.execute(_LOCK_TIMELINE, sensor_id)
 
     async def reshape_timeline(self, sensor_id: uuid.UUID) -> None:
         """Recomputes every valid_to of the sensor's profiles from their starts and ends."""

@@ -22,6 +22,7 @@ from backend_common.clock import Clock
 from backend_common.db import Database
 from telemetry_ingest_service.domain.conversion import Converters, convert_batch
 from telemetry_ingest_service.repositories.backfills import BackfillRepository
+from telemetry_ingest_service.repositories.telemetry import TelemetryRepository
 
 JOB = "telemetry.conversion_backfill"
 _TAKE = 100
@@ -82,6 +83,7 @@ class ConversionBackfills:
             piece = await backfills.claim()
             if piece is None:
                 return None
+            await TelemetryRepository(conn).share_timeline(piece.sensor_id)
             chunk = await backfills.chunk(piece, self._chunk)
             if chunk:
                 rows = await backfills.profiles(

@@ -160,6 +160,7 @@ class Ingest:
         first, last = min(batch.timestamps), max(batch.timestamps)
         async with self._db.transaction() as conn:
             repo = TelemetryRepository(conn)
+            await repo.share_timeline(batch.sensor_id)
             context = await repo.context(batch, first, last)
             if context.stored:
                 return Accepted(accepted=len(batch), duplicate=True)

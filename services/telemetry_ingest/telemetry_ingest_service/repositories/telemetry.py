@@ -22,6 +22,8 @@ _TOKENS = """
     WHERE sensor_id = $1 AND (expires_at IS NULL OR expires_at > now())
 """
 _CHANNELS = "SELECT channels FROM telemetry_seam.sensor_channels WHERE sensor_id = $1"
+# Held until the transaction ends: a publish for a past start waits for it (migration 0018).
+_SHARE_TIMELINE = "SELECT telemetry_seam.share_sensor_timeline($1)"
 # In one round trip: the published profiles whose validity meets [first, last] of the batch,
 # each run the sensor is bound to (with the session asked for, or else its running session), and
 # whether the batch is stored already.
@@ -117,6 +119,12 @@ class TelemetryRepository:
         """The channel names the sensor declares; None when it declares none."""
         channels: list[str] | None = await self._conn.fetchval(_CHANNELS, sensor_id)
         return channels
+
+    async def share_timeline(self, sensor_id: uuid.UUID) -> None:
+        """Holds the sensor's conversion timeline unchanged until the transaction ends: call it
+        before reading the profiles, in a statement of its own (so that the reads after it see
+        a publish it waited for)."""
+        await self._conn.execute(_SHARE_TIMELINE, sensor_id)
 
     async def context(self, batch: Batch, first: datetime, last: datetime) -> BatchContext:
         """The context of a batch whose readings span [first, last]."""
