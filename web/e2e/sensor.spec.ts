@@ -1,6 +1,6 @@
 // A sensor's own page: a calibration table tried on sample values before it is published, the
-// readings that follow converted with it, a batch the device got wrong in the error journal, and
-// the sensor shared into a second project.
+// readings that follow converted with it, a batch the device got wrong in the error journal, a
+// profile published for a past time, and the sensor shared into a second project.
 import { expect, Portal, registerUser, screenshot, test } from "./portal";
 
 test("a sensor is calibrated, shared, and its refused batches are shown", async ({ page, request }) => {
@@ -53,6 +53,25 @@ test("a sensor is calibrated, shared, and its refused batches are shown", async 
   const journal = page.getByRole("table", { name: "Ingest errors" });
   await expect(journal).toContainText("422 validation_failed");
   await expect(journal).toContainText("readings.0.raw_value");
+
+  // A profile fixed after the fact, published from an hour ago: its owner sees the stored
+  // readings of its validity being converted again (no job runs them in this stack).
+  await page.getByRole("button", { name: "New profile" }).click();
+  await dialog.getByLabel("Version").fill("cal-2026-12-fixed");
+  await dialog.getByLabel(/Slope a/).fill("2");
+  await dialog.getByLabel(/Offset b/).fill("0");
+  await dialog.getByLabel(/Publish from a past time/).check();
+  const hourAgo = await page.evaluate(() => {
+    const at = new Date(Date.now() - 3600_000);
+    const two = (n: number) => String(n).padStart(2, "0");
+    return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())}T${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}`;
+  });
+  await dialog.getByLabel(/Valid from/).fill(hourAgo);
+  await dialog.getByRole("button", { name: "Create profile" }).click();
+  const recomputing = page.getByRole("status", { name: "Stored readings converted again" });
+  await expect(recomputing).toHaveAttribute("data-status", "running");
+  await expect(recomputing).toContainText("Converting the stored readings again: 0 of 0");
+  await expect(page.getByTestId("profile-cal-2026-12-fixed")).toBeVisible();
 
   // Shared with the other project: its members see the sensor there.
   await page.getByRole("combobox", { name: "Project to share with" }).selectOption({ label: "Test bench" });

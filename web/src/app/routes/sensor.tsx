@@ -2,7 +2,7 @@ import { useState } from "react";
 import { Link, useParams } from "react-router";
 
 import { Button, Empty, Loading, PageHeader, StatusBadge } from "../../components/ui";
-import { IngestErrors, ProfileDialog, ProfileTimeline, SensorProjects, useSensor } from "../../features/sensors";
+import { BackfillProgress, IngestErrors, ProfileDialog, ProfileTimeline, SensorProjects, useSensor } from "../../features/sensors";
 import { formatDateTime, relativeTime } from "../../lib/format";
 import { paths } from "../paths";
 import { useProjectContext } from "./project-layout";
@@ -14,6 +14,7 @@ export function SensorRoute() {
   const { sensorId = "" } = useParams();
   const sensor = useSensor(sensorId);
   const [creating, setCreating] = useState(false);
+  const [backfillId, setBackfillId] = useState<string | null>(null);
 
   if (sensor.isPending) return <Loading />;
   if (sensor.isError) {
@@ -53,6 +54,7 @@ export function SensorRoute() {
               ) : null}
             </div>
             <div className="card">
+              {backfillId ? <BackfillProgress backfillId={backfillId} /> : null}
               <ProfileTimeline sensorId={sensorId} canManage={home && canEdit} />
             </div>
           </section>
@@ -69,7 +71,9 @@ export function SensorRoute() {
           <SensorProjects sensorId={sensorId} sensorName={sensor.data.name} canShare={home && canManage} />
         </div>
       </div>
-      {home && canEdit ? <ProfileDialog sensorId={sensorId} units={units} open={creating} onClose={() => setCreating(false)} /> : null}
+      {home && canEdit ? (
+        <ProfileDialog sensorId={sensorId} units={units} open={creating} onClose={() => setCreating(false)} canRecompute={canManage} onRecomputing={setBackfillId} />
+      ) : null}
     </div>
   );
 }

@@ -5,5 +5,6 @@ export { SensorProjects } from "./components/sensor-projects";
 export { SensorFiltersBar } from "./components/sensor-filters";
 export { SensorsTable } from "./components/sensors-table";
 export { searchFromSensorFilters, sensorFiltersFromSearch, type SensorFilters } from "./filters";
+export { BackfillProgress } from "./profiles/backfill-progress";
 export { ProfileDialog } from "./profiles/profile-dialog";
 export { ProfileTimeline } from "./profiles/profile-timeline";

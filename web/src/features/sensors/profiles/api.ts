@@ -5,6 +5,8 @@ import { sensorKeys } from "../api";
 import type { Conversion } from "./draft";
 
 export type Profile = Schemas["ConversionProfile"];
+export type PublishedProfile = Schemas["PublishedConversionProfile"];
+export type Backfill = Schemas["Backfill"];
 
 export const profileKeys = {
   list: (sensorId: string) => ["sensors", "one", sensorId, "profiles"] as const,
@@ -40,11 +42,12 @@ export function usePreview(sensorId: string, conversion: Conversion | null, rawV
 export type ProfileDraft = Conversion & {
   version: string;
   description: string;
-  /** Publish at once, schedule from an instant (ISO), or keep as a draft. */
-  start: { publish: true } | { scheduleAt: string } | null;
+  /** Publish at once, schedule from an instant (ISO), publish from a past instant (ISO) and
+   * convert the stored readings since then again, or keep as a draft. */
+  start: { publish: true } | { scheduleAt: string } | { recomputeFrom: string } | null;
 };
 
-function useProfileChange<T>(sensorId: string, change: (value: T) => Promise<Profile>) {
+function useProfileChange<T, P extends Profile = Profile>(sensorId: string, change: (value: T) => Promise<P>) {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: change,
@@ -66,12 +69,32 @@ const schedule = (sensorId: string, profileId: string, validFrom: string) =>
     }),
   );
 
+/** Publishes from a past instant; the answer names the backfill that converts the stored
+ * readings since then again. */
+const publishRecomputing = (sensorId: string, profileId: string, validFrom: string) =>
+  call(
+    api.POST("/api/v1/sensors/{sensor_id}/conversion-profiles/{profile_id}/publish", {
+      params: { path: { sensor_id: sensorId, profile_id: profileId }, query: { backfill: true } },
+      body: { valid_from: validFrom },
+    }),
+  );
+
 /** Creates the draft, then publishes or schedules it when asked. */
 export function useCreateProfile(sensorId: string) {
-  return useProfileChange(sensorId, async ({ start, ...body }: ProfileDraft) => {
+  return useProfileChange(sensorId, async ({ start, ...body }: ProfileDraft): Promise<Profile | PublishedProfile> => {
     const draft = await call(api.POST("/api/v1/sensors/{sensor_id}/conversion-profiles", { params: path(sensorId), body }));
     if (start === null) return draft;
+    if ("recomputeFrom" in start) return publishRecomputing(sensorId, draft.id, start.recomputeFrom);
     return "publish" in start ? publish(sensorId, draft.id) : schedule(sensorId, draft.id, start.scheduleAt);
+  });
+}
+
+/** A backfill's progress, asked again every second while it runs. */
+export function useBackfill(backfillId: string) {
+  return useQuery({
+    queryKey: ["backfills", backfillId],
+    queryFn: () => call(api.GET("/api/v1/backfills/{backfill_id}", { params: { path: { backfill_id: backfillId } } })),
+    refetchInterval: (query) => (query.state.data?.status === "running" ? 1000 : false),
   });
 }
 

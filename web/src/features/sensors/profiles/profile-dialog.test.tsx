@@ -41,6 +41,39 @@ describe("ProfileDialog", () => {
     expect(writes[0]?.body).toEqual({ kind: "table", payload: { points: [{ x: 0, y: 0 }, { x: 1, y: 100 }], extrapolate: false }, version: "cal-1", description: "" });
   });
 
+  it("publishes from a past time for owners and hands over the backfill", async () => {
+    const asked: string[] = [];
+    const calls = stubApi({
+      [`POST ${BASE}:preview`]: () => ({ items: [] }),
+      [`POST ${BASE}`]: () => Response.json(profile("draft"), { status: 201 }),
+      [`POST ${BASE}/p1/publish`]: (request) => {
+        asked.push(new URL(request.url).search);
+        return { ...profile("active"), backfill_id: "b1" };
+      },
+    });
+    const onRecomputing = vi.fn();
+    renderWithApp(<ProfileDialog sensorId="s1" units={{ input: "V", display: "kPa" }} open onClose={() => {}} canRecompute onRecomputing={onRecomputing} />);
+
+    fireEvent.change(screen.getByLabelText("Version"), { target: { value: "cal-1" } });
+    fireEvent.click(screen.getByLabelText(/Publish from a past time/));
+    const create = screen.getByRole("button", { name: "Create profile" }) as HTMLButtonElement;
+    expect(create.disabled).toBe(true); // no start yet
+    fireEvent.change(screen.getByLabelText(/Valid from/), { target: { value: "2026-12-01T08:30:00" } });
+    fireEvent.click(create);
+
+    await waitFor(() => expect(onRecomputing).toHaveBeenCalledWith("b1"));
+    expect(asked).toEqual(["?backfill=true"]);
+    const publish = calls.find((call) => call.path === `${BASE}/p1/publish`);
+    expect(publish?.body).toEqual({ valid_from: new Date("2026-12-01T08:30:00").toISOString() });
+  });
+
+  it("offers publishing from a past time to owners only", () => {
+    stubApi({});
+    renderWithApp(<ProfileDialog sensorId="s1" units={{ input: "V", display: "kPa" }} open onClose={() => {}} />);
+    expect(screen.queryByLabelText(/Publish from a past time/)).toBeNull();
+    expect(screen.getByLabelText(/Schedule/)).not.toBeNull();
+  });
+
   it("says what is wrong with the formula and will not create it", async () => {
     stubApi({});
     renderWithApp(<ProfileDialog sensorId="s1" units={{ input: "V", display: "kPa" }} open onClose={() => {}} />);

@@ -2,6 +2,7 @@ import { useMemo, useState, type FormEvent } from "react";
 
 import { Dialog } from "../../../components/dialog";
 import { Button, Field, Input, Select, Textarea } from "../../../components/ui";
+import { formatDateTime } from "../../../lib/format";
 import { useDebounced } from "../../../lib/use-debounced";
 import { toasts } from "../../../lib/toast-store";
 import { useCreateProfile, usePreview } from "./api";
@@ -13,11 +14,33 @@ const KINDS: readonly { kind: ProfileKind; label: string }[] = [
   { kind: "table", label: "Calibration table (piecewise linear)" },
 ];
 
-type Start = "draft" | "publish" | "schedule";
+type Start = "draft" | "publish" | "schedule" | "recompute";
+
+const STARTS: readonly (readonly [Start, string])[] = [
+  ["publish", "Publish now: readings from now on are converted with it"],
+  ["schedule", "Schedule: it takes over at a future time"],
+  ["recompute", "Publish from a past time: the readings stored since then are converted again"],
+  ["draft", "Keep as a draft"],
+];
 
 /** A new conversion profile: its formula, a preview on sample raw values as it is typed, and
- * whether it starts now, later or stays a draft. */
-export function ProfileDialog({ sensorId, units, open, onClose }: { sensorId: string; units: { input: string; display: string }; open: boolean; onClose: () => void }) {
+ * whether it starts now, later, from a past time (owners: the stored readings since then are
+ * converted again, `onRecomputing` gets the backfill) or stays a draft. */
+export function ProfileDialog({
+  sensorId,
+  units,
+  open,
+  onClose,
+  canRecompute = false,
+  onRecomputing,
+}: {
+  sensorId: string;
+  units: { input: string; display: string };
+  open: boolean;
+  onClose: () => void;
+  canRecompute?: boolean;
+  onRecomputing?: (backfillId: string) => void;
+}) {
   const create = useCreateProfile(sensorId);
   const [version, setVersion] = useState("");
   const [description, setDescription] = useState("");
@@ -43,19 +66,26 @@ export function ProfileDialog({ sensorId, units, open, onClose }: { sensorId: st
   function submit(event: FormEvent) {
     event.preventDefault();
     if (parsed.conversion === null) return;
-    const startWith = start === "draft" ? null : start === "publish" ? { publish: true as const } : { scheduleAt: new Date(scheduleAt).toISOString() };
+    const at = () => new Date(scheduleAt).toISOString();
+    const startWith = start === "draft" ? null : start === "publish" ? { publish: true as const } : start === "schedule" ? { scheduleAt: at() } : { recomputeFrom: at() };
     create.mutate(
       { ...parsed.conversion, version: version.trim(), description, start: startWith },
       {
         onSuccess: (profile) => {
-          toasts.success(`Profile ${profile.version} ${profile.status === "draft" ? "saved as a draft" : profile.status}`);
+          if ("backfill_id" in profile && profile.backfill_id) {
+            toasts.success(`Profile ${profile.version} published from ${formatDateTime(profile.valid_from)}`);
+            onRecomputing?.(profile.backfill_id);
+          } else {
+            toasts.success(`Profile ${profile.version} ${profile.status === "draft" ? "saved as a draft" : profile.status}`);
+          }
           close();
         },
       },
     );
   }
 
-  const blocked = !version.trim() ? "Give the profile a version label." : parsed.error ?? (start === "schedule" && !scheduleAt ? "Choose when it starts." : null);
+  const timed = start === "schedule" || start === "recompute";
+  const blocked = !version.trim() ? "Give the profile a version label." : parsed.error ?? (timed && !scheduleAt ? "Choose when it starts." : null);
   return (
     <Dialog open={open} title="New conversion profile" onClose={close} wide>
       <form className="form" onSubmit={submit}>
@@ -106,19 +136,15 @@ export function ProfileDialog({ sensorId, units, open, onClose }: { sensorId: st
         </fieldset>
         <fieldset className="fieldset choices">
           <legend>Start</legend>
-          {(
-            [
-              ["publish", "Publish now: readings from now on are converted with it"],
-              ["schedule", "Schedule: it takes over at a future time"],
-              ["draft", "Keep as a draft"],
-            ] as const
-          ).map(([value, label]) => (
+          {STARTS.filter(([value]) => value !== "recompute" || canRecompute).map(([value, label]) => (
             <label key={value} className="choice">
               <input type="radio" name="start" value={value} checked={start === value} onChange={() => setStart(value)} /> {label}
             </label>
           ))}
-          {start === "schedule" ? (
-            <Field label="Valid from (your local time)">{(props) => <Input {...props} type="datetime-local" value={scheduleAt} onChange={(e) => setScheduleAt(e.target.value)} />}</Field>
+          {timed ? (
+            <Field label="Valid from (your local time)" hint={start === "recompute" ? "The profile in force then ends there; the readings since are converted with this one." : undefined}>
+              {(props) => <Input {...props} type="datetime-local" step={1} value={scheduleAt} onChange={(e) => setScheduleAt(e.target.value)} />}
+            </Field>
           ) : null}
         </fieldset>
         <div className="form-actions">
