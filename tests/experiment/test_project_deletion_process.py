@@ -62,15 +62,8 @@ def workers(database_url, mockserver_host, tmp_path):
 
     yield make
     for process in made:
-        code = await_stop(process)
+        code = process.terminate()
         print(f"=== {process.log.name} (exit {code})\n{process.log_text()[-3000:]}")
-
-
-def await_stop(process: DispatcherProcess) -> int | None:
-    if process.process is None or process.process.poll() is not None:
-        return None if process.process is None else process.process.returncode
-    process.process.terminate()
-    return process.process.wait(timeout=15)
 
 
 async def test_a_deletion_killed_midway_is_finished_by_another_process(

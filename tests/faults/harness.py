@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,8 +29,8 @@ import asyncpg
 import orjson
 
 from backend_common import sensor_tokens
+from tests.plugins.service_process import REPO_ROOT, ServiceProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = REPO_ROOT / "tests" / "schemas" / "experiment.sql"
 PG_USER = "etp"
 SEGMENT_SUFFIX = ".spool"
@@ -196,7 +195,7 @@ class Sensor:
     token: str
 
 
-class IngestProcess:
+class IngestProcess(ServiceProcess):
     """`python -m telemetry_ingest_service` on a fixed port and spool folder: started, killed
     and started again as the test says. Its output goes to one log across restarts."""
 
@@ -204,8 +203,6 @@ class IngestProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.spool_dir = spool_dir
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
         values = {
             "host": "127.0.0.1",
             "port": self.port,
@@ -220,25 +217,7 @@ class IngestProcess:
             "sensor_burst": 1000,
             **settings,
         }
-        self.env = {
-            **os.environ,
-            **{f"TELEMETRY_INGEST_{name.upper()}": str(value) for name, value in values.items()},
-        }
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def _spawn(self) -> None:
-        with self.log.open("ab") as log:
-            log.write(f"--- start {datetime.now(UTC).isoformat()}\n".encode())
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "telemetry_ingest_service"],
-                env=self.env,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        super().__init__("telemetry_ingest_service", "TELEMETRY_INGEST_", log, values)
 
     async def start(self, within: float = 30.0) -> None:
         """Starts the process and waits until it answers /health (its start-up is done) and
@@ -248,23 +227,8 @@ class IngestProcess:
         await self.wait_ready(within)
         await self.wait_listening(within)
 
-    def spawn(self) -> None:
-        """Starts the process without waiting for it."""
-        assert not self.alive
-        self._spawn()
-
     async def wait_ready(self, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
-            while time.monotonic() < deadline:
-                if not self.alive:
-                    raise AssertionError(f"the ingest process exited at start:\n{self.log_tail()}")
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with session.get(f"{self.url}/health") as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"no answer from ingest in {within} s:\n{self.log_tail()}")
+        await self.wait_answering(f"{self.url}/health", within)
 
     async def wait_listening(self, within: float = 30.0) -> None:
         deadline = time.monotonic() + within
@@ -275,39 +239,12 @@ class IngestProcess:
             await asyncio.sleep(0.02)
         raise AssertionError(f"ingest did not start listening in {within} s:\n{self.log_tail()}")
 
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no flush, whatever was in flight is cut."""
-        assert self.process is not None
-        assert self.alive
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        with self.log.open("ab") as log:
-            log.write(f"--- SIGKILL {datetime.now(UTC).isoformat()}\n".encode())
-
-    async def stop(self) -> int | None:
-        if self.process is None:
-            return None
-        if self.alive:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(self.process.wait, 15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
     async def health(self) -> int:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session,
             session.get(f"{self.url}/health") as response,
         ):
             return response.status
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def log_tail(self, lines: int = 60) -> str:
-        return _tail(self.log, lines)
 
     def segments(self) -> list[Path]:
         """Spool segment files (in the spool folder or a worker's folder in it), oldest first."""

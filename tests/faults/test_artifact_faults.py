@@ -41,7 +41,7 @@ async def experiment_process(
     )
     yield process
     await process.stop()
-    print(f"=== {process.log.name} (tail)\n{process.tail(120)}")
+    print(f"=== {process.log.name} (tail)\n{process.log_tail(120)}")
 
 
 async def _json(response: aiohttp.ClientResponse, status: int) -> Any:

@@ -41,7 +41,7 @@ def workers(database_url, tmp_path):
 
     yield make
     for process in made:
-        code = process.stop()
+        code = process.terminate()
         print(f"=== {process.log.name} (exit {code})\n{process.log_text()[-3000:]}")
 
 
@@ -89,7 +89,7 @@ async def test_a_backfill_killed_midway_is_finished_once_by_another_process(
     first.spawn()
 
     def some_done() -> bool:
-        assert first.alive(), first.log_text()
+        assert first.alive, first.log_text()
         return backfill_row(pgsql, backfill_id)["rows_done"] >= 100
 
     await eventually(some_done, within=30, interval=0.02, what="a few chunks")
@@ -113,7 +113,7 @@ async def test_a_backfill_killed_midway_is_finished_once_by_another_process(
     second.spawn()
 
     def finished() -> bool:
-        assert second.alive(), second.log_text()
+        assert second.alive, second.log_text()
         return backfill_row(pgsql, backfill_id)["status"] == "succeeded"
 
     await eventually(finished, within=60, interval=0.05, what="the backfill to finish")
