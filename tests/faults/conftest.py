@@ -13,12 +13,8 @@ from tests.faults.harness import Cluster, IngestProcess, Sensor, insert_sensors
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
-    cluster = Cluster()
-    try:
-        cluster.create()
+    with Cluster.throwaway() as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture

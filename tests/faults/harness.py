@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,6 +111,17 @@ class Cluster:
             check=True,
             capture_output=True,
         )
+
+    @classmethod
+    @contextlib.contextmanager
+    def throwaway(cls) -> Iterator["Cluster"]:
+        """A cluster created for the block and destroyed when it ends, however it ends."""
+        cluster = cls()
+        try:
+            cluster.create()
+            yield cluster
+        finally:
+            cluster.destroy()
 
     def create(self) -> None:
         self._server_tool(

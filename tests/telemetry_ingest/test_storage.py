@@ -17,7 +17,8 @@ partitioned_only = pytest.mark.skipif(
 )
 
 
-def partition_of_each_reading(pgsql, sensor_id) -> dict[str, str]:
+def table_of_each_reading(pgsql, sensor_id) -> dict[str, str]:
+    """The partition (plain PostgreSQL) or chunk (TimescaleDB) each reading is kept in."""
     with pgsql["experiment"].cursor() as cursor:
         cursor.execute(
             "SELECT meta->>'n', tableoid::regclass::text FROM telemetry_records"
@@ -65,7 +66,7 @@ async def test_readings_land_in_their_month_and_retention_drops_what_is_older(
         ),
         202,
     )
-    assert partition_of_each_reading(pgsql, sensor["id"]) == {
+    assert table_of_each_reading(pgsql, sensor["id"]) == {
         "old": month_partition(old),
         "recent": month_partition(recent),
         "ancient": "telemetry_records_default",
@@ -73,7 +74,7 @@ async def test_readings_land_in_their_month_and_retention_drops_what_is_older(
 
     await aiohttp_client(create_ingest_app(ingest_settings(retention_days=365), clock=clock))
 
-    assert partition_of_each_reading(pgsql, sensor["id"]) == {"recent": month_partition(recent)}
+    assert table_of_each_reading(pgsql, sensor["id"]) == {"recent": month_partition(recent)}
     assert month_partition(old) not in partitions(pgsql)
     assert month_partition(now) in partitions(pgsql)
     assert month_partition(now + timedelta(days=62)) in partitions(pgsql)
@@ -94,25 +95,13 @@ async def test_without_retention_nothing_is_dropped(
 
     await aiohttp_client(create_ingest_app(ingest_settings(retention_days=0), clock=clock))
 
-    assert partition_of_each_reading(pgsql, sensor["id"]) == {
-        "ancient": "telemetry_records_default"
-    }
+    assert table_of_each_reading(pgsql, sensor["id"]) == {"ancient": "telemetry_records_default"}
 
 
 def storage(pgsql) -> str:
     with pgsql["experiment"].cursor() as cursor:
         cursor.execute("SELECT telemetry_storage()")
         return cursor.fetchone()[0]
-
-
-def chunk_of_each_reading(pgsql, sensor_id) -> dict[str, str]:
-    with pgsql["experiment"].cursor() as cursor:
-        cursor.execute(
-            "SELECT meta->>'n', tableoid::regclass::text FROM telemetry_records"
-            " WHERE sensor_id = %s",
-            (sensor_id,),
-        )
-        return dict(cursor.fetchall())
 
 
 def retention_policies(pgsql) -> list[tuple[int, dict]]:
@@ -142,7 +131,7 @@ async def test_on_timescaledb_readings_land_in_day_chunks_and_retention_drops_ol
         ),
         202,
     )
-    chunks = chunk_of_each_reading(pgsql, sensor["id"])
+    chunks = table_of_each_reading(pgsql, sensor["id"])
     assert len(set(chunks.values())) == 3
     assert all(name.startswith("_timescaledb_internal.") for name in chunks.values())
 
@@ -153,7 +142,7 @@ async def test_on_timescaledb_readings_land_in_day_chunks_and_retention_drops_ol
     # The policy drops whole chunks in the background; run it now rather than wait for it.
     with pgsql["experiment"].cursor() as cursor:
         cursor.execute("CALL run_job(%s)", (job_id,))
-    assert chunk_of_each_reading(pgsql, sensor["id"]) == {"recent": chunks["recent"]}
+    assert table_of_each_reading(pgsql, sensor["id"]) == {"recent": chunks["recent"]}
 
     await aiohttp_client(create_ingest_app(ingest_settings(retention_days=0), clock=clock))
 

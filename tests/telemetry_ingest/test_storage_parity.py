@@ -40,12 +40,8 @@ ROLLUP = """
 @pytest.fixture(scope="module")
 def plain_cluster() -> Iterator[Cluster]:
     """A PostgreSQL without TimescaleDB, loaded with the schema export."""
-    cluster = Cluster()
-    try:
-        cluster.create()
+    with Cluster.throwaway() as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 class Stack:
