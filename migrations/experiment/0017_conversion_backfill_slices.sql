@@ -9,6 +9,8 @@
 CREATE TABLE conversion_backfill_slices (
     backfill_id      uuid NOT NULL REFERENCES conversion_backfills (id) ON DELETE CASCADE,
     slice            integer NOT NULL,
+    -- The backfill's sensor, copied: a lane locks a slice through the seam's view, and a view
+    -- joining the backfill would lock the backfill's row as well, which every lane needs.
     sensor_id        uuid NOT NULL,
     range_from       timestamptz NOT NULL,
     -- NULL: open-ended (the last slice of an open-ended backfill).

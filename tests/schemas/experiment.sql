@@ -1357,6 +1357,8 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (16, '0016_conver
 CREATE TABLE conversion_backfill_slices (
     backfill_id      uuid NOT NULL REFERENCES conversion_backfills (id) ON DELETE CASCADE,
     slice            integer NOT NULL,
+    -- The backfill's sensor, copied: a lane locks a slice through the seam's view, and a view
+    -- joining the backfill would lock the backfill's row as well, which every lane needs.
     sensor_id        uuid NOT NULL,
     range_from       timestamptz NOT NULL,
     -- NULL: open-ended (the last slice of an open-ended backfill).
@@ -1433,7 +1435,7 @@ BEGIN ATOMIC
       )
     RETURNING true;
 END;
-INSERT INTO schema_migrations (version, name, checksum) VALUES (17, '0017_conversion_backfill_slices.sql', 'e2573335618451e73290c2ac9b0495fd7b954f73a5a71d56a52254b4afe6c370');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (17, '0017_conversion_backfill_slices.sql', '7404a9c9157239828e0cacbf0f74279361a2285b277ff9e9049e4b732d016dc4');
 
 -- 0018_sensor_timeline_lock.sql
 -- One lock per sensor's conversion timeline (docs/telemetry.md, "Backfill"). Ingest holds it
