@@ -67,6 +67,7 @@ test("a sensor is calibrated, shared, and its refused batches are shown", async 
     return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())}T${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}`;
   });
   await dialog.getByLabel(/Valid from/).fill(hourAgo);
+  await screenshot(page, "sensor-profile-recompute");
   await dialog.getByRole("button", { name: "Create profile" }).click();
   const recomputing = page.getByRole("status", { name: "Stored readings converted again" });
   await expect(recomputing).toHaveAttribute("data-status", "running");
